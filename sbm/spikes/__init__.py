@@ -1,0 +1,1 @@
+"""From fluorescence to spikes: DF/F with a causal baseline and the CASCADE noise level."""
