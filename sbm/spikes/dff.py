@@ -62,9 +62,9 @@ def write_dff(
     fish: ChenFish,
     path: str | Path,
     vocabulary: dict,
-    window_s: float = 30.0,
-    percentile: float = 8.0,
-    block: int = 4096,
+    baseline_window_s: float = 30.0,
+    baseline_percentile: float = 8.0,
+    block_neurons: int = 4096,
 ) -> dict:
     """Compute DF/F for every kept neuron of `fish`, block by block, and write the dff file.
 
@@ -72,7 +72,7 @@ def write_dff(
     fluorescence there): they are dropped, counted in the log and in the file's attributes.
     Returns a summary (neurons, dropped, noise-level percentiles).
     """
-    window = max(1, int(round(window_s * fish.fps)))
+    window = max(1, int(round(baseline_window_s * fish.fps)))
     T, N = fish.n_frames, fish.n_neurons
     stimulus = one_hot(fish.stim_code, vocabulary["codes"], fish.folder / "data_full.mat")
     keep = np.zeros(N, bool)
@@ -80,9 +80,9 @@ def write_dff(
     chunks = (min(T, 128), min(N, 2048))
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as out:
         dset = out.create_dataset("dff", (T, 0), np.float32, maxshape=(T, N), chunks=chunks)
-        for start in range(0, N, block):
-            f = fish.read_block(start, start + block)
-            f0 = causal_baseline(f, window, percentile)
+        for start in range(0, N, block_neurons):
+            f = fish.read_block(start, start + block_neurons)
+            f0 = causal_baseline(f, window, baseline_percentile)
             ok = np.all(f0 > 0, axis=0)
             dff = (f[:, ok] - f0[:, ok]) / f0[:, ok]
             keep[start : start + f.shape[1]] = ok
@@ -110,9 +110,9 @@ def write_dff(
             stimulus_names=list(vocabulary["names"]),
             stimulus_codes=list(vocabulary["codes"]),
             behavior_names=list(fish.behavior_names),
-            baseline_window_s=window_s,
+            baseline_window_s=baseline_window_s,
             baseline_window_frames=window,
-            baseline_percentile=percentile,
+            baseline_percentile=baseline_percentile,
             source=str(fish.folder),
             **{f"dropped_{k}": v for k, v in dropped.items()},
         )

@@ -20,20 +20,19 @@ import numpy as np
 
 FEATURES = ("lum_L", "lum_R", "fwd", "mot_L", "mot_R", "loom_L", "loom_R", "shock")
 
-# Stimulus vocabulary: code -> (name, features). Codes follow the spirit of Chen et al.'s
-# standardised stimulus key (0 dark, 1 black|white, 2 white|black, 3 bright, 4 gray, 10-12
-# gratings, 14/15 looming blobs, 16 shock).
+# Stimulus vocabulary: code -> (name, features), with the codes and names of Chen et al.'s
+# standardised stimulus key (black_white = left half dark, right half bright).
 STIMULI = {
-    0: ("dark", dict()),
-    1: ("dark_left", dict(lum_R=1.0)),
-    2: ("dark_right", dict(lum_L=1.0)),
-    3: ("bright", dict(lum_L=1.0, lum_R=1.0)),
-    4: ("gray", dict(lum_L=0.5, lum_R=0.5)),
+    0: ("all_black", dict()),
+    1: ("black_white", dict(lum_R=1.0)),
+    2: ("white_black", dict(lum_L=1.0)),
+    3: ("all_white", dict(lum_L=1.0, lum_R=1.0)),
+    4: ("all_gray", dict(lum_L=0.5, lum_R=0.5)),
     10: ("grating_forward", dict(lum_L=0.5, lum_R=0.5, fwd=1.0)),
     11: ("grating_right", dict(lum_L=0.5, lum_R=0.5, mot_R=1.0)),
     12: ("grating_left", dict(lum_L=0.5, lum_R=0.5, mot_L=1.0)),
-    14: ("looming_right", dict(lum_L=1.0, lum_R=1.0, loom_R=1.0)),
-    15: ("looming_left", dict(lum_L=1.0, lum_R=1.0, loom_L=1.0)),
+    14: ("blob_right", dict(lum_L=1.0, lum_R=1.0, loom_R=1.0)),
+    15: ("blob_left", dict(lum_L=1.0, lum_R=1.0, loom_L=1.0)),
     16: ("shock", dict(lum_L=1.0, lum_R=1.0, shock=1.0)),
 }
 
