@@ -287,12 +287,14 @@ def simulate_fish(cfg: SimConfig, subject: str, out_dir: str | Path, progress: b
     if cfg.n_frames <= WRAPPED_FRAMES + 1:
         raise ValueError(f"n_frames must exceed {WRAPPED_FRAMES + 1}, got {cfg.n_frames}")
     out_dir = Path(out_dir)
-    rng = np.random.default_rng([cfg.seed, subject_number(subject)])
+    # Independent streams, so that the chunk size never changes what is drawn where.
+    seeds = np.random.SeedSequence([cfg.seed, subject_number(subject)]).spawn(4)
+    rng, rng_net, rng_img, rng_beh = (np.random.default_rng(s) for s in seeds)
     brain = canonical_brain()
     fish = sample_fish(brain, cfg, rng)
     T, N, S, T_kept = cfg.n_frames, cfg.n_neurons, cfg.substeps, cfg.n_frames - WRAPPED_FRAMES
     codes = sample_protocol(T, fish.fps, rng)
-    net = Network(brain, fish, S, rng)
+    net = Network(brain, fish, S, rng_net)
     motor = [[brain.pop_index(p) for p in MOTOR[b]] for b in ("left_turn", "right_turn", "forward_swim")]
     at_step = [np.flatnonzero(fish.sample_step == s) for s in range(S)]
     drift = np.zeros(N, np.float32)  # slow per-neuron baseline wander (OU, frame level)
@@ -326,14 +328,13 @@ def simulate_fish(cfg: SimConfig, subject: str, out_dir: str | Path, progress: b
                         pop_rate[t0 + i] += net.r / S
                 # Imaging: saturating indicator, drift and bleaching, shot and read noise.
                 dff = fish.dff_max * ca / (ca + fish.kd)
-                bleach = np.exp(-(t0 + np.arange(n)) / fish.fps / tau_bleach)[:, None]
-                baseline = np.empty((n, N), np.float32)
+                fluo = np.empty((n, N), np.float32)
                 for i in range(n):
-                    drift = k_drift * drift + np.float32(0.03 * np.sqrt(1 - k_drift**2)) * rng.standard_normal(N, dtype=np.float32)
-                    baseline[i] = fish.f0 * bleach[i] * (1 + drift)
-                shot = noise_shot * np.sqrt(1 + dff) * rng.standard_normal((n, N), dtype=np.float32)
-                read = noise_read * rng.standard_normal((n, N), dtype=np.float32)
-                fluo = baseline * (1 + dff + shot) + fish.f0 * read
+                    bleach = np.float32(np.exp(-(t0 + i) / fish.fps / tau_bleach))
+                    drift = k_drift * drift + np.float32(0.03 * np.sqrt(1 - k_drift**2)) * rng_img.standard_normal(N, dtype=np.float32)
+                    shot = noise_shot * np.sqrt(1 + dff[i]) * rng_img.standard_normal(N, dtype=np.float32)
+                    read = noise_read * rng_img.standard_normal(N, dtype=np.float32)
+                    fluo[i] = fish.f0 * bleach * (1 + drift) * (1 + dff[i] + shot) + fish.f0 * read
                 # The published CellResp was circularly shifted by -2 frames: its last 2 frames
                 # are copies of the first 2. Rows past T_kept are filled from rows 0-1 at the end.
                 keep = max(0, min(n, T_kept - t0))
@@ -367,7 +368,7 @@ def simulate_fish(cfg: SimConfig, subject: str, out_dir: str | Path, progress: b
             )
             gt["rate"].attrs["units"] = "expected spikes per frame"
             gt["spikes"].attrs["units"] = "spikes per frame (clipped at 255)"
-        behavior = behaviour_from_drive(drive, rng)
+        behavior = behaviour_from_drive(drive, rng_beh)
         with atomic_path(out_dir / DATA_FULL) as mat_tmp:
             xyz_norm = fish.xyz_atlas / np.asarray(ZBRAIN_VOXEL_UM)
             # CellXYZ_norm in atlas voxels: make coordinates positive like a registered stack.
