@@ -311,8 +311,9 @@ def simulate_fish(cfg: SimConfig, subject: str, out_dir: str | Path, progress: b
         with h5py.File(ts_tmp, "w") as ts, h5py.File(gt_tmp, "w") as gt:
             resp = ts.create_dataset("CellResp", (T, N), np.float32, chunks=chunk)
             ts.create_dataset("absIX", data=fish.abs_ix.astype(np.float64)[:, None])
-            gt_spikes = gt.create_dataset("spikes", (T_kept, N), np.uint8, chunks=chunk, compression="lzf")
-            gt_rate = gt.create_dataset("rate", (T_kept, N), np.float32, chunks=chunk)
+            gt_chunk = (min(T_kept, 128), min(N, 2048))
+            gt_spikes = gt.create_dataset("spikes", (T_kept, N), np.uint8, chunks=gt_chunk, compression="lzf")
+            gt_rate = gt.create_dataset("rate", (T_kept, N), np.float32, chunks=gt_chunk)
             for t0 in tqdm(range(0, T, cfg.chunk_frames), desc=subject, disable=not progress):
                 n = min(cfg.chunk_frames, T - t0)
                 ca = np.empty((n, N), np.float32)

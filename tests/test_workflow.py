@@ -1,0 +1,139 @@
+"""The Snakemake workflow: dry runs of both configs, lint, config validation, and real tiny runs."""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+import yaml
+
+from sbm.synth.fish import SimConfig, simulate_fish
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
+
+
+def snakemake(*args, cwd=REPO, check=True):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2", *map(str, args)]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry run."""
+    lines = output.split("Job stats:")[1].splitlines()[3:]
+    jobs = {}
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+def test_dry_run_synthetic_default():
+    jobs = planned_jobs(snakemake("-n", "--forceall").stdout)
+    assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "all": 1}
+
+
+def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
+    jobs = planned_jobs(snakemake("-n", "--forceall", "--configfile", REPO / "config/chen2018.yaml").stdout)
+    assert jobs == {"figshare_listing": 1, "download": 18, "stimulus_vocabulary": 1, "dff": 18, "all": 1}
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint")
+    assert "Lints for" not in proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("bogus_key=1", "'bogus_key' was unexpected"),
+        ("synthetic={'n_nerons': 5}", "'n_nerons' was unexpected"),
+        ("source=matlab", "'matlab' is not one of"),
+        ("subjects=['fish1']", "does not match"),
+    ],
+)
+def test_bad_config_is_rejected(override, message):
+    proc = snakemake("-n", "--config", override, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_schema_defaults_match_the_simulator():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    props = schema["properties"]["synthetic"]["properties"]
+    defaults = SimConfig()
+    assert set(props) == set(vars(defaults))
+    for name, spec in props.items():
+        value = getattr(defaults, name)
+        assert spec["default"] == (list(value) if isinstance(value, tuple) else value), name
+
+
+def test_environment_yml_lists_the_package_dependencies():
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = lambda specs: {s.split(">")[0].split("=")[0].split("<")[0].strip() for s in specs}  # noqa: E731
+    env = yaml.safe_load((REPO / "environment.yml").read_text())["dependencies"]
+    assert names(deps) <= names(d for d in env if isinstance(d, str))
+
+
+TINY = {
+    "dataset": "tiny",
+    "source": "synthetic",
+    "subjects": ["subject_1", "subject_2"],
+    "synthetic": {"n_neurons": 200, "n_frames": 300},
+}
+
+
+@pytest.mark.slow
+def test_tiny_synthetic_run_end_to_end(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    snakemake("--configfile", config, cwd=tmp_path)
+    for s in TINY["subjects"]:
+        with h5py.File(tmp_path / f"results/tiny/dff/{s}.h5") as f:
+            assert f["dff"].shape[0] == 298 and f["dff"].shape[1] > 190
+            assert f.attrs["subject"] == s
+        assert (tmp_path / f"logs/tiny/dff/{s}.log").stat().st_size > 0
+    rows = list(csv.DictReader(open(tmp_path / "results/tiny/qc/dff_vs_truth.csv")))
+    assert [r["subject"] for r in rows] == TINY["subjects"]
+    assert all(float(r["median_r_dff_rate"]) > 0.2 for r in rows)
+    # Nothing left to do; `-R dff` reruns that stage and what depends on it, not the simulation.
+    assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=tmp_path).stdout
+    jobs = planned_jobs(snakemake("--configfile", config, "-n", "-R", "dff", cwd=tmp_path).stdout)
+    assert jobs == {"dff": 2, "synthetic_qc": 1, "all": 1}
+
+
+@pytest.mark.slow
+def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
+    """The real-data configuration on data already on disk (here simulated, in the same layout)."""
+    raw = tmp_path / "chen_raw"
+    for s in ("subject_3", "subject_7"):
+        simulate_fish(SimConfig(n_neurons=150, n_frames=250, mat_format="v7.3" if s == "subject_7" else "v5"), s, raw / s)
+    args = ["--configfile", REPO / "config/chen2018.yaml", "--config", f"raw_dir={raw}", "subjects=[subject_3,subject_7]"]
+    jobs = planned_jobs(snakemake(*args, "-n", cwd=tmp_path).stdout)
+    assert jobs == {"stimulus_vocabulary": 1, "dff": 2, "all": 1}
+    snakemake(*args, cwd=tmp_path)
+    with h5py.File(tmp_path / "results/chen2018/dff/subject_7.h5") as f:
+        assert f["dff"].shape[0] == 248 and "all_white" in list(f.attrs["stimulus_names"])
+
+
+def test_failing_job_reports_the_bad_file(tmp_path):
+    raw = tmp_path / "raw" / "subject_1"
+    simulate_fish(SimConfig(n_neurons=60, n_frames=100), "subject_1", raw)
+    with h5py.File(raw / "TimeSeries.h5", "r+") as f:
+        f["CellResp"][3, 4] = float("nan")
+    args = ["--configfile", REPO / "config/chen2018.yaml", "--config", f"raw_dir={tmp_path / 'raw'}", "subjects=[subject_1]"]
+    proc = snakemake(*args, cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "logs/chen2018/dff/subject_1.log").read_text()
+    assert "error: " in log and "TimeSeries.h5: CellResp has 1 non-finite values" in log
+    assert not (tmp_path / "results/chen2018/dff/subject_1.h5").exists()
