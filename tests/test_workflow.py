@@ -1,6 +1,7 @@
 """The Snakemake workflow: dry runs of both configs, lint, config validation, and real tiny runs."""
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,9 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 
 def snakemake(*args, cwd=REPO, check=True):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2", *map(str, args)]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    # Jobs call `python`: make it this interpreter even when its environment is not activated.
+    env = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
@@ -105,7 +108,7 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
         assert (tmp_path / f"logs/tiny/dff/{s}.log").stat().st_size > 0
     rows = list(csv.DictReader(open(tmp_path / "results/tiny/qc/dff_vs_truth.csv")))
     assert [r["subject"] for r in rows] == TINY["subjects"]
-    assert all(float(r["median_r_dff_rate"]) > 0.2 for r in rows)
+    assert all(float(r["median_r_lag0"]) > 0.2 for r in rows)
     # Nothing left to do; `-R dff` reruns that stage and what depends on it, not the simulation.
     assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=tmp_path).stdout
     jobs = planned_jobs(snakemake("--configfile", config, "-n", "-R", "dff", cwd=tmp_path).stdout)
