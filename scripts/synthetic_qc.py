@@ -11,7 +11,7 @@ import sys
 
 from sbm.cli import run
 from sbm.io.atomic import atomic_path
-from sbm.synth.qc import dff_vs_truth
+from sbm.spikes.qc import dff_vs_truth
 
 
 def _main(argv):

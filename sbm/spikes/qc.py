@@ -1,18 +1,10 @@
-"""How faithful is a preprocessed simulated fish to its ground truth?"""
+"""How faithful is the DF/F of a simulated fish to its ground truth?"""
 
 import h5py
 import numpy as np
 
 from sbm.io.errors import InputError
-
-
-def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r between matching columns of a and b (T, n); NaN where a column is constant."""
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    denom = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, (a * b).sum(0) / denom, np.nan)
+from sbm.spikes.metrics import lagged_r
 
 
 def dff_vs_truth(dff_path, truth_path, block: int = 8192) -> dict:
@@ -30,8 +22,8 @@ def dff_vs_truth(dff_path, truth_path, block: int = 8192) -> dict:
         for start in range(0, len(cell_id), block):
             dff = d["dff"][:, start : start + block]
             rate = _columns(g["rate"], col[start : start + block])
-            r0.append(pearson_columns(dff, rate))
-            r1.append(pearson_columns(dff[1:], rate[:-1]))
+            r0.append(lagged_r(dff, rate, 0))
+            r1.append(lagged_r(dff, rate, 1))
         noise = d["noise_level"][()]
         return {
             "subject": d.attrs["subject"],
