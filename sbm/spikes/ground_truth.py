@@ -88,7 +88,7 @@ def load_cascade_dataset(folder: str | Path) -> list[Recording]:
     for path in files:
         try:
             trials = scipy.io.loadmat(path)["CAttached"][0]
-        except (KeyError, ValueError, OSError, TypeError) as err:
+        except (KeyError, ValueError, OSError, TypeError, scipy.io.matlab.MatReadError) as err:
             raise InputError(path, f"not a CASCADE ground-truth file (expected a CAttached struct): {err}") from err
         for i, trial in enumerate(trials):
             t = trial[0][0]
@@ -210,4 +210,65 @@ def simulated_traces(dff: np.ndarray, counts: np.ndarray, fps: float, noise_targ
             x = x + rng.normal(size=len(x)) * np.sqrt(target**2 - noise_sigma[j] ** 2)
         x = x.astype(np.float32)
         out.append(FrameTrace(f"{name}#{j}", name, x, counts[:, j].astype(np.float32), float(noise_level(x, fps))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Training sets
+
+
+def cascade_training_traces(
+    recordings: dict[str, list[Recording]],
+    fps: float,
+    mode: str,
+    noise_levels: list[float],
+    repeats: int,
+    seed: int,
+    baseline_window_s: float = 30.0,
+    baseline_percentile: float = 8.0,
+) -> list[FrameTrace]:
+    """Every recording at `fps`, as recorded and degraded to each of `noise_levels`, `repeats`
+    times over (each repeat with a new frame phase and new noise)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for recs in recordings.values():
+        for _ in range(repeats):
+            for nu in [None, *noise_levels]:
+                out += frame_traces(recs, fps, mode, nu, rng, baseline_window_s, baseline_percentile)
+    return out
+
+
+def synthetic_training_traces(
+    fps: float,
+    sim_settings: dict,
+    n_fish: int,
+    noise_levels: list[float],
+    seed: int,
+    workdir: str | Path,
+    baseline_window_s: float = 30.0,
+    baseline_percentile: float = 8.0,
+) -> list[FrameTrace]:
+    """Ground truth from the simulator: `n_fish` calibration fish at exactly `fps`, with seeds
+    that no dataset fish uses, through the same reader and DF/F as the real data."""
+    import h5py
+
+    from sbm.io.chen import open_fish, read_stim_codes
+    from sbm.spikes.dff import build_vocabulary, write_dff
+    from sbm.synth.fish import SimConfig, simulate_fish
+
+    rng = np.random.default_rng(seed)
+    cfg = SimConfig.from_dict({**sim_settings, "fps_range": [fps, fps], "seed": seed})
+    out = []
+    for k in range(1, n_fish + 1):
+        folder = Path(workdir) / f"subject_{k}"
+        simulate_fish(cfg, f"subject_{k}", folder)
+        fish = open_fish(folder)
+        vocab = build_vocabulary({fish.subject: read_stim_codes(folder)})
+        write_dff(fish, folder / "dff.h5", vocab, baseline_window_s, baseline_percentile)
+        with h5py.File(folder / "dff.h5") as d, h5py.File(folder / "ground_truth.h5") as g:
+            col = np.searchsorted(g["cell_id"][()], d["cell_id"][()])
+            dff, counts = d["dff"][()], g["spikes"][()][:, col]
+            sigma = g["noise_sd"][()][col]
+        for nu in [None, *noise_levels]:
+            out += simulated_traces(dff, counts, fps, nu, sigma, rng, f"calibration_{k}")
     return out

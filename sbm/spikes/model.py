@@ -28,15 +28,17 @@ log = logging.getLogger(__name__)
 class SpikeNetConfig:
     """Settings of the inference network and its training; the config's `spikes.model` section."""
 
-    channels: int = 16
-    kernel: int = 5
-    dilations: tuple = (1, 2, 4, 8)  # receptive field 1 + (kernel-1) * sum(dilations) frames
+    channels: int = 32
+    kernel: int = 3
+    # Receptive field 1 + (kernel-1) * sum(dilations) = 9 frames (~4 s at 2 Hz). Longer fields
+    # (30 s) generalised worse across ground-truth datasets (benchmarks/README.md).
+    dilations: tuple = (1, 2, 1)
     lookahead: int = 0  # future frames the network may read (0: strictly causal)
     ensemble: int = 3  # networks per noise band, averaged
-    steps: int = 600  # optimiser steps per network
+    steps: int = 800  # optimiser steps per network
     batch: int = 64  # windows per step
     window: int = 64  # frames per training window that carry loss (plus a warm-up of one receptive field)
-    lr: float = 3e-3
+    lr: float = 2e-3
     target_smoothing_s: float = 0.2  # causal half-Gaussian on the spike-count targets
     seed: int = 0
 

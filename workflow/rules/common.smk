@@ -1,7 +1,10 @@
 # Helpers shared by the rules: config validation, paths, settings passed to the scripts.
 
+import hashlib
 import json
 import os
+
+import h5py
 
 from snakemake.utils import validate
 
@@ -25,6 +28,7 @@ LOGS = f"logs/{DATASET}"
 
 wildcard_constraints:
     subject=r"subject_\d+",
+    fps=r"\d+\.\d\d",
 
 
 def script(name):
@@ -46,7 +50,7 @@ def raw_folder(wildcards):
 
 
 def all_outputs():
-    outputs = expand(f"{RESULTS}/dff/{{subject}}.h5", subject=SUBJECTS)
+    outputs = expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS)
     if config["source"] == "synthetic":
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")
     return outputs
@@ -59,3 +63,46 @@ def subject_pattern(wildcards):
 
 def keep_archive_flag():
     return "--keep-archive" if config["download"]["keep_archives"] else ""
+
+
+# --- spike inference -------------------------------------------------------------------------
+# Trained models are cached outside results/ per (ground truth, bands, settings), one file per
+# frame rate, so that every dataset and rerun with the same settings reuses them.
+GROUND_TRUTH_DIR = config["spikes"]["ground_truth_dir"] or "resources/cascade_ground_truth"
+
+
+def spike_model_dir():
+    s = config["spikes"]
+    if config["source"] == "synthetic":
+        truth = {"simulator": config["synthetic"], "calibration_fish": s["calibration_fish"]}
+    else:
+        truth = {k: s[k] for k in ("ground_truth_dir", "ground_truth_datasets", "ground_truth_repo", "ground_truth_ref")}
+    keys = ("noise_bands", "training_noise_levels", "repeats", "resample_mode", "model")
+    key = {"truth": truth, "dff": config["dff"], **{k: s[k] for k in keys}}
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    return f"resources/spike_models/{config['source']}-{digest}"
+
+
+SPIKE_MODELS = spike_model_dir()
+
+
+def fps_key(fps):
+    step = config["spikes"]["fps_resolution"]
+    return f"{round(fps / step) * step:.2f}"
+
+
+def spike_model_for(wildcards):
+    """The model for this fish's frame rate: known only once its DF/F exists (a checkpoint)."""
+    dff = checkpoints.dff.get(subject=wildcards.subject).output[0]
+    with h5py.File(dff, "r") as f:
+        return f"{SPIKE_MODELS}/fps{fps_key(float(f.attrs['fps']))}.pt"
+
+
+def ground_truth_inputs(wildcards):
+    if config["source"] == "synthetic" or config["spikes"]["ground_truth_dir"]:
+        return []
+    return [f"{GROUND_TRUTH_DIR}/manifest.json"]
+
+
+def spike_model_source():
+    return "synthetic" if config["source"] == "synthetic" else "cascade"

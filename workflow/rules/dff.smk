@@ -22,7 +22,7 @@ rule stimulus_vocabulary:
         "--out {output:q} > {log:q} 2>&1"
 
 
-rule dff:
+checkpoint dff:
     input:
         timeseries=raw("TimeSeries.h5"),
         data_full=raw("data_full.mat"),

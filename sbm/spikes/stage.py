@@ -1,0 +1,91 @@
+"""The `spikes` and `probabilities` stages: DF/F -> expected spikes per frame -> P(spike in frame)."""
+
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from sbm.io.atomic import atomic_path
+from sbm.io.errors import InputError
+from sbm.spikes.model import SpikeModel
+
+log = logging.getLogger(__name__)
+
+
+def check_frame_rate(model: SpikeModel, fps: float, tolerance: float, source: str | Path) -> None:
+    if abs(fps / model.fps - 1) > tolerance:
+        raise InputError(source, f"recorded at {fps:.3f} Hz but the spike model was trained for {model.fps:.3f} Hz "
+                                 f"(tolerance {tolerance:.0%}): train a model for this frame rate")
+
+
+def write_rates(dff_path: str | Path, model: SpikeModel, out_path: str | Path, model_id: str, fps_tolerance: float = 0.1,
+                block: int = 4096) -> dict:
+    """Infer expected spikes per frame for every neuron of a dff file, neuron block by block."""
+    with h5py.File(dff_path, "r") as d:
+        fps = float(d.attrs["fps"])
+        check_frame_rate(model, fps, fps_tolerance, dff_path)
+        noise = d["noise_level"][()]
+        T, N = d["dff"].shape
+        band, outside = model.band_of(noise)
+        if outside.any():
+            log.warning("%s: %d of %d neurons have noise levels outside every band %s: the nearest trained band is used",
+                        dff_path, outside.sum(), N, model.band_edges)
+        n_constant = 0
+        with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as out:
+            rate = out.create_dataset("rate", (T, N), np.float32, chunks=(min(T, 128), min(N, 2048)))
+            for start in range(0, N, block):
+                x = d["dff"][:, start : start + block]
+                bad = ~np.isfinite(x)
+                if bad.any():
+                    raise InputError(dff_path, f"dff holds {int(bad.sum())} non-finite values among neurons {start}..{start + block}")
+                n_constant += int((np.ptp(x, axis=0) == 0).sum())
+                rate[:, start : start + x.shape[1]] = model.infer(x, noise[start : start + block])[0]
+            if n_constant:
+                log.warning("%s: %d neurons have a constant DF/F; their rate is the model's constant answer", dff_path, n_constant)
+            rate.attrs["units"] = "expected spikes per frame"
+            out.create_dataset("noise_level", data=noise)
+            out.create_dataset("band", data=band.astype(np.int8))
+            out.create_dataset("cell_id", data=d["cell_id"][()])
+            out.attrs.update(
+                subject=d.attrs["subject"], fps=fps, method="causal-cnn-ensemble", model_id=model_id,
+                lookahead=model.cfg.lookahead, band_edges=list(model.band_edges),
+                n_outside_bands=int(outside.sum()), n_constant_traces=n_constant,
+            )
+    log.info("%s: rates of %d neurons x %d frames (look-ahead %d)", dff_path, N, T, model.cfg.lookahead)
+    return {"neurons": N, "frames": T, "outside_bands": int(outside.sum()), "constant": n_constant}
+
+
+def spike_probability(rate: np.ndarray) -> np.ndarray:
+    """P(at least one spike in the frame) for Poisson spiking with `rate` expected spikes."""
+    rate = np.asarray(rate)
+    if np.any(rate < 0) or not np.all(np.isfinite(rate)):
+        raise ValueError("expected spikes per frame must be finite and >= 0")
+    return -np.expm1(-rate)  # 1 - exp(-rate), accurate for small rates
+
+
+def write_probabilities(rates_path: str | Path, dff_path: str | Path, out_path: str | Path, block: int = 8192) -> None:
+    """The probs file: p = 1 - exp(-lambda), lambda kept, plus what the model stages need."""
+    with h5py.File(rates_path, "r") as r, h5py.File(dff_path, "r") as d:
+        if not np.array_equal(r["cell_id"][()], d["cell_id"][()]):
+            raise InputError(rates_path, f"neurons differ from those of {dff_path}: rerun the spikes stage")
+        T, N = r["rate"].shape
+        with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as out:
+            prob = out.create_dataset("prob", (T, N), np.float32, chunks=(min(T, 128), min(N, 2048)))
+            lam = out.create_dataset("rate", (T, N), np.float32, chunks=(min(T, 128), min(N, 2048)))
+            for start in range(0, N, block):
+                x = r["rate"][:, start : start + block]
+                try:
+                    prob[:, start : start + x.shape[1]] = spike_probability(x)
+                except ValueError as err:
+                    raise InputError(rates_path, f"neurons {start}..{start + block}: {err}") from err
+                lam[:, start : start + x.shape[1]] = x
+            prob.attrs["meaning"] = "P(at least one spike in the frame) = 1 - exp(-rate)"
+            lam.attrs["units"] = "expected spikes per frame"
+            for name in ("noise_level", "cell_id"):
+                out.create_dataset(name, data=r[name][()])
+            for name in ("xyz", "stimulus", "behavior"):
+                out.create_dataset(name, data=d[name][()])
+                out[name].attrs.update(d[name].attrs)
+            out.attrs.update({k: d.attrs[k] for k in ("subject", "fps", "stimulus_names", "behavior_names")})
+            out.attrs.update(method=r.attrs["method"], model_id=r.attrs["model_id"], lookahead=r.attrs["lookahead"])

@@ -1,0 +1,166 @@
+"""Spike inference: causality, the Poisson conversion, ground-truth resampling and noise, the model file."""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from sbm.io.errors import InputError
+from sbm.spikes.baselines import first_difference
+from sbm.spikes.ground_truth import (
+    NU_PER_SIGMA,
+    FrameTrace,
+    Recording,
+    frame_traces,
+    load_cascade,
+    load_cascade_dataset,
+    resample,
+    synthetic_training_traces,
+)
+from sbm.spikes.metrics import lagged_r
+from sbm.spikes.model import SpikeModel, SpikeNet, SpikeNetConfig, train_model
+from sbm.spikes.stage import check_frame_rate, spike_probability, write_probabilities, write_rates
+
+SHARED_GT = Path(__file__).resolve().parents[2] / "shared" / "data" / "cascade_ground_truth"
+TINY = SpikeNetConfig(channels=8, steps=30, ensemble=1, window=32, batch=16)
+
+
+@pytest.mark.parametrize("lookahead", [0, 1, 2])
+def test_network_reads_no_frame_beyond_the_lookahead(lookahead):
+    torch.manual_seed(0)
+    net = SpikeNet(SpikeNetConfig(lookahead=lookahead, dilations=(1, 2, 4)))
+    x = torch.randn(3, 120)
+    t = 60
+    for changed_from in (t + lookahead + 1, t + lookahead + 5):
+        y = x.clone()
+        y[:, changed_from:] = torch.randn(3, 120 - changed_from) * 10
+        torch.testing.assert_close(net(x)[:, : t + 1], net(y)[:, : t + 1], rtol=0, atol=0)
+    if lookahead:  # the frames it may read do change the estimate
+        y = x.clone()
+        y[:, t + lookahead] += 5
+        assert not torch.allclose(net(x)[:, t], net(y)[:, t])
+    assert (net(x) >= 0).all()
+
+
+def test_poisson_conversion():
+    lam = np.array([0.0, 1e-9, 0.1, 1.0, 5.0])
+    np.testing.assert_allclose(spike_probability(lam), 1 - np.exp(-lam), rtol=1e-12, atol=1e-15)
+    assert spike_probability(np.array([1e-12]))[0] > 0  # no cancellation for tiny rates
+    for bad in ([-0.1], [np.nan], [np.inf]):
+        with pytest.raises(ValueError, match="finite and >= 0"):
+            spike_probability(np.array(bad))
+
+
+def recording_with_spikes(fps_native=30.0, seconds=600, rate_hz=0.5, noise=0.01, seed=0):
+    rng = np.random.default_rng(seed)
+    time = np.arange(0, seconds, 1 / fps_native)
+    spikes = np.sort(rng.uniform(0, seconds, rng.poisson(rate_hz * seconds)))
+    kernel = np.exp(-np.arange(0, 5, 1 / fps_native) / 1.0)
+    train = np.histogram(spikes, bins=np.r_[time, seconds])[0]
+    dff = np.convolve(train, kernel)[: len(time)] * 0.3 + rng.normal(0, noise, len(time))
+    return Recording("r#0", "test", time, dff, spikes)
+
+
+@pytest.mark.parametrize("mode", ["average", "sample"])
+def test_resampling_counts_every_spike_once(mode):
+    rec = recording_with_spikes()
+    frames, counts, _ = resample(rec, 2.0, mode, np.random.default_rng(0))
+    assert len(frames) == len(counts) and np.isfinite(frames).all()
+    # All spikes after the first frame edge and before the last are counted, each once.
+    assert abs(counts.sum() - len(rec.spike_times)) <= 2
+    assert abs(len(frames) - 600 * 2) <= 2
+
+
+def test_noise_is_topped_up_to_the_target_level():
+    rng = np.random.default_rng(0)
+    time = np.arange(0, 3000, 1 / 30)
+    rec = Recording("n#0", "noise", time, rng.normal(0, 0.01, len(time)), np.array([]))
+    for target in (2.0, 6.0):
+        traces = frame_traces([rec], 2.0, "average", target, np.random.default_rng(1))
+        # The pipeline's DF/F divides by an 8th-percentile baseline, which sits 1.405 noise
+        # std under the mean: the measured level is the target scaled by 1 / (1 - 1.405 sigma).
+        sigma = target * np.sqrt(2.0) / NU_PER_SIGMA
+        assert traces and abs(traces[0].noise * (1 - 1.405 * sigma) / target - 1) < 0.05
+    # Already noisier than asked: skipped, never denoised.
+    assert frame_traces([rec], 2.0, "sample", 0.5, np.random.default_rng(1)) == []
+
+
+def test_cascade_ground_truth_loads_and_bad_folders_fail(tmp_path):
+    recs = load_cascade(SHARED_GT, ["DS06-GCaMP6f-zf-aDp"])["DS06-GCaMP6f-zf-aDp"]
+    assert len(recs) >= 8 and all(25 < r.fps < 35 for r in recs)
+    assert all(np.all(np.diff(r.time) > 0) and len(r.spike_times) > 0 for r in recs)
+    with pytest.raises(InputError, match="no .mat ground-truth files"):
+        load_cascade_dataset(tmp_path)
+    with pytest.raises(InputError, match="ground-truth dataset folder not found"):
+        load_cascade(tmp_path, ["DS99"])
+    (tmp_path / "x.mat").write_bytes(b"not a mat file")
+    with pytest.raises(InputError, match="x.mat: not a CASCADE ground-truth file"):
+        load_cascade_dataset(tmp_path)
+
+
+def test_model_roundtrip_bands_and_frame_rate(tmp_path):
+    rng = np.random.default_rng(0)
+    traces = []
+    for k, noise in enumerate([1.0, 4.0, 6.0] * 4):
+        counts = rng.poisson(0.3, 400).astype(np.float32)
+        dff = (np.convolve(counts, [0.3, 0.2, 0.1])[:400] + rng.normal(0, 0.05, 400)).astype(np.float32)
+        traces.append(FrameTrace(f"t#{k}", "t", dff, counts, noise))
+    model = train_model(traces, 2.0, [0, 3, 5, 100], TINY)
+    assert sorted(model.nets) == [0, 1, 2]
+    band, outside = model.band_of(np.array([0.5, 3.0, 7.0, 250.0, np.nan]))
+    assert band.tolist()[:3] == [0, 1, 2] and outside.tolist() == [False, False, False, True, True]
+    x = np.stack([t.dff for t in traces[:3]], 1)
+    again = SpikeModel.from_state(torch.load(_save(model, tmp_path), weights_only=False))
+    np.testing.assert_array_equal(model.infer(x, np.array([1.0, 4.0, 6.0]))[0], again.infer(x, np.array([1.0, 4.0, 6.0]))[0])
+    check_frame_rate(model, 2.15, 0.1, "f.h5")
+    with pytest.raises(InputError, match=r"f.h5: recorded at 2.500 Hz but the spike model was trained for 2.000 Hz"):
+        check_frame_rate(model, 2.5, 0.1, "f.h5")
+
+
+def _save(model, folder):
+    path = folder / "m.pt"
+    torch.save(model.state(), path)
+    return path
+
+
+def test_rates_and_probability_files(small_fish, tmp_path):
+    """The stage functions on a simulated fish's DF/F: shapes, provenance, p = 1 - exp(-lambda)."""
+    from sbm.io.chen import open_fish, read_stim_codes
+    from sbm.spikes.dff import build_vocabulary, write_dff
+
+    fish = open_fish(small_fish)
+    write_dff(fish, tmp_path / "dff.h5", build_vocabulary({"s": read_stim_codes(small_fish)}))
+    with h5py.File(tmp_path / "dff.h5") as d:
+        fps, noise = float(d.attrs["fps"]), d["noise_level"][()]
+    traces = [FrameTrace(f"t#{k}", "t", np.random.default_rng(k).random(300).astype(np.float32),
+                         np.random.default_rng(k).poisson(0.2, 300).astype(np.float32), float(n)) for k, n in enumerate(noise[:12])]
+    model = train_model(traces, fps, [0, 100], TINY)
+    write_rates(tmp_path / "dff.h5", model, tmp_path / "rates.h5", "test/model.pt")
+    write_probabilities(tmp_path / "rates.h5", tmp_path / "dff.h5", tmp_path / "probs.h5")
+    with h5py.File(tmp_path / "probs.h5") as p, h5py.File(tmp_path / "dff.h5") as d:
+        assert p["prob"].shape == d["dff"].shape
+        np.testing.assert_allclose(p["prob"][()], 1 - np.exp(-p["rate"][()]), rtol=1e-5, atol=1e-7)
+        assert p.attrs["lookahead"] == 0 and p.attrs["model_id"] == "test/model.pt"
+        np.testing.assert_array_equal(p["xyz"][()], d["xyz"][()])
+        np.testing.assert_array_equal(p["cell_id"][()], d["cell_id"][()])
+    with h5py.File(tmp_path / "dff.h5", "r+") as d:
+        d["dff"][5, 2] = np.nan
+    with pytest.raises(InputError, match="dff.h5: dff holds 1 non-finite values"):
+        write_rates(tmp_path / "dff.h5", model, tmp_path / "rates2.h5", "m")
+    assert not (tmp_path / "rates2.h5").exists()
+
+
+@pytest.mark.slow
+def test_network_learns_simulated_spikes_better_than_first_difference(tmp_path):
+    sim = {"n_neurons": 300, "n_frames": 1000}
+    train = synthetic_training_traces(2.0, sim, 1, [], seed=11, workdir=tmp_path / "train")
+    test = synthetic_training_traces(2.0, sim, 1, [], seed=12, workdir=tmp_path / "test")
+    model = train_model(train, 2.0, [0, 100], SpikeNetConfig(steps=300, ensemble=1))
+    dff = np.stack([t.dff for t in test], 1)
+    counts = np.stack([t.counts for t in test], 1)
+    lam = model.infer(dff, np.array([t.noise for t in test]))[0]
+    r_cnn = np.nanmedian(lagged_r(lam, counts, 0))
+    r_diff = np.nanmedian(lagged_r(first_difference(dff), counts, 0))
+    assert r_cnn > r_diff + 0.05, (r_cnn, r_diff)
