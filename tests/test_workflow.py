@@ -14,6 +14,7 @@ from sbm.synth.fish import SimConfig, simulate_fish
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
+SHARED_GT = REPO.parent / "shared" / "data" / "cascade_ground_truth"
 
 
 def snakemake(*args, cwd=REPO, check=True):
@@ -40,12 +41,13 @@ def planned_jobs(output: str) -> dict[str, int]:
 
 def test_dry_run_synthetic_default():
     jobs = planned_jobs(snakemake("-n", "--forceall").stdout)
-    assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "all": 1}
+    # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
+    assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "spikes": 5, "probabilities": 5, "all": 1}
 
 
 def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
     jobs = planned_jobs(snakemake("-n", "--forceall", "--configfile", REPO / "config/chen2018.yaml").stdout)
-    assert jobs == {"figshare_listing": 1, "download": 18, "stimulus_vocabulary": 1, "dff": 18, "all": 1}
+    assert jobs == {"figshare_listing": 1, "download": 18, "stimulus_vocabulary": 1, "dff": 18, "spikes": 18, "probabilities": 18, "all": 1}
 
 
 def test_lint_is_clean():
@@ -88,11 +90,14 @@ def test_environment_yml_lists_the_package_dependencies():
     assert names(deps) <= names(d for d in env if isinstance(d, str))
 
 
+# Spike models trained for a few steps only: this checks the plumbing, not the model.
+QUICK_SPIKES = {"repeats": 1, "calibration_fish": 1, "training_noise_levels": [4], "model": {"steps": 20, "ensemble": 1}}
 TINY = {
     "dataset": "tiny",
     "source": "synthetic",
     "subjects": ["subject_1", "subject_2"],
     "synthetic": {"n_neurons": 200, "n_frames": 300},
+    "spikes": QUICK_SPIKES,
 }
 
 
@@ -106,13 +111,17 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
             assert f["dff"].shape[0] == 298 and f["dff"].shape[1] > 190
             assert f.attrs["subject"] == s
         assert (tmp_path / f"logs/tiny/dff/{s}.log").stat().st_size > 0
+        with h5py.File(tmp_path / f"results/tiny/probs/{s}.h5") as f:
+            assert f["prob"].shape[0] == 298 and f.attrs["lookahead"] == 0
+            assert 0 <= f["prob"][()].min() and f["prob"][()].max() < 1
+    assert len(list((tmp_path / "resources/spike_models").glob("synthetic-*/fps*.pt"))) >= 1
     rows = list(csv.DictReader(open(tmp_path / "results/tiny/qc/dff_vs_truth.csv")))
     assert [r["subject"] for r in rows] == TINY["subjects"]
     assert all(float(r["median_r_lag0"]) > 0.2 for r in rows)
     # Nothing left to do; `-R dff` reruns that stage and what depends on it, not the simulation.
     assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=tmp_path).stdout
     jobs = planned_jobs(snakemake("--configfile", config, "-n", "-R", "dff", cwd=tmp_path).stdout)
-    assert jobs == {"dff": 2, "synthetic_qc": 1, "all": 1}
+    assert jobs == {"dff": 2, "synthetic_qc": 1, "spikes": 2, "probabilities": 2, "all": 1}
 
 
 @pytest.mark.slow
@@ -121,12 +130,18 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
     raw = tmp_path / "chen_raw"
     for s in ("subject_3", "subject_7"):
         simulate_fish(SimConfig(n_neurons=150, n_frames=250, mat_format="v7.3" if s == "subject_7" else "v5"), s, raw / s)
-    args = ["--configfile", REPO / "config/chen2018.yaml", "--config", f"raw_dir={raw}", "subjects=[subject_3,subject_7]"]
+    local = tmp_path / "local.yaml"
+    spikes = {**QUICK_SPIKES, "ground_truth_dir": str(SHARED_GT), "ground_truth_datasets": ["DS06-GCaMP6f-zf-aDp"]}
+    local.write_text(yaml.safe_dump({"raw_dir": str(raw), "subjects": ["subject_3", "subject_7"], "spikes": spikes}))
+    args = ["--configfile", REPO / "config/chen2018.yaml", local]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=tmp_path).stdout)
-    assert jobs == {"stimulus_vocabulary": 1, "dff": 2, "all": 1}
+    assert jobs == {"stimulus_vocabulary": 1, "dff": 2, "spikes": 2, "probabilities": 2, "all": 1}
     snakemake(*args, cwd=tmp_path)
     with h5py.File(tmp_path / "results/chen2018/dff/subject_7.h5") as f:
         assert f["dff"].shape[0] == 248 and "all_white" in list(f.attrs["stimulus_names"])
+    with h5py.File(tmp_path / "results/chen2018/probs/subject_7.h5") as f:
+        assert f["prob"].shape[0] == 248
+    assert not (tmp_path / "resources/cascade_ground_truth").exists()  # a local ground truth: no download
 
 
 def test_failing_job_reports_the_bad_file(tmp_path):

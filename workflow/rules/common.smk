@@ -45,6 +45,10 @@ def raw(name, subject="{subject}"):
     return f"{RAW}/{subject}/{name}"
 
 
+def output_folder(wildcards, output):
+    return os.path.dirname(output[0])
+
+
 def raw_folder(wildcards):
     return f"{RAW}/{wildcards.subject}"
 

@@ -10,11 +10,11 @@ rule download_ground_truth:
         ref=config["spikes"]["ground_truth_ref"],
         path=config["spikes"]["ground_truth_path"],
         datasets=config["spikes"]["ground_truth_datasets"],
-        out_dir=GROUND_TRUTH_DIR,
+        out_dir=output_folder,
     conda:
         ENV
     log:
-        f"logs/cascade_ground_truth.log",
+        "logs/cascade_ground_truth.log",
     threads: 1
     resources:
         mem_mb=1000,
