@@ -60,7 +60,7 @@ def main():
     p.add_argument("--fps", type=float, nargs="+", default=[2.0, 2.5])
     p.add_argument("--modes", nargs="+", default=["average", "sample"])
     p.add_argument("--noise", nargs="+", default=["native", "2", "4", "8"])
-    p.add_argument("--ensemble", type=int, default=1, help="networks per band (the pipeline default is 3)")
+    p.add_argument("--ensemble", type=int, default=SpikeNetConfig.ensemble, help="networks per band")
     p.add_argument("--steps", type=int, default=800)
     p.add_argument("--lookahead-at", default="2.0/average", help="fps/mode where look-ahead 1 variants are also run")
     args = p.parse_args()

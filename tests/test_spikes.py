@@ -145,6 +145,15 @@ def test_rates_and_probability_files(small_fish, tmp_path):
         assert p.attrs["lookahead"] == 0 and p.attrs["model_id"] == "test/model.pt"
         np.testing.assert_array_equal(p["xyz"][()], d["xyz"][()])
         np.testing.assert_array_equal(p["cell_id"][()], d["cell_id"][()])
+    # Constant traces and noise levels outside every band are counted, not hidden.
+    with h5py.File(tmp_path / "dff.h5", "r+") as d:
+        d["dff"][:, 3] = 0.25
+    narrow = train_model([FrameTrace(t.name, t.dataset, t.dff, t.counts, 1.0) for t in traces], fps, [0, 3], TINY)
+    write_rates(tmp_path / "dff.h5", narrow, tmp_path / "narrow.h5", "m")
+    with h5py.File(tmp_path / "narrow.h5") as r:
+        assert r.attrs["n_constant_traces"] == 1
+        assert r.attrs["n_outside_bands"] == int((noise >= 3).sum()) > 0
+        assert np.isfinite(r["rate"][()]).all()
     with h5py.File(tmp_path / "dff.h5", "r+") as d:
         d["dff"][5, 2] = np.nan
     with pytest.raises(InputError, match="dff.h5: dff holds 1 non-finite values"):

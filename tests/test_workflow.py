@@ -10,6 +10,7 @@ import h5py
 import pytest
 import yaml
 
+from sbm.spikes.model import SpikeNetConfig
 from sbm.synth.fish import SimConfig, simulate_fish
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,14 +72,17 @@ def test_bad_config_is_rejected(override, message):
     assert message in proc.stdout + proc.stderr
 
 
-def test_schema_defaults_match_the_simulator():
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-    props = schema["properties"]["synthetic"]["properties"]
-    defaults = SimConfig()
-    assert set(props) == set(vars(defaults))
-    for name, spec in props.items():
+@pytest.mark.parametrize("section, dataclass", [(("synthetic",), SimConfig), (("spikes", "model"), SpikeNetConfig)])
+def test_schema_defaults_match_the_dataclasses(section, dataclass):
+    """The config maps one to one onto the settings dataclasses, with the same defaults."""
+    spec = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    for key in section:
+        spec = spec["properties"][key]
+    defaults = dataclass()
+    assert set(spec["properties"]) == set(vars(defaults))
+    for name, field in spec["properties"].items():
         value = getattr(defaults, name)
-        assert spec["default"] == (list(value) if isinstance(value, tuple) else value), name
+        assert field["default"] == (list(value) if isinstance(value, tuple) else value), name
 
 
 def test_environment_yml_lists_the_package_dependencies():
@@ -87,7 +91,8 @@ def test_environment_yml_lists_the_package_dependencies():
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     names = lambda specs: {s.split(">")[0].split("=")[0].split("<")[0].strip() for s in specs}  # noqa: E731
     env = yaml.safe_load((REPO / "environment.yml").read_text())["dependencies"]
-    assert names(deps) <= names(d for d in env if isinstance(d, str))
+    conda_names = {"pytorch": "torch"}  # conda-forge's name for a package -> PyPI's
+    assert names(deps) <= {conda_names.get(n, n) for n in names(d for d in env if isinstance(d, str))}
 
 
 # Spike models trained for a few steps only: this checks the plumbing, not the model.
