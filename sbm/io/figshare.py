@@ -19,6 +19,7 @@ import urllib.request
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 from sbm.io.errors import InputError
 
@@ -161,16 +162,19 @@ def _transfer(url: str, part: Path, size: int | None, timeout_s: float, chunk_by
         raise ConnectionError(f"transfer ended early: {got} of {expected} bytes")
 
 
-def download_file(url: str, dest: Path, md5: str, size: int | None, retries: int = 5,
-                  backoff_s: float = 1.0, timeout_s: float = 60,
-                  chunk_bytes: int = 1 << 20) -> Path:
-    """Download `url` to `dest`, resuming broken transfers; `dest` appears only once verified."""
-    dest, md5 = Path(dest), md5.lower()
+def download_file(url: str, dest: Path, checksum: str, size: int | None, retries: int = 5,
+                  backoff_s: float = 1.0, timeout_s: float = 60, chunk_bytes: int = 1 << 20,
+                  digest: Callable[[Path, int], str] | None = None, digest_name: str = "MD5") -> Path:
+    """Download `url` to `dest`, resuming broken transfers; `dest` appears only once its size
+    and checksum match. `digest(path, chunk_bytes)` computes the checksum (default MD5, what
+    figshare lists; GitHub lists git blob SHA-1s)."""
+    digest = digest or _md5_of
+    dest, checksum = Path(dest), checksum.lower()
     if dest.exists():
-        if _md5_of(dest) == md5:
+        if digest(dest, chunk_bytes) == checksum:
             log.info("%s: already downloaded and verified", dest)
             return dest
-        log.warning("%s: existing file has the wrong MD5, downloading again", dest)
+        log.warning("%s: existing file has the wrong %s, downloading again", dest, digest_name)
         dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -195,16 +199,16 @@ def download_file(url: str, dest: Path, md5: str, size: int | None, retries: int
                         part.stat().st_size if part.exists() else 0)
             continue
         got_size = part.stat().st_size
-        got_md5 = _md5_of(part, chunk_bytes) if size is None or got_size == size else None
-        if got_md5 != md5:
+        got = digest(part, chunk_bytes) if size is None or got_size == size else None
+        if got != checksum:
             # Start from scratch: resuming a corrupt prefix would only reproduce the mismatch.
             part.unlink()
-            problem = (f"size {got_size} != expected {size}" if got_md5 is None
-                       else f"MD5 mismatch: expected {md5}, got {got_md5}")
+            problem = (f"size {got_size} != expected {size}" if got is None
+                       else f"{digest_name} mismatch: expected {checksum}, got {got}")
             log.warning("%s: %s, discarding the download", url, problem)
             continue
         os.replace(part, dest)
-        log.info("%s: verified (%d bytes, MD5 %s)", dest, got_size, md5)
+        log.info("%s: verified (%d bytes, %s %s)", dest, got_size, digest_name, checksum)
         return dest
     raise DownloadError(f"{url}: download failed after {retries + 1} attempts; "
                         f"last problem: {problem}")

@@ -9,7 +9,6 @@ Retries, backoff and resumable transfers come from sbm.io.figshare; only the che
 """
 
 import hashlib
-import http.client
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from sbm.io.errors import InputError
-from sbm.io.figshare import DownloadError, _get_bytes, _retryable_status, _sleep_before, _transfer
+from sbm.io.figshare import DownloadError, _get_bytes, download_file
 
 log = logging.getLogger(__name__)
 
@@ -120,55 +119,17 @@ def _check_plain_name(name: str, what: str, source: str) -> None:
 
 
 def _download_blob(url: str, dest: Path, sha: str, size: int, retries: int, backoff_s: float,
-                   timeout_s: float, chunk_bytes: int = 1 << 20) -> Path:
-    """figshare.download_file with the git blob SHA-1 in place of MD5 (that function only
-    verifies MD5, which GitHub does not list). The transfer, resume, retry and backoff pieces
-    are figshare's; `dest` appears only once size and SHA-1 match."""
-    if dest.exists():
-        if git_blob_sha1(dest) == sha:
-            log.info("%s: already downloaded and verified", dest)
-            return dest
-        log.warning("%s: existing file has the wrong SHA-1, downloading again", dest)
-        dest.unlink()
-    part = dest.with_name(dest.name + ".part")
-    problem = ""
-    for attempt in range(retries + 1):
-        _sleep_before(attempt, backoff_s)
-        try:
-            _transfer(url, part, size, timeout_s, chunk_bytes)
-        except urllib.error.HTTPError as e:  # before OSError: HTTPError is one
-            e.close()
-            if e.code == 416:  # our .part is not a prefix the server can continue from
-                part.unlink(missing_ok=True)
-            elif not _retryable_status(e.code):
-                raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
-            problem = f"HTTP {e.code} {e.reason}"
-            log.warning("%s: %s, attempt %d of %d", url, problem, attempt + 1, retries + 1)
-            continue
-        except (OSError, http.client.HTTPException) as e:  # reset, timeout, IncompleteRead
-            problem = f"{type(e).__name__}: {e}"
-            log.warning("%s: %s (kept %d bytes to resume from), attempt %d of %d", url, problem,
-                        part.stat().st_size if part.exists() else 0, attempt + 1, retries + 1)
-            continue
-        got_size = part.stat().st_size
-        got_sha = git_blob_sha1(part, chunk_bytes) if got_size == size else None
-        if got_sha != sha:
-            # Start from scratch: resuming a corrupt prefix would only reproduce the mismatch.
-            part.unlink()
-            problem = (f"size {got_size} != expected {size}" if got_sha is None
-                       else f"git blob SHA-1 mismatch: expected {sha}, got {got_sha}")
-            log.warning("%s: %s, discarding the download", url, problem)
-            continue
-        with open(part, "rb") as f:
-            if f.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX:
-                part.unlink()
-                raise InputError(url, "is a Git LFS pointer, not the file itself (the contents "
-                                      "API does not serve LFS content)")
-        os.replace(part, dest)
-        log.info("%s: verified (%d bytes, git blob SHA-1 %s)", dest, got_size, sha)
-        return dest
-    raise DownloadError(f"{url}: download failed after {retries + 1} attempts; "
-                        f"last problem: {problem}")
+                   timeout_s: float) -> Path:
+    """figshare.download_file (resume, retries, verification) with the git blob SHA-1 that
+    GitHub lists as the checksum; then refuse a Git LFS pointer, whose SHA-1 would match too."""
+    download_file(url, dest, sha, size, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
+                  digest=git_blob_sha1, digest_name="git blob SHA-1")
+    with open(dest, "rb") as f:
+        if f.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX:
+            dest.unlink()
+            raise InputError(url, "is a Git LFS pointer, not the file itself (the contents "
+                                  "API does not serve LFS content)")
+    return dest
 
 
 def download_dataset(api_url: str, repo: str, ref: str, folder_path: str, dataset: str,
