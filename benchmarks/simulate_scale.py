@@ -30,8 +30,8 @@ def main():
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
         written_mb = sum(f.stat().st_size for f in out.iterdir()) / 2**20
         rate = args.neurons * args.frames / seconds
-        print(f"| neurons | frames | wall time (s) | neuron-frames/s | peak RSS (MiB) | written (MiB) |")
-        print(f"|---|---|---|---|---|---|")
+        print("| neurons | frames | wall time (s) | neuron-frames/s | peak RSS (MiB) | written (MiB) |")
+        print("|---|---|---|---|---|---|")
         print(f"| {args.neurons:,} | {args.frames:,} | {seconds:.0f} | {rate:,.0f} | {peak_mb:,.0f} | {written_mb:,.0f} |")
     finally:
         if not args.out_dir:

@@ -16,7 +16,7 @@ from pathlib import Path
 from sbm.cli import run
 from sbm.io.atomic import write_json
 from sbm.io.errors import InputError
-from sbm.io.figshare import DownloadError, fetch_subject, list_article_files
+from sbm.io.figshare import fetch_subject, list_article_files
 
 
 def _read_listing(path: Path) -> list[dict]:
