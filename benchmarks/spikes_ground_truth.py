@@ -6,7 +6,9 @@ For each held-out dataset (DS06, DS07, DS08: adult zebrafish, GCaMP6f), every me
 fitted on all the *other* ground-truth datasets and scored on the held-out one, at 2.0 and 2.5 Hz,
 with the ground truth brought to the frame rate by frame averages and by one sample per frame,
 at its native noise and degraded to noise levels 2, 4 and 8. All inputs go through the pipeline's
-own causal DF/F (30 s, 8th percentile). Scores, median over neurons (trials of a neuron joined):
+own causal DF/F (30 s, 8th percentile), as the real fish do; `--given-dff` keeps the database's own
+DF/F instead, to compare with numbers published on it. Scores, median over neurons (trials of a
+neuron joined):
   r0      Pearson r between the estimate and the spike counts of the same frame (lag 0)
   peak    the lag (frames, estimate late by +k) where the median r is highest
   r_smooth r after smoothing estimate and counts with the same causal half-Gaussian (sigma 1 s)
@@ -63,6 +65,7 @@ def main():
     p.add_argument("--ensemble", type=int, default=SpikeNetConfig.ensemble, help="networks per band")
     p.add_argument("--steps", type=int, default=800)
     p.add_argument("--lookahead-at", default="2.0/average", help="fps/mode where look-ahead 1 variants are also run")
+    p.add_argument("--given-dff", action="store_true", help="keep the database's DF/F (no causal re-baselining)")
     args = p.parse_args()
     torch.set_num_threads(2)
     datasets = sorted(d for d in os.listdir(args.ground_truth_dir) if d.startswith("DS"))
@@ -75,7 +78,7 @@ def main():
             with_lookahead = f"{fps}/{mode}" == args.lookahead_at
             for held in HELD_OUT:
                 train_sets = {d: recordings[d] for d in datasets if d != held}
-                train = cascade_training_traces(train_sets, fps, mode, TRAIN_NOISE, repeats=2, seed=0)
+                train = cascade_training_traces(train_sets, fps, mode, TRAIN_NOISE, repeats=2, seed=0, rebaseline=not args.given_dff)
                 g = fit_ar1([t.dff for t in train], [t.counts for t in train])
                 lin = LinearFilter.fit([t.dff for t in train], [t.counts for t in train], taps=8)
                 methods = {
@@ -90,7 +93,8 @@ def main():
                     methods["linear8, look-ahead 1"] = LinearFilter.fit([t.dff for t in train], [t.counts for t in train], taps=8, lookahead=1).apply
                 for noise in args.noise:
                     rng = np.random.default_rng(1)
-                    test = frame_traces(recordings[held], fps, mode, None if noise == "native" else float(noise), rng)
+                    test = frame_traces(recordings[held], fps, mode, None if noise == "native" else float(noise), rng,
+                                        rebaseline=not args.given_dff)
                     test = [t for t in test if np.ptp(t.dff) > 0]
                     for name, m in methods.items():
                         if hasattr(m, "infer"):

@@ -175,8 +175,13 @@ def frame_traces(
     rng: np.random.Generator,
     baseline_window_s: float = 30.0,
     baseline_percentile: float = 8.0,
+    rebaseline: bool = True,
 ) -> list[FrameTrace]:
-    """Bring recordings to `fps` and to the noise level `noise_target` (None: as recorded)."""
+    """Bring recordings to `fps` and to the noise level `noise_target` (None: as recorded).
+
+    rebaseline=False keeps the database's own DF/F (its authors' F0, not necessarily causal)
+    instead of recomputing it with the pipeline's causal baseline: only for comparisons with
+    numbers published on that DF/F."""
     window = max(1, int(round(baseline_window_s * fps)))
     out = []
     for rec in recordings:
@@ -188,7 +193,7 @@ def frame_traces(
             frames = frames + rng.normal(size=len(frames)) * np.sqrt(np.clip(target**2 - sigma**2, 0, None))
         for seg in _segments(np.isfinite(frames)):
             f = 1.0 + frames[seg]  # DF/F as fluorescence in units of its own baseline
-            f0 = causal_baseline(f[:, None], window, baseline_percentile)[:, 0]
+            f0 = causal_baseline(f[:, None], window, baseline_percentile)[:, 0] if rebaseline else np.ones_like(f)
             if np.any(f0 <= 0):
                 continue
             dff = ((f - f0) / f0).astype(np.float32)
@@ -226,6 +231,7 @@ def cascade_training_traces(
     seed: int,
     baseline_window_s: float = 30.0,
     baseline_percentile: float = 8.0,
+    rebaseline: bool = True,
 ) -> list[FrameTrace]:
     """Every recording at `fps`, as recorded and degraded to each of `noise_levels`, `repeats`
     times over (each repeat with a new frame phase and new noise)."""
@@ -234,7 +240,7 @@ def cascade_training_traces(
     for recs in recordings.values():
         for _ in range(repeats):
             for nu in [None, *noise_levels]:
-                out += frame_traces(recs, fps, mode, nu, rng, baseline_window_s, baseline_percentile)
+                out += frame_traces(recs, fps, mode, nu, rng, baseline_window_s, baseline_percentile, rebaseline)
     return out
 
 
