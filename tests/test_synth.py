@@ -32,7 +32,7 @@ def test_chen_layout_and_quirks(small_fish):
     np.testing.assert_array_equal(resp[T - WRAPPED_FRAMES :], resp[:WRAPPED_FRAMES])
     assert not np.array_equal(resp[T - WRAPPED_FRAMES - 1], resp[0])
     assert mat["stim_full"].size == T and mat["Behavior_full"].shape == (5, T)
-    assert 1.9 <= float(mat["fpsec"].ravel()[0]) <= 2.3
+    assert SMALL.fps_range[0] <= float(mat["fpsec"].ravel()[0]) <= SMALL.fps_range[1]
     assert np.all(mat["Behavior_full"] >= 0) and (mat["Behavior_full"][:3] > 0).any(axis=1).all()
     # The ground truth covers exactly the frames and cells that survive the wrap.
     assert truth["rate"].shape == truth["spikes"].shape == (T - WRAPPED_FRAMES, N)

@@ -11,13 +11,14 @@ Shapes: dff (B, T) -> expected spikes per frame (B, T).
 """
 
 import logging
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sbm.settings import from_dict
 from sbm.spikes.ground_truth import FrameTrace
 from sbm.spikes.metrics import causal_smooth
 
@@ -44,11 +45,7 @@ class SpikeNetConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SpikeNetConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown spike-model settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return from_dict(cls, d, "spike-model")
 
     @property
     def receptive_field(self) -> int:

@@ -18,7 +18,7 @@ Everything is streamed to disk in chunks of frames, so memory stays bounded at a
 
 import logging
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import h5py
@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from sbm.io.atomic import atomic_path
 from sbm.io.chen import BEHAVIOR_NAMES, DATA_FULL, TIMESERIES, WRAPPED_FRAMES, ZBRAIN_VOXEL_UM, write_mat_fields
+from sbm.settings import from_dict
 from sbm.synth.brain import BLOCKS, CORE_BLOCKS, FEATURES, MOTOR, STIMULI, CanonicalBrain, canonical_brain
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,7 @@ class SimConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SimConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown simulator settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        return from_dict(cls, d, "simulator")
 
 
 def subject_number(subject: str) -> int:
