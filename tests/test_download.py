@@ -14,13 +14,12 @@ import random
 import subprocess
 import sys
 import tarfile
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.fake_http import FakeServer, Handler, serve
 
 from sbm.io.errors import InputError
 from sbm.io.figshare import (DownloadError, assign_subjects, download_file, fetch_subject,
@@ -75,15 +74,12 @@ def subject_archive(subject: str, folder: str | None, kind: str = "zip") -> byte
     return make_zip(members) if kind == "zip" else make_targz(members)
 
 
-class FakeFigshare:
+class FakeFigshare(FakeServer):
     def __init__(self, base: str):
-        self.base = base
+        super().__init__(base)
         self.api = f"{base}/v2"
         self.blobs: dict[str, bytes] = {}
         self.listing: list[dict] = []
-        self.faults: dict[str, list] = {}  # URL path -> faults, one consumed per request
-        self.requests: list[tuple[str, dict, str | None]] = []  # (path, query, Range header)
-        self.lock = threading.Lock()
 
     def add_file(self, name: str, data: bytes, md5: str | None = None) -> dict:
         self.blobs[name] = data
@@ -94,75 +90,27 @@ class FakeFigshare:
         self.listing.append(entry)
         return entry
 
-    def requests_to(self, path: str) -> list[tuple[str, dict, str | None]]:
-        with self.lock:
-            return [r for r in self.requests if r[0] == path]
 
-
-def make_handler(fake: FakeFigshare):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # keep pytest output clean
-            pass
-
-        def do_GET(self):
-            url = urlsplit(self.path)
-            query = {k: v[0] for k, v in parse_qs(url.query).items()}
-            with fake.lock:
-                fake.requests.append((url.path, query, self.headers.get("Range")))
-                script = fake.faults.get(url.path, [])
-                fault = script.pop(0) if script else None
-            if isinstance(fault, int):
-                self.send_error(fault)
-            elif url.path == f"/v2/articles/{ARTICLE}/files":
-                page, size = int(query["page"]), int(query["page_size"])
-                self._send(200, json.dumps(fake.listing[(page - 1) * size:page * size]).encode())
-            elif url.path.startswith("/files/") and url.path[7:] in fake.blobs:
-                self._send_file(fake.blobs[url.path[7:]], fault)
-            else:
-                self.send_error(404)
-
-        def _send(self, status: int, body: bytes, headers: dict | None = None, cut: int = 0):
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            # cut > 0: promise len(body) bytes but send fewer, then the connection closes.
-            self.wfile.write(body[:len(body) - cut])
-
-        def _send_file(self, data: bytes, fault: str | None):
-            rng = self.headers.get("Range")
-            if fault == "truncate":
-                self._send(200, data, cut=len(data) // 2)
-            elif rng and fault != "ignore_range":
-                start = int(rng.removeprefix("bytes=").rstrip("-"))
-                if start >= len(data):
-                    self.send_error(416)
-                    return
-                self._send(206, data[start:],
-                           {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
-            else:
-                self._send(200, data)
-
-    return Handler
+class FigshareHandler(Handler):
+    def route(self, path: str, query: dict, fault):
+        if path == f"/v2/articles/{ARTICLE}/files":
+            page, size = int(query["page"]), int(query["page_size"])
+            self.send(200, json.dumps(self.fake.listing[(page - 1) * size:page * size]).encode())
+        elif path.startswith("/files/") and path[7:] in self.fake.blobs:
+            self.send_file(self.fake.blobs[path[7:]], fault)
+        else:
+            self.send_error(404)
 
 
 @pytest.fixture
 def fake():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), None)
-    fig = FakeFigshare(f"http://127.0.0.1:{server.server_address[1]}")
-    server.RequestHandlerClass = make_handler(fig)
-    fig.add_file("subject_1.zip", subject_archive("subject_1", "subject_1"))
-    fig.add_file("subject_2.tar.gz", subject_archive("subject_2", "data/subject_2", "tar.gz"))
-    fig.add_file("Subject 3.zip", subject_archive("subject_3", None))
-    for k in range(N_FILLERS):
-        fig.add_file(f"readme_{k}.txt", f"filler {k}".encode())
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield fig
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serve(FakeFigshare, FigshareHandler) as fig:
+        fig.add_file("subject_1.zip", subject_archive("subject_1", "subject_1"))
+        fig.add_file("subject_2.tar.gz", subject_archive("subject_2", "data/subject_2", "tar.gz"))
+        fig.add_file("Subject 3.zip", subject_archive("subject_3", None))
+        for k in range(N_FILLERS):
+            fig.add_file(f"readme_{k}.txt", f"filler {k}".encode())
+        yield fig
 
 
 def entry(fake: FakeFigshare, name: str) -> dict:

@@ -12,12 +12,11 @@ import os
 import random
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.fake_http import FakeServer, Handler, serve
 
 from sbm.io.errors import InputError
 from sbm.io.figshare import DownloadError
@@ -50,15 +49,12 @@ def fake_mat(name: str) -> bytes:
     return b"MATLAB 5.0 MAT-file " + random.Random(name).randbytes(20_000)
 
 
-class FakeGitHub:
+class FakeGitHub(FakeServer):
     def __init__(self, base: str):
-        self.base = base
+        super().__init__(base)
         self.api = f"{base}/api"
         self.folders: dict[str, list[dict]] = {}  # folder path in the repo -> listing
         self.blobs: dict[str, bytes] = {}  # raw URL path -> content
-        self.faults: dict[str, list] = {}  # URL path -> faults, one consumed per request
-        self.requests: list[tuple[str, dict, str | None]] = []  # (path, query, Range header)
-        self.lock = threading.Lock()
 
     def contents_path(self, folder: str) -> str:
         return f"/api/repos/{GH_REPO}/contents/{folder}"
@@ -87,88 +83,39 @@ class FakeGitHub:
         return next((e for entries in self.folders.values() for e in entries
                      if e["path"] == path), None)
 
-    def requests_to(self, path: str) -> list[tuple[str, dict, str | None]]:
-        with self.lock:
-            return [r for r in self.requests if r[0] == path]
 
-
-def make_handler(fake: FakeGitHub):
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):  # keep pytest output clean
-            pass
-
-        def do_GET(self):
-            url = urlsplit(self.path)
-            query = {k: v[0] for k, v in parse_qs(url.query).items()}
-            with fake.lock:
-                fake.requests.append((url.path, query, self.headers.get("Range")))
-                script = fake.faults.get(url.path, [])
-                fault = script.pop(0) if script else None
-            prefix = f"/api/repos/{GH_REPO}/contents/"
-            if isinstance(fault, int):
-                self.send_error(fault)
-            elif fault == "rate_limit":
-                self._send(403, b'{"message": "API rate limit exceeded for 127.0.0.1."}',
-                           {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1700000000"})
-            elif url.path.startswith(prefix) and query.get("ref") == REF \
-                    and url.path[len(prefix):] in fake.folders:
-                self._send(200, json.dumps(fake.folders[url.path[len(prefix):]]).encode())
-            elif url.path.startswith(prefix) and query.get("ref") == REF \
-                    and (entry := fake.entry_at(url.path[len(prefix):])) is not None:
-                self._send(200, json.dumps(entry).encode())  # a file: one object, not a list
-            elif url.path.startswith("/api/"):
-                self._send(404, b'{"message": "Not Found"}')
-            elif url.path in fake.blobs:
-                self._send_file(fake.blobs[url.path], fault)
-            else:
-                self.send_error(404)
-
-        def _send(self, status: int, body: bytes, headers: dict | None = None, cut: int = 0):
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            # cut > 0: promise len(body) bytes but send fewer, then the connection closes.
-            self.wfile.write(body[:len(body) - cut])
-
-        def _send_file(self, data: bytes, fault: str | None):
-            rng = self.headers.get("Range")
-            if fault == "truncate":
-                self._send(200, data, cut=len(data) // 2)
-            elif rng:
-                start = int(rng.removeprefix("bytes=").rstrip("-"))
-                if start >= len(data):
-                    self.send_error(416)
-                    return
-                self._send(206, data[start:],
-                           {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
-            else:
-                self._send(200, data)
-
-    return Handler
+class GitHubHandler(Handler):
+    def route(self, path: str, query: dict, fault):
+        prefix = f"/api/repos/{GH_REPO}/contents/"
+        if fault == "rate_limit":
+            self.send(403, b'{"message": "API rate limit exceeded for 127.0.0.1."}',
+                      {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1700000000"})
+        elif path.startswith(prefix) and query.get("ref") == REF and path[len(prefix):] in self.fake.folders:
+            self.send(200, json.dumps(self.fake.folders[path[len(prefix):]]).encode())
+        elif path.startswith(prefix) and query.get("ref") == REF \
+                and (entry := self.fake.entry_at(path[len(prefix):])) is not None:
+            self.send(200, json.dumps(entry).encode())  # a file: one object, not a list
+        elif path.startswith("/api/"):
+            self.send(404, b'{"message": "Not Found"}')
+        elif path in self.fake.blobs:
+            self.send_file(self.fake.blobs[path], fault)
+        else:
+            self.send_error(404)
 
 
 @pytest.fixture
 def fake():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), None)
-    gh = FakeGitHub(f"http://127.0.0.1:{server.server_address[1]}")
-    server.RequestHandlerClass = make_handler(gh)
-    for k in (1, 2, 3):
-        name = f"CAttached_GC_aDp_190501_Fish1_cell{k}_mini.mat"
-        gh.add_file(f"{ROOT}/{DS_A}", name, fake_mat(name))
-    for k in (1, 2):
-        name = f"CAttached_GC_dD_190601_Fish2_cell{k}_mini.mat"
-        gh.add_file(f"{ROOT}/{DS_B}", name, fake_mat(name))
-    # Not part of the dataset: must be listed but neither downloaded nor published.
-    gh.add_file(f"{ROOT}/{DS_B}", "README.md", b"notes\n")
-    gh.add_dir(f"{ROOT}/{DS_B}", "extra")
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield gh
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serve(FakeGitHub, GitHubHandler) as gh:
+        for k in (1, 2, 3):
+            name = f"CAttached_GC_aDp_190501_Fish1_cell{k}_mini.mat"
+            gh.add_file(f"{ROOT}/{DS_A}", name, fake_mat(name))
+        for k in (1, 2):
+            name = f"CAttached_GC_dD_190601_Fish2_cell{k}_mini.mat"
+            gh.add_file(f"{ROOT}/{DS_B}", name, fake_mat(name))
+        # Not part of the dataset: must be listed but neither downloaded nor published.
+        gh.add_file(f"{ROOT}/{DS_B}", "README.md", b"notes\n")
+        gh.add_dir(f"{ROOT}/{DS_B}", "extra")
+        yield gh
 
 
 def files_under(path: Path) -> list[Path]:
