@@ -1,6 +1,8 @@
 """Shared fixtures: small simulated fish, written once per test session."""
 
+import importlib.util
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +25,12 @@ def fish_copy(small_fish, tmp_path):
     folder = tmp_path / "subject_1"
     shutil.copytree(small_fish, folder)
     return folder
+
+
+def load_script(name: str):
+    """Import scripts/<name>.py as a module (scripts are not a package), to call its main()."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

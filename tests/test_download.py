@@ -6,7 +6,6 @@ consumed one per request, so every retry/resume path is exercised deterministica
 """
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_script
 from tests.fake_http import FakeServer, Handler, serve
 
 from sbm.io.errors import InputError
@@ -30,14 +30,6 @@ ARTICLE = 7272617
 PATTERN = r"(?i)^subject[_ -]?0*{n}(\D.*)?\.(zip|tar|tar\.gz|tgz)$"
 N_FILLERS = 120  # with the 3 archives: 123 files, i.e. two pages of 100
 FAST = {"backoff_s": 0.01}
-
-
-def _load_cli():
-    spec = importlib.util.spec_from_file_location("download_chen2018",
-                                                  REPO / "scripts" / "download_chen2018.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def raw_contents(subject: str) -> dict[str, bytes]:
@@ -315,7 +307,7 @@ def test_unpack_corrupt_archives(tmp_path):
 # ---- command line ------------------------------------------------------------------------
 
 def test_cli_list_then_fetch(fake, tmp_path):
-    cli = _load_cli()
+    cli = load_script("download_chen2018")
     listing = tmp_path / "listing.json"
     assert cli.main(["list", "--api-url", fake.api, "--article-id", str(ARTICLE),
                      "--out", str(listing)]) == 0
@@ -333,7 +325,7 @@ def test_cli_list_then_fetch(fake, tmp_path):
 
 
 def test_cli_failures_exit_1_with_error_line(fake, tmp_path, capsys):
-    cli = _load_cli()
+    cli = load_script("download_chen2018")
     listing = tmp_path / "listing.json"
     assert cli.main(["list", "--api-url", fake.api, "--article-id", str(ARTICLE),
                      "--out", str(listing)]) == 0

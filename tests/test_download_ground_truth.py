@@ -6,7 +6,6 @@ consumed one per request, so every retry/resume path is exercised deterministica
 """
 
 import hashlib
-import importlib.util
 import json
 import os
 import random
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import load_script
 from tests.fake_http import FakeServer, Handler, serve
 
 from sbm.io.errors import InputError
@@ -29,14 +29,6 @@ ROOT = "Ground_truth"
 DS_A = "DS06-GCaMP6f-zf-aDp"
 DS_B = "DS07-GCaMP6f-zf-dD"
 FAST = {"retries": 3, "backoff_s": 0.01}
-
-
-def _load_cli():
-    spec = importlib.util.spec_from_file_location("download_ground_truth",
-                                                  REPO / "scripts" / "download_ground_truth.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def blob_sha(data: bytes) -> str:
@@ -341,7 +333,7 @@ def cli_args(fake: FakeGitHub, tmp_path: Path, *datasets: str) -> list[str]:
 
 
 def test_cli_writes_files_and_manifest(fake, tmp_path):
-    assert _load_cli().main(cli_args(fake, tmp_path, DS_A, DS_B, DS_A)) == 0
+    assert load_script("download_ground_truth").main(cli_args(fake, tmp_path, DS_A, DS_B, DS_A)) == 0
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert {k: manifest[k] for k in ("repo", "ref", "path")} == {"repo": GH_REPO, "ref": REF,
                                                                  "path": ROOT}
@@ -358,7 +350,7 @@ def test_cli_writes_files_and_manifest(fake, tmp_path):
 
 
 def test_cli_failure_exits_1_with_error_line_and_no_manifest(fake, tmp_path, capsys):
-    assert _load_cli().main(cli_args(fake, tmp_path, DS_A, "DS99-nope")) == 1
+    assert load_script("download_ground_truth").main(cli_args(fake, tmp_path, DS_A, "DS99-nope")) == 1
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith("error: ") and "DS99-nope" in err and "HTTP 404" in err
     assert not (tmp_path / "manifest.json").exists()
