@@ -10,7 +10,7 @@ import torch
 from sbm.io.errors import InputError
 from sbm.spikes.baselines import first_difference
 from sbm.spikes.ground_truth import (
-    NU_PER_SIGMA,
+    noise_std,
     FrameTrace,
     Recording,
     frame_traces,
@@ -81,7 +81,7 @@ def test_noise_is_topped_up_to_the_target_level():
         traces = frame_traces([rec], 2.0, "average", target, np.random.default_rng(1))
         # The pipeline's DF/F divides by an 8th-percentile baseline, which sits 1.405 noise
         # std under the mean: the measured level is the target scaled by 1 / (1 - 1.405 sigma).
-        sigma = target * np.sqrt(2.0) / NU_PER_SIGMA
+        sigma = noise_std(target, 2.0)
         assert traces and abs(traces[0].noise * (1 - 1.405 * sigma) / target - 1) < 0.05
     # Already noisier than asked: skipped, never denoised.
     assert frame_traces([rec], 2.0, "sample", 0.5, np.random.default_rng(1)) == []

@@ -25,17 +25,25 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 import scipy.io
 
+from sbm.io.chen import open_fish, read_stim_codes
 from sbm.io.errors import InputError
-from sbm.spikes.dff import causal_baseline, noise_level
+from sbm.spikes.dff import build_vocabulary, causal_baseline, noise_level, write_dff
+from sbm.synth.fish import SimConfig, simulate_fish
 
 log = logging.getLogger(__name__)
 
 # For white noise of std s: nu = 100 * median|diff| / sqrt(fps) = 100 * 0.6745 * sqrt(2) * s / sqrt(fps).
 NU_PER_SIGMA = 100 * 0.6745 * np.sqrt(2)
 MIN_FRAMES = 40  # shorter segments (between gaps) are not worth training on
+
+
+def noise_std(level: float, fps: float) -> float:
+    """Std (fraction of F0) of white noise whose CASCADE noise level at `fps` is `level`."""
+    return level * np.sqrt(fps) / NU_PER_SIGMA
 
 
 @dataclass
@@ -187,7 +195,7 @@ def frame_traces(
     for rec in recordings:
         frames, counts, sigma = resample(rec, fps, mode, rng)
         if noise_target is not None:
-            target = noise_target * np.sqrt(fps) / NU_PER_SIGMA
+            target = noise_std(noise_target, fps)
             if np.nanmedian(sigma) > target:
                 continue  # already noisier than asked: cannot be denoised
             frames = frames + rng.normal(size=len(frames)) * np.sqrt(np.clip(target**2 - sigma**2, 0, None))
@@ -209,7 +217,7 @@ def simulated_traces(dff: np.ndarray, counts: np.ndarray, fps: float, noise_targ
     for j in range(dff.shape[1]):
         x = dff[:, j].astype(float)
         if noise_target is not None:
-            target = noise_target * np.sqrt(fps) / NU_PER_SIGMA
+            target = noise_std(noise_target, fps)
             if noise_sigma[j] > target:
                 continue
             x = x + rng.normal(size=len(x)) * np.sqrt(target**2 - noise_sigma[j] ** 2)
@@ -256,12 +264,6 @@ def synthetic_training_traces(
 ) -> list[FrameTrace]:
     """Ground truth from the simulator: `n_fish` calibration fish at exactly `fps`, with seeds
     that no dataset fish uses, through the same reader and DF/F as the real data."""
-    import h5py
-
-    from sbm.io.chen import open_fish, read_stim_codes
-    from sbm.spikes.dff import build_vocabulary, write_dff
-    from sbm.synth.fish import SimConfig, simulate_fish
-
     rng = np.random.default_rng(seed)
     cfg = SimConfig.from_dict({**sim_settings, "fps_range": [fps, fps], "seed": seed})
     out = []

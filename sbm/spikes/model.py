@@ -130,10 +130,12 @@ class SpikeModel:
         noise = np.asarray(noise, float)
         raw = np.searchsorted(self.band_edges, noise, side="right") - 1
         outside = (raw < 0) | (raw >= self.n_bands) | ~np.isfinite(noise)
+        # Neurons outside every band, or in a band without networks, go to the nearest trained one.
         trained = np.array(sorted(self.nets))
         centre = np.array([(self.band_edges[b] + self.band_edges[b + 1]) / 2 for b in trained])
-        band = np.where(np.isin(raw, trained), raw, trained[np.argmin(np.abs(np.where(np.isfinite(noise), noise, 0)[:, None] - centre[None]), axis=1)])
-        return band, outside
+        level = np.where(np.isfinite(noise), noise, 0.0)
+        nearest = trained[np.argmin(np.abs(level[:, None] - centre[None, :]), axis=1)]
+        return np.where(np.isin(raw, trained), raw, nearest), outside
 
     @torch.no_grad()
     def infer(self, dff: np.ndarray, noise: np.ndarray, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
