@@ -34,3 +34,32 @@ def load_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def write_probs(path, n_frames=60, n_neurons=24, n_stimuli=3, seed=0, subject="subject_1"):
+    """A small probs file in the contract of the probabilities stage: slowly varying probabilities
+    (an AR(1) drive through a sigmoid, with a stimulus effect), positions, a one-hot stimulus."""
+    import h5py
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    code = np.repeat(rng.integers(0, n_stimuli, n_frames // 10 + 1), 10)[:n_frames]
+    drive = np.zeros((n_frames, n_neurons))
+    gain = rng.normal(0, 1, (n_stimuli, n_neurons))
+    for t in range(1, n_frames):
+        drive[t] = 0.8 * drive[t - 1] + 0.5 * rng.normal(size=n_neurons) + 0.5 * gain[code[t]]
+    with h5py.File(path, "w") as f:
+        f["prob"] = (1 / (1 + np.exp(-(drive - 1.5)))).astype(np.float32)
+        f["xyz"] = rng.uniform(0, [400, 800, 250], (n_neurons, 3)).astype(np.float32)
+        f["stimulus"] = np.eye(n_stimuli, dtype=np.float32)[code]
+        f.attrs.update(subject=subject, fps=2.0, stimulus_names=[f"stim_{k}" for k in range(n_stimuli)])
+    return path
+
+
+@pytest.fixture(scope="session")
+def probs_dir(tmp_path_factory):
+    """Five small probs files (subject_1..5), 24-32 neurons each: read-only."""
+    folder = tmp_path_factory.mktemp("probs")
+    for i in range(1, 6):
+        write_probs(folder / f"subject_{i}.h5", n_neurons=24 + 2 * i, seed=i, subject=f"subject_{i}")
+    return folder

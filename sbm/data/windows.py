@@ -1,0 +1,175 @@
+"""Training windows from the probs files: context + 1 frames, any number of neurons, streamed.
+
+A window of frames s .. s + context feeds frames s .. s + context - 1 to the model and scores its
+forecasts of frames s + 1 .. s + context. Fish differ in neuron count, so a batch is padded to its
+largest fish with a mask. Frames are read from HDF5 in blocks (a few blocks per fish in memory),
+and an epoch visits blocks in a shuffled order with windows shuffled within a pool of blocks, so
+a fish that does not fit in memory still streams with little re-reading.
+"""
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import h5py
+import numpy as np
+import torch
+
+from sbm.io.errors import InputError
+
+
+@dataclass
+class Fish:
+    """One probs file, checked, with what every window of it shares."""
+
+    path: str
+    subject: str
+    n_frames: int
+    n_neurons: int
+    fps: float
+    xyz: np.ndarray  # (N, 3) positions normalised per fish: centred, longest half-axis 1
+    stimulus: np.ndarray  # (T, K) one-hot
+    stimulus_names: list
+    mean_prob: float  # over all frames and neurons
+
+
+def normalise_positions(xyz: np.ndarray) -> np.ndarray:
+    """Centre on the bounding box and divide every axis by the same (largest) half-extent, so the
+    anatomy keeps its shape and the brain spans [-1, 1] along its longest axis."""
+    lo, hi = xyz.min(axis=0), xyz.max(axis=0)
+    half = float((hi - lo).max()) / 2
+    return ((xyz - (lo + hi) / 2) / (half if half > 0 else 1.0)).astype(np.float32)
+
+
+def open_fish(path, min_frames: int, block_frames: int = 512) -> Fish:
+    """Read and check a probs file: datasets present, shapes agree, probabilities finite and in [0, 1]."""
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(path, f"cannot be read as HDF5 ({err}); rerun the probabilities stage") from err
+    with f:
+        missing = [name for name in ("prob", "xyz", "stimulus") if name not in f]
+        if missing:
+            raise InputError(path, f"missing dataset(s) {missing}")
+        T, N = f["prob"].shape
+        if N == 0 or T == 0:
+            raise InputError(path, f"empty fish: prob has shape {(T, N)}")
+        if T < min_frames:
+            raise InputError(path, f"{T} frames, fewer than the {min_frames} of one window (context + 1)")
+        xyz, stimulus = f["xyz"][()], f["stimulus"][()]
+        if xyz.shape != (N, 3):
+            raise InputError(path, f"xyz has shape {xyz.shape} but prob has {N} neurons")
+        if stimulus.ndim != 2 or stimulus.shape[0] != T:
+            raise InputError(path, f"stimulus has shape {stimulus.shape} but prob has {T} frames")
+        if not np.all(np.isfinite(xyz)):
+            raise InputError(path, "xyz has non-finite positions")
+        if not np.all(np.isfinite(stimulus)):
+            raise InputError(path, "stimulus has non-finite values")
+        total = 0.0
+        for start in range(0, T, block_frames):
+            block = f["prob"][start : start + block_frames]
+            total += float(block.sum(dtype=np.float64))
+            bad = ~np.isfinite(block) | (block < 0) | (block > 1)
+            if bad.any():
+                t, n = np.argwhere(bad)[0]
+                raise InputError(path, f"prob[{start + t}, {n}] = {block[t, n]}: probabilities must be finite and in [0, 1]")
+        names = [str(s) for s in f.attrs.get("stimulus_names", [])]
+        if len(names) != stimulus.shape[1]:
+            raise InputError(path, f"{len(names)} stimulus names for {stimulus.shape[1]} stimulus columns")
+        return Fish(str(path), str(f.attrs.get("subject", "")), T, N, float(f.attrs["fps"]), normalise_positions(xyz),
+                    stimulus.astype(np.float32), names, total / (T * N))
+
+
+def check_same_stimuli(fishes: list[Fish]) -> None:
+    """Every fish must share the stimulus vocabulary the model's stimulus token was built for."""
+    first = fishes[0]
+    for fish in fishes[1:]:
+        if fish.stimulus_names != first.stimulus_names:
+            raise InputError(fish.path, f"stimulus columns {fish.stimulus_names} differ from {first.path}'s {first.stimulus_names}")
+
+
+class Windows(torch.utils.data.Dataset):
+    """Every window of `context + 1` frames, every `stride` frames, of the given fish."""
+
+    def __init__(self, fishes: list[Fish], context: int, stride: int = 1, block_frames: int = 128, cached_blocks: int = 16):
+        self.fishes, self.context, self.block_frames, self.cached_blocks = fishes, context, block_frames, cached_blocks
+        self.index = [(f, s) for f, fish in enumerate(fishes) for s in range(0, fish.n_frames - context, stride)]
+        self._files, self._blocks, self._pid = {}, OrderedDict(), None
+
+    def __len__(self):
+        return len(self.index)
+
+    def block_of(self, i: int) -> tuple[int, int]:
+        f, s = self.index[i]
+        return f, s // self.block_frames
+
+    def frames(self, f: int, block: int) -> np.ndarray:
+        """Frames of one block plus the context that windows starting in it reach into (LRU cache)."""
+        if self._pid != os.getpid():  # h5py handles do not survive a fork: reopen in each worker
+            self._files, self._blocks, self._pid = {}, OrderedDict(), os.getpid()
+        key = (f, block)
+        if key not in self._blocks:
+            if f not in self._files:
+                self._files[f] = h5py.File(self.fishes[f].path, "r")
+            start = block * self.block_frames
+            self._blocks[key] = self._files[f]["prob"][start : start + self.block_frames + self.context]
+            if len(self._blocks) > self.cached_blocks:
+                self._blocks.popitem(last=False)
+        self._blocks.move_to_end(key)
+        return self._blocks[key]
+
+    def __getitem__(self, i: int) -> dict:
+        f, s = self.index[i]
+        fish, offset = self.fishes[f], s % self.block_frames
+        prob = self.frames(f, s // self.block_frames)[offset : offset + self.context + 1]
+        return {"prob": torch.from_numpy(np.ascontiguousarray(prob)), "xyz": torch.from_numpy(fish.xyz),
+                "stimulus": torch.from_numpy(fish.stimulus[s : s + self.context + 1]), "fish": f, "start": s}
+
+
+def collate(items: list[dict]) -> dict:
+    """Pad to the batch's largest fish: prob (B, C+1, N), xyz (B, N, 3), stimulus (B, C+1, K),
+    mask (B, N) True for real neurons. Padding is zero and masked everywhere."""
+    B, N = len(items), max(it["prob"].shape[1] for it in items)
+    prob, xyz = torch.zeros(B, items[0]["prob"].shape[0], N), torch.zeros(B, N, 3)
+    mask = torch.zeros(B, N, dtype=torch.bool)
+    for b, it in enumerate(items):
+        n = it["prob"].shape[1]
+        prob[b, :, :n], xyz[b, :n], mask[b, :n] = it["prob"], it["xyz"], True
+    stimulus = torch.stack([it["stimulus"] for it in items])
+    return {"prob": prob, "xyz": xyz, "stimulus": stimulus, "mask": mask,
+            "fish": torch.tensor([it["fish"] for it in items]), "start": torch.tensor([it["start"] for it in items])}
+
+
+def model_inputs(batch: dict) -> tuple[tuple, torch.Tensor]:
+    """(inputs of SBM.forward, targets): frames 0..C-1 and the stimulus of frames 1..C; targets 1..C."""
+    prob = batch["prob"]
+    return (prob[:, :-1], batch["xyz"], batch["stimulus"][:, 1:], batch["mask"]), prob[:, 1:]
+
+
+def epoch_batches(windows: Windows, batch_size: int, epoch: int, seed: int, rank: int = 0, world: int = 1,
+                  pool_blocks: int = 8) -> list[list[int]]:
+    """This rank's batches for one epoch: blocks in a shuffled order, windows shuffled within pools
+    of `pool_blocks` blocks; the same on every rank (seeded by epoch), dealt out rank by rank, and
+    cut to a whole number of global batches so every rank takes the same number of steps."""
+    rng = np.random.default_rng([seed, epoch])
+    blocks: dict = {}
+    for i in range(len(windows)):
+        blocks.setdefault(windows.block_of(i), []).append(i)
+    keys = list(blocks)
+    groups = [blocks[keys[k]] for k in rng.permutation(len(keys))]
+    order = []
+    for p in range(0, len(groups), pool_blocks):
+        pool = np.concatenate(groups[p : p + pool_blocks])
+        order.extend(rng.permutation(pool).tolist())
+    n_batches = len(order) // (batch_size * world)
+    if n_batches == 0:
+        raise ValueError(f"{len(order)} windows do not fill one batch of {batch_size} on each of {world} processes")
+    mine = order[: n_batches * batch_size * world][rank::world]
+    return [mine[b * batch_size : (b + 1) * batch_size] for b in range(n_batches)]
+
+
+def spaced_windows(windows: Windows, count: int) -> list[int]:
+    """`count` windows spread evenly over all (deterministic): the validation set."""
+    if count >= len(windows):
+        return list(range(len(windows)))
+    return np.linspace(0, len(windows) - 1, count).round().astype(int).tolist()

@@ -1,0 +1,296 @@
+"""The Sparse Brain Model: forecast every neuron's spike probability at t+1 from frames <= t.
+
+Per time step there are N neuron tokens RMSNorm(W [p_i, xyz_i] + b) and one stimulus token.
+Each of L blocks runs, with pre-norm residuals:
+  spatial attention  across the tokens of one time step ("dynamic connectome"), with 3-D
+                     positions entering as directional rotary features, routed through balanced
+                     clusters (cost O(k w^2), linear in N) or dense all-to-all (the reference);
+  temporal attention causal, along each token's own history, RoPE over time indices;
+  SwiGLU feed-forward.
+A decoder (RMSNorm, linear) gives one logit per neuron and step; the loss is binary cross-entropy
+against the probability targets over real (unpadded) neurons, in fp32.
+
+Shapes: B windows, T steps, N neurons (padded), S = N + 1 tokens (stimulus token first),
+D d_model, H heads, E = D / H, K clusters, W cluster size (+1 for the stimulus token).
+"""
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sbm.settings import from_dict
+
+try:  # the CUDA fast path for routed spatial attention; optional
+    from flash_attn import flash_attn_varlen_func
+except ImportError:
+    flash_attn_varlen_func = None
+
+
+@dataclass
+class SBMConfig:
+    """The model; the config's `sbm.model` section (n_stimuli comes from the data)."""
+
+    n_stimuli: int = 0  # width of the stimulus one-hot (the dataset's vocabulary)
+    context: int = 12  # frames the model reads (about 4 s at 2-3 Hz)
+    d_model: int = 256
+    n_heads: int = 8
+    n_layers: int = 4
+    ffn_hidden: int = 0  # SwiGLU hidden width; 0 means 8/3 d_model rounded up to a multiple of 64
+    spatial: str = "routed"  # "routed" balanced clusters, or "dense" all-to-all (reference, small N)
+    cluster_size: int = 384  # w: neurons per cluster; each of ceil(N / w) centroids takes its top w
+    n_centroids: int = 512  # centroid bank per block: fish up to w * n_centroids neurons
+    centroid_decay: float = 0.99  # EMA factor of the centroid updates during training
+    backend: str = "sdpa"  # routed kernel: "sdpa" (any device) or "flash" (flash-attn varlen, CUDA)
+    # Spatial rotary frequencies (radians per unit of normalised position, where the brain spans
+    # [-1, 1] along its longest axis): from whole-brain gradients down to neighbouring cells.
+    spatial_freq_min: float = 1.0
+    spatial_freq_max: float = 200.0
+    rope_base: float = 10000.0  # temporal RoPE
+    seed: int = 0  # seeds the random buffers (rotary directions, initial centroids)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SBMConfig":
+        return from_dict(cls, d, "sbm.model")
+
+    def __post_init__(self):
+        if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
+            raise ValueError(f"d_model {self.d_model} must split into {self.n_heads} heads of even size")
+        if self.spatial not in ("routed", "dense"):
+            raise ValueError(f"spatial must be 'routed' or 'dense', not {self.spatial!r}")
+        if self.backend not in ("sdpa", "flash"):
+            raise ValueError(f"backend must be 'sdpa' or 'flash', not {self.backend!r}")
+        if self.ffn_hidden == 0:
+            self.ffn_hidden = 64 * math.ceil(8 * self.d_model / 3 / 64)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding on the two halves of the last axis (GPT-NeoX layout)."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d: int, hidden: int):
+        super().__init__()
+        self.gate_up = nn.Linear(d, 2 * hidden, bias=False)
+        self.down = nn.Linear(hidden, d, bias=False)
+
+    def forward(self, x):
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class SpatialAttention(nn.Module):
+    """Attention across the tokens of one time step; relative 3-D positions through rotary features.
+
+    Routed: k = ceil(n / w) centroids (n real neurons of that fish); each takes its top-w neurons
+    by cosine similarity (balanced: every cluster has exactly w members; a neuron may be in several
+    or none). The stimulus token joins every cluster. Attention runs inside each cluster and the
+    outputs are scattered back and averaged over duplicates; a neuron in no cluster gets no update
+    from this layer (its residual carries it). Centroids follow their members by EMA in training.
+    """
+
+    def __init__(self, cfg: SBMConfig, generator: torch.Generator):
+        super().__init__()
+        self.cfg, H, E = cfg, cfg.n_heads, cfg.d_model // cfg.n_heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        # Directional rotary features: for head h and frequency f, the angle is (xyz . u_hf) * freq_f
+        # with u_hf a random unit direction, so q.k depends on the displacement between neurons.
+        # Random, hence buffers: saved with the weights so a reloaded model is the same model.
+        directions = F.normalize(torch.randn(H, E // 2, 3, generator=generator), dim=-1)
+        freqs = torch.logspace(math.log10(cfg.spatial_freq_min), math.log10(cfg.spatial_freq_max), E // 2)
+        self.register_buffer("rotary_directions", directions * freqs[None, :, None])  # (H, E/2, 3)
+        if cfg.spatial == "routed":
+            centroids = F.normalize(torch.randn(cfg.n_centroids, cfg.d_model, generator=generator), dim=-1)
+            self.register_buffer("centroids", centroids)  # (n_centroids, D), unit rows
+
+    def rotary(self, xyz: torch.Tensor):
+        """cos, sin of shape (B, 1, S, H, E/2); the stimulus token (first) has angle 0."""
+        angles = torch.einsum("bnc,hfc->bnhf", xyz, self.rotary_directions)
+        angles = F.pad(angles, (0, 0, 0, 0, 1, 0))
+        return angles.cos()[:, None], angles.sin()[:, None]
+
+    def forward(self, x: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, T, S, D = x.shape
+        H, E = self.cfg.n_heads, D // self.cfg.n_heads
+        q, k, v = self.qkv(x).view(B, T, S, 3, H, E).unbind(dim=3)  # each (B, T, S, H, E)
+        cos, sin = self.rotary(xyz.to(x.dtype))
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        if self.cfg.spatial == "dense":
+            y = self.dense(q, k, v, mask)
+        else:
+            y = self.routed(x[:, :, 1:], q, k, v, mask)
+        return self.out(y.reshape(B, T, S, D))
+
+    def dense(self, q, k, v, mask):
+        B, T, S, H, E = q.shape
+        keep = torch.cat((mask.new_ones(B, 1), mask), dim=1)[:, None, None, None, :].expand(B, T, 1, 1, S).reshape(B * T, 1, 1, S)
+        q, k, v = (t.reshape(B * T, S, H, E).transpose(1, 2).contiguous() for t in (q, k, v))  # (BT, H, S, E)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+        return y.transpose(1, 2).reshape(B, T, S, H * E)
+
+    def routed(self, x, q, k, v, mask):
+        B, T, S, H, E = q.shape
+        N, W = S - 1, self.cfg.cluster_size
+        n_real = mask.sum(dim=1)  # (B,)
+        if int(n_real.min()) < W:
+            raise ValueError(f"cluster size {W} exceeds the {int(n_real.min())} neurons of a fish in the batch")
+        n_clusters = torch.div(n_real + W - 1, W, rounding_mode="floor")  # ceil(n / w) per fish
+        K = int(n_clusters.max())
+        if K > self.cfg.n_centroids:
+            raise ValueError(f"{int(n_real.max())} neurons need {K} clusters of {W}; raise n_centroids ({self.cfg.n_centroids})")
+
+        # Route: each centroid takes its w most similar real neurons at each time step.
+        with torch.no_grad():
+            route = F.normalize(x.float(), dim=-1)  # (B, T, N, D)
+            sim = torch.einsum("btnd,kd->btkn", route, self.centroids[:K])
+            sim = sim.masked_fill(~mask[:, None, None, :], float("-inf"))
+            members = sim.topk(W, dim=-1).indices  # (B, T, K, W)
+            valid = torch.arange(K, device=x.device)[None, :] < n_clusters[:, None]  # (B, K)
+            sel = valid[:, None, :].expand(B, T, K).reshape(-1)  # clusters that exist, flattened
+            rows = torch.arange(B * T, device=x.device).view(B, T, 1, 1) * N + members  # into (B*T*N)
+            rows = rows.reshape(B * T * K, W)[sel]  # (M, W)
+            owner = torch.arange(B * T, device=x.device).view(B, T, 1).expand(B, T, K).reshape(-1)[sel]  # (M,)
+            if self.training:
+                self.update_centroids(route.reshape(B * T * N, -1), rows, sel.view(B * T, K))
+
+        def cluster_tokens(t):  # (B, T, S, H, E) -> (M, W + 1, H, E): the stimulus token first
+            stim, neurons = t[:, :, 0].reshape(B * T, H, E), t[:, :, 1:].reshape(B * T * N, H, E)
+            return torch.cat((stim[owner][:, None], neurons[rows]), dim=1)
+
+        y = self.attend(cluster_tokens(q), cluster_tokens(k), cluster_tokens(v)).flatten(2)  # (M, W + 1, D)
+        # Scatter back, averaging over duplicate memberships (and over clusters for the stimulus).
+        D = H * E
+        neurons = torch.zeros(B * T * N, D, dtype=y.dtype, device=y.device).index_add_(0, rows.reshape(-1), y[:, 1:].reshape(-1, D))
+        count = torch.zeros(B * T * N, dtype=y.dtype, device=y.device).index_add_(0, rows.reshape(-1), torch.ones_like(rows, dtype=y.dtype).reshape(-1))
+        neurons = neurons / count.clamp(min=1)[:, None]
+        stim = torch.zeros(B * T, D, dtype=y.dtype, device=y.device).index_add_(0, owner, y[:, 0])
+        stim = stim / n_clusters.to(y.dtype).repeat_interleave(T)[:, None]
+        return torch.cat((stim.view(B, T, 1, D), neurons.view(B, T, N, D)), dim=2)
+
+    def attend(self, q, k, v):
+        """Attention inside each cluster: (M, W, H, E) -> (M, W, H, E). Every cluster has the same
+        length, so batched SDPA needs no mask; flash-attn's varlen kernel is the CUDA fast path."""
+        if self.cfg.backend == "flash":
+            if flash_attn_varlen_func is None or not q.is_cuda:
+                raise RuntimeError("backend 'flash' needs flash-attn (pip install '.[gpu]') and a CUDA device")
+            M, W, H, E = q.shape
+            cu = torch.arange(0, (M + 1) * W, W, dtype=torch.int32, device=q.device)
+            dtype = q.dtype if q.dtype in (torch.float16, torch.bfloat16) else torch.bfloat16
+            packed = [t.reshape(M * W, H, E).to(dtype) for t in (q, k, v)]
+            return flash_attn_varlen_func(*packed, cu, cu, W, W).view(M, W, H, E).to(q.dtype)
+        # CPU kernels are several times slower on strided views than on contiguous tensors.
+        q, k, v = (t.transpose(1, 2).contiguous() for t in (q, k, v))
+        return F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
+
+    @torch.no_grad()
+    def update_centroids(self, route: torch.Tensor, rows: torch.Tensor, sel: torch.Tensor):
+        """EMA of each centroid towards the mean direction of its members (in this batch)."""
+        K = sel.shape[1]
+        which = torch.arange(K, device=route.device).expand_as(sel)[sel]  # centroid of each cluster (M,)
+        sums = torch.zeros(K, route.shape[1], device=route.device).index_add_(0, which, route[rows].sum(dim=1))
+        used = torch.bincount(which, minlength=K) > 0
+        mean = F.normalize(sums, dim=-1)
+        decay = self.cfg.centroid_decay
+        updated = F.normalize(decay * self.centroids[:K] + (1 - decay) * mean, dim=-1)
+        self.centroids[:K] = torch.where(used[:, None], updated, self.centroids[:K])
+
+
+class TemporalAttention(nn.Module):
+    """Causal attention along each token's own history, with RoPE over time indices."""
+
+    def __init__(self, cfg: SBMConfig):
+        super().__init__()
+        self.cfg, E = cfg, cfg.d_model // cfg.n_heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.out = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        angles = torch.outer(torch.arange(cfg.context).float(), cfg.rope_base ** (-torch.arange(0, E, 2).float() / E))
+        self.register_buffer("rope_cos", angles.cos(), persistent=False)  # (T, E/2), deterministic
+        self.register_buffer("rope_sin", angles.sin(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, S, D = x.shape
+        H, E = self.cfg.n_heads, D // self.cfg.n_heads
+        if T > self.cfg.context:
+            raise ValueError(f"{T} steps exceed the model's context of {self.cfg.context}")
+        qkv = self.qkv(x).transpose(1, 2).reshape(B * S, T, 3, H, E).transpose(1, 3)  # (BS, H, 3, T, E)
+        q, k, v = qkv.unbind(dim=2)
+        cos, sin = self.rope_cos[:T].to(x.dtype), self.rope_sin[:T].to(x.dtype)
+        y = F.scaled_dot_product_attention(rotate(q, cos, sin), rotate(k, cos, sin), v.contiguous(), is_causal=True)
+        return self.out(y.transpose(1, 2).reshape(B, S, T, D).transpose(1, 2))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: SBMConfig, generator: torch.Generator):
+        super().__init__()
+        self.norm_spatial = nn.RMSNorm(cfg.d_model)
+        self.spatial = SpatialAttention(cfg, generator)
+        self.norm_temporal = nn.RMSNorm(cfg.d_model)
+        self.temporal = TemporalAttention(cfg)
+        self.norm_ffn = nn.RMSNorm(cfg.d_model)
+        self.ffn = SwiGLU(cfg.d_model, cfg.ffn_hidden)
+
+    def forward(self, x, xyz, mask):
+        x = x + self.spatial(self.norm_spatial(x), xyz, mask)
+        x = x + self.temporal(self.norm_temporal(x))
+        return x + self.ffn(self.norm_ffn(x))
+
+
+class SBM(nn.Module):
+    def __init__(self, cfg: SBMConfig):
+        super().__init__()
+        self.cfg = cfg
+        generator = torch.Generator().manual_seed(cfg.seed)
+        self.neuron_embed = nn.Linear(1 + 3, cfg.d_model)  # [probability, x, y, z]
+        self.neuron_norm = nn.RMSNorm(cfg.d_model)
+        self.stimulus_embed = nn.Linear(max(cfg.n_stimuli, 1), cfg.d_model)
+        self.stimulus_norm = nn.RMSNorm(cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg, generator) for _ in range(cfg.n_layers))
+        self.head_norm = nn.RMSNorm(cfg.d_model)
+        self.head = nn.Linear(cfg.d_model, 1)
+
+    def forward(self, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """prob (B, T, N) in [0, 1] for frames 0..T-1; xyz (B, N, 3) normalised positions;
+        stimulus (B, T, K) the stimulus of frames 1..T (known, external); mask (B, N) True for
+        real neurons. Returns logits (B, T, N): step t forecasts frame t + 1 from frames <= t."""
+        B, T, N = prob.shape
+        neuron_in = torch.cat((prob[..., None], xyz[:, None].expand(B, T, N, 3)), dim=-1)
+        neurons = self.neuron_norm(self.neuron_embed(neuron_in))  # (B, T, N, D)
+        if self.cfg.n_stimuli == 0:
+            stimulus = stimulus.new_zeros(B, T, 1)
+        stim = self.stimulus_norm(self.stimulus_embed(stimulus))[:, :, None]  # (B, T, 1, D)
+        x = torch.cat((stim, neurons), dim=2)  # (B, T, S, D)
+        for block in self.blocks:
+            x = block(x, xyz, mask)
+        return self.head(self.head_norm(x[:, :, 1:])).squeeze(-1).float()
+
+
+def masked_bce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over real neurons (mask (B, N)) and all steps, in fp32."""
+    loss = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+    weight = mask[:, None, :].expand_as(loss).float()
+    return (loss * weight).sum() / weight.sum()
+
+
+def body_matrices(model: SBM) -> tuple[list, list]:
+    """(Muon's parameters, AdamW's): the blocks' 2-D weights vs gains, biases, embeddings, head."""
+    muon, adamw = [], []
+    for name, p in model.named_parameters():
+        (muon if name.startswith("blocks.") and p.ndim == 2 else adamw).append(p)
+    return muon, adamw
+
+
+def save_weights(model: SBM, path, **extra) -> None:
+    """Weights (buffers included: rotary directions, centroids) + config + whatever the caller adds."""
+    torch.save({"model": model.state_dict(), "config": asdict(model.cfg), **extra}, path)
+
+
+def load_weights(path, map_location="cpu") -> tuple[SBM, dict]:
+    state = torch.load(path, map_location=map_location, weights_only=False)
+    model = SBM(SBMConfig(**state["config"]))
+    model.load_state_dict(state["model"])
+    return model, state

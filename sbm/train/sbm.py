@@ -1,0 +1,279 @@
+"""Training the SBM: one plain loop, resumable from the run folder, single process or DDP.
+
+Muon on the body's matrices and AdamW on the rest, a warmup-cosine schedule per batch, gradient
+clipping, bf16 autocast and TF32 on CUDA, validation several times per epoch on the validation
+fish with the best weights kept. Everything needed to continue lives in `<run_dir>/ckpt.pt`,
+written atomically; a rerun after a kill continues from it and ends with the same weights as an
+uninterrupted run. Under `torchrun` each process takes every world-th window of the same epoch
+order and DDP averages the gradients (gloo on CPU, NCCL on CUDA).
+"""
+
+import csv
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, model_inputs, open_fish, spaced_windows
+from sbm.io.atomic import atomic_path
+from sbm.io.errors import InputError
+from sbm.model.sbm import SBM, SBMConfig, body_matrices, masked_bce, save_weights
+from sbm.settings import from_dict
+
+log = logging.getLogger(__name__)
+
+METRICS = ["step", "epoch", "train_loss", "val_loss", "val_mae", "val_persistence_mae", "lr_muon", "lr_adamw", "elapsed_s"]
+
+
+@dataclass
+class TrainConfig:
+    """The config's `sbm.train` section."""
+
+    batch_size: int = 8  # windows per optimiser step, over all processes
+    epochs: int = 10
+    max_steps: int = 0  # stop after this many steps in all (0: run every epoch)
+    stride: int = 1  # frames between window starts
+    warmup: float = 0.05  # fraction of the steps with a linear learning-rate ramp
+    muon_lr: float = 0.02
+    adamw_lr: float = 5e-4
+    betas: tuple = (0.9, 0.95)
+    weight_decay: float = 1e-4
+    clip: float = 1.0
+    val_per_epoch: int = 4  # validations per epoch (and one at the end)
+    val_windows: int = 256  # evenly spaced windows of the validation fish
+    ckpt_every: int = 50  # steps between ckpts in the run folder (also after every validation)
+    bf16: bool = True  # autocast the body to bf16 on CUDA (logits and loss stay fp32)
+    compile: bool = False  # torch.compile the model
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return from_dict(cls, d, "sbm.train")
+
+
+def warmup_cosine(total: int, warmup: float):
+    """Learning-rate factor per step: linear ramp over the first `warmup` of the steps, then cosine to 0."""
+    ramp = max(1, round(total * warmup))
+
+    def factor(step: int) -> float:
+        if step < ramp:
+            return (step + 1) / ramp
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - ramp) / max(1, total - ramp))))
+
+    return factor
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def load_fish(paths: list[str], context: int, model_cfg: SBMConfig) -> list:
+    fishes = [open_fish(p, context + 1) for p in paths]
+    check_same_stimuli(fishes)
+    if model_cfg.spatial == "routed":
+        for fish in fishes:
+            if fish.n_neurons < model_cfg.cluster_size:
+                raise InputError(fish.path, f"{fish.n_neurons} neurons, fewer than the cluster size {model_cfg.cluster_size}: lower sbm.model.cluster_size")
+    return fishes
+
+
+@torch.no_grad()
+def validate(model, batches: list[list[int]], windows: Windows, device, autocast) -> dict:
+    """Masked BCE over all steps, and MAE of the forecast of each window's last frame beside
+    persistence (the last frame copied); sums reduced over processes."""
+    if not batches:
+        raise ValueError("no validation windows for this process: raise sbm.train.val_windows")
+    model.eval()
+    # bce * tokens, tokens, |error| and |persistence error| at each window's last frame, neurons there
+    sums = torch.zeros(5, dtype=torch.float64, device=device)
+    for idx in batches:
+        batch = {k: v.to(device) for k, v in collate([windows[i] for i in idx]).items()}
+        inputs, target = model_inputs(batch)
+        with autocast:
+            logits = model(*inputs)
+        mask = batch["mask"]
+        tokens = mask.sum() * target.shape[1]
+        last = target[:, -1]
+        sums += torch.stack([masked_bce(logits, target, mask) * tokens, tokens,
+                             ((torch.sigmoid(logits[:, -1]) - last).abs() * mask).sum(),
+                             ((inputs[0][:, -1] - last).abs() * mask).sum(), mask.sum()]).double()
+    if dist.is_initialized():
+        dist.all_reduce(sums)
+    model.train()
+    return {"val_loss": float(sums[0] / sums[1]), "val_mae": float(sums[2] / sums[4]), "val_persistence_mae": float(sums[3] / sums[4])}
+
+
+def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_paths: list[str], run_dir, out_path,
+          device: str = "cpu", extra: dict | None = None, progress: bool = True) -> dict:
+    """Train (or continue training) and write the best weights to `out_path`. Returns a summary."""
+    rank, world = distributed()
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size {cfg.batch_size} does not split over {world} processes")
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if device == "cuda" else device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and cfg.bf16 else nullcontext()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    train_fish = load_fish(train_paths, model_cfg.context, model_cfg)
+    val_fish = load_fish(val_paths, model_cfg.context, model_cfg)
+    check_same_stimuli(train_fish + val_fish)
+    model_cfg.n_stimuli = len(train_fish[0].stimulus_names)
+    windows = Windows(train_fish, model_cfg.context, cfg.stride)
+    val_windows = Windows(val_fish, model_cfg.context)
+    per_rank = cfg.batch_size // world
+    val_idx = spaced_windows(val_windows, cfg.val_windows)[rank::world]
+    val_batches = [val_idx[i : i + per_rank] for i in range(0, len(val_idx), per_rank)]
+    steps_per_epoch = len(epoch_batches(windows, per_rank, 0, cfg.seed, rank, world))
+    total = cfg.epochs * steps_per_epoch if cfg.max_steps == 0 else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    val_every = max(1, steps_per_epoch // cfg.val_per_epoch)
+
+    torch.manual_seed(cfg.seed)
+    model = SBM(model_cfg)
+    # Start the decoder at the training fish's mean probability, so early steps learn dynamics
+    # rather than the base rate (a fresh run only: a resumed one loads its weights below).
+    mean_prob = sum(f.mean_prob * f.n_frames * f.n_neurons for f in train_fish) / sum(f.n_frames * f.n_neurons for f in train_fish)
+    torch.nn.init.constant_(model.head.bias, math.log(mean_prob / (1 - mean_prob)))
+    model = model.to(device)
+    muon_params, adamw_params = body_matrices(model)
+    optimizers = [torch.optim.Muon(muon_params, lr=cfg.muon_lr, weight_decay=cfg.weight_decay),
+                  torch.optim.AdamW(adamw_params, lr=cfg.adamw_lr, betas=cfg.betas, weight_decay=cfg.weight_decay)]
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(total, cfg.warmup)) for o in optimizers]
+    step, best = 0, {"val_loss": math.inf, "step": -1}
+    ckpt_path, best_path, metrics_path = run_dir / "ckpt.pt", run_dir / "best.pt", run_dir / "metrics.csv"
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if state["config"] != asdict(model_cfg) or state["train"] != asdict(cfg) or state["world"] != world:
+            raise InputError(ckpt_path, "was written with other settings (model, training or process count): delete the run folder to start over")
+        model.load_state_dict(state["model"])
+        for o, s in zip(optimizers, state["optimizers"]):
+            o.load_state_dict(s)
+        for sc, s in zip(schedules, state["schedules"]):
+            sc.load_state_dict(s)
+        step, best = state["step"], state["best"]
+        log.info("resumed from %s at step %d of %d", ckpt_path, step, total)
+    if rank == 0:
+        keep_metrics_until(metrics_path, step)
+
+    net = torch.compile(model) if cfg.compile else model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def save_ckpt():
+        if rank == 0:
+            with atomic_path(ckpt_path) as tmp:
+                torch.save({"model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
+                            "schedules": [s.state_dict() for s in schedules], "step": step, "best": best,
+                            "config": asdict(model_cfg), "train": asdict(cfg), "world": world}, tmp)
+
+    log.info("%d train windows (%d fish), %d validation windows (%d fish); %d steps of %d windows on %d process(es); %.2f M parameters",
+             len(windows), len(train_fish), len(val_idx) * world, len(val_fish), total, cfg.batch_size, world,
+             sum(p.numel() for p in model.parameters()) / 1e6)
+    start_time = time.time()
+    bar = tqdm(total=total, initial=step, disable=not progress or rank != 0, desc="train SBM", unit="step")
+    while step < total:
+        epoch, skip = divmod(step, steps_per_epoch)
+        for idx in epoch_batches(windows, per_rank, epoch, cfg.seed, rank, world)[skip:]:
+            batch = {k: v.to(device, non_blocking=True) for k, v in collate([windows[i] for i in idx]).items()}
+            inputs, target = model_inputs(batch)
+            with autocast:
+                logits = net(*inputs)
+            loss = masked_bce(logits, target, batch["mask"])
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at step {step}: lower the learning rates")
+            for o in optimizers:
+                o.zero_grad(set_to_none=True)
+            # DDP averages gradients over processes; weighting each process's mean by its share of
+            # the tokens makes that average the mean over every token of the global batch.
+            share = token_share(batch["mask"].sum() * target.shape[1], world)
+            (loss * share).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            for o, s in zip(optimizers, schedules):
+                o.step()
+                s.step()
+            step += 1
+            bar.update()
+            row = {"step": step, "epoch": epoch, "train_loss": global_mean(loss.detach() * share, world), "lr_muon": schedules[0].get_last_lr()[0],
+                   "lr_adamw": schedules[1].get_last_lr()[0], "elapsed_s": round(time.time() - start_time, 2)}
+            if step % val_every == 0 or step == total:
+                row.update(validate(model, val_batches, val_windows, device, autocast))
+                bar.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_mae=f"{row['val_mae']:.4f}")
+                if row["val_loss"] < best["val_loss"] and rank == 0:
+                    best = {"val_loss": row["val_loss"], "val_mae": row["val_mae"], "step": step}
+                    with atomic_path(best_path) as tmp:
+                        save_weights(model, tmp)
+                if world > 1:  # every rank keeps the same record of the best step
+                    shared = [best]
+                    dist.broadcast_object_list(shared, src=0)
+                    best = shared[0]
+            if rank == 0:
+                append_metrics(metrics_path, row)
+            if step % cfg.ckpt_every == 0 or "val_loss" in row or step == total:
+                save_ckpt()
+            if step == total:
+                break
+    bar.close()
+
+    summary = {"steps": total, "best": best, "train_fish": [f.subject for f in train_fish], "val_fish": [f.subject for f in val_fish]}
+    if rank == 0:
+        best_state = torch.load(best_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(best_state["model"])
+        data = {"stimulus_names": train_fish[0].stimulus_names, "context": model_cfg.context, "train_mean_prob": mean_prob,
+                "positions": "per fish: centred on the bounding box, divided by the largest half-extent"}
+        with atomic_path(out_path) as tmp:
+            save_weights(model.cpu(), tmp, data=data, training={**summary, "settings": asdict(cfg)}, **(extra or {}))
+        log.info("best validation loss %.5f (MAE %.5f) at step %d; weights in %s", best["val_loss"], best.get("val_mae", math.nan), best["step"], out_path)
+    if world > 1:
+        dist.barrier()
+    return summary
+
+
+def token_share(tokens: torch.Tensor, world: int) -> torch.Tensor:
+    """world * (this process's tokens) / (all processes' tokens); 1 in a single process."""
+    if world == 1:
+        return torch.ones((), device=tokens.device)
+    total = tokens.clone().float()
+    dist.all_reduce(total)
+    return world * tokens.float() / total
+
+
+def global_mean(value: torch.Tensor, world: int) -> float:
+    if world > 1:
+        value = value.clone()
+        dist.all_reduce(value)
+        value /= world
+    return value.item()
+
+
+def keep_metrics_until(path: Path, step: int) -> None:
+    """After a resume, drop the rows a killed run logged beyond its last ckpt (they are redone)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, METRICS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def append_metrics(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, METRICS)
+        if new:
+            writer.writeheader()
+        writer.writerow(row)

@@ -1,0 +1,133 @@
+"""Training the SBM: it learns, it resumes after a kill to the same weights, DDP on 2 CPU processes."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import load_script
+from sbm.model.sbm import load_weights
+from sbm.train.sbm import warmup_cosine
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = {"d_model": 16, "n_heads": 2, "n_layers": 1, "cluster_size": 8, "n_centroids": 8}
+TRAIN = {"batch_size": 4, "epochs": 2, "val_per_epoch": 2, "val_windows": 16, "ckpt_every": 4}
+SPLIT = {"train": ["subject_1", "subject_2"], "val": ["subject_3"], "heldout": ["subject_5"]}
+
+
+def command(tmp_path, probs_dir, name="run", model=MODEL, train=TRAIN, split=SPLIT):
+    split_file = tmp_path / f"{name}-split.yaml"
+    split_file.write_text(yaml.safe_dump(split))
+    return ["--split", str(split_file), "--probs-dir", str(probs_dir), "--settings", json.dumps({"model": model, "train": train}),
+            "--run-dir", str(tmp_path / name), "--out", str(tmp_path / f"{name}.pt"), "--threads", "1", "--no-progress"]
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    with open(run_dir / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    sa, sb = torch.load(a, weights_only=False)["model"], torch.load(b, weights_only=False)["model"]
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_schedule_warms_up_then_decays_to_zero():
+    f = warmup_cosine(100, 0.1)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0) and f(55) == pytest.approx(0.5, abs=0.01) and f(100) == pytest.approx(0.0)
+    assert all(f(s) >= f(s + 1) for s in range(10, 100))
+
+
+def test_training_learns_and_writes_weights_and_metrics(tmp_path, probs_dir):
+    train = {**TRAIN, "epochs": 6, "adamw_lr": 3e-3}
+    assert load_script("train_sbm")._main(command(tmp_path, probs_dir, train=train)) is None
+    rows = [r for r in metrics(tmp_path / "run") if r["val_loss"]]
+    assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
+    model, state = load_weights(tmp_path / "run.pt")
+    assert state["split"]["heldout"] == ["subject_5"] and state["training"]["train_fish"] == ["subject_1", "subject_2"]
+    assert state["data"]["stimulus_names"] == ["stim_0", "stim_1", "stim_2"] and model.cfg.n_stimuli == 3
+    best = min(rows, key=lambda r: float(r["val_loss"]))
+    assert state["training"]["best"]["step"] == int(best["step"])
+
+
+def test_a_killed_run_resumes_from_its_last_ckpt_to_the_same_weights(tmp_path, probs_dir):
+    script = [sys.executable, str(REPO / "scripts/train_sbm.py")]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run(script + command(tmp_path, probs_dir, "whole"), check=True, env=env, capture_output=True)
+
+    args = command(tmp_path, probs_dir, "killed")
+    proc = subprocess.Popen(script + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "killed" / "ckpt.pt"
+    while not ckpt.exists() and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (tmp_path / "killed.pt").exists()
+    done = torch.load(ckpt, weights_only=False)["step"]
+    total = int(metrics(tmp_path / "whole")[-1]["step"])
+    assert 0 < done < total
+
+    resumed = subprocess.run(script + args, env=env, capture_output=True, text=True, check=True)
+    assert f"resumed from {ckpt} at step {done}" in resumed.stderr
+    assert same_weights(tmp_path / "whole.pt", tmp_path / "killed.pt")
+    assert [int(r["step"]) for r in metrics(tmp_path / "killed")] == list(range(1, total + 1))
+
+
+def test_resume_refuses_a_run_folder_of_other_settings(tmp_path, probs_dir):
+    train = {**TRAIN, "max_steps": 4}
+    main = load_script("train_sbm")._main
+    main(command(tmp_path, probs_dir, train=train))
+    with pytest.raises(Exception, match="other settings"):
+        main(command(tmp_path, probs_dir, train={**train, "muon_lr": 0.01}))
+
+
+def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, probs_dir):
+    """Two gloo processes with half the batch each take the same steps as one process."""
+    model, train = {**MODEL, "spatial": "dense"}, {**TRAIN, "max_steps": 6}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, str(REPO / "scripts/train_sbm.py")] + command(tmp_path, probs_dir, "one", model, train),
+                   check=True, env=env, capture_output=True)
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          str(REPO / "scripts/train_sbm.py")] + command(tmp_path, probs_dir, "two", model, train),
+                         env=env, capture_output=True, text=True)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert "on 2 process(es)" in ddp.stderr
+    one, two = torch.load(tmp_path / "one.pt", weights_only=False), torch.load(tmp_path / "two.pt", weights_only=False)
+    rows_one, rows_two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    assert [r["step"] for r in rows_one] == [r["step"] for r in rows_two]
+    # Step 1's loss comes from the initial weights: the global batch, token-weighted, exactly.
+    assert float(rows_two[0]["train_loss"]) == pytest.approx(float(rows_one[0]["train_loss"]), rel=1e-6)
+    # Later steps agree to the precision of Muon's bf16 orthogonalisation, which turns summation-
+    # order differences of the reduced gradients into bf16 rounding of the updates.
+    for a, b in zip(rows_one, rows_two):
+        assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-3)
+        if a["val_loss"]:
+            assert float(a["val_loss"]) == pytest.approx(float(b["val_loss"]), rel=1e-3)
+    for k, a in one["model"].items():
+        assert (two["model"][k] - a).norm() <= 1e-3 * a.norm(), k
+
+
+def test_held_out_fish_in_training_is_an_error(tmp_path, probs_dir, capsys):
+    leaky = {**SPLIT, "train": ["subject_1", "subject_5"]}
+    from sbm.cli import run
+
+    assert run(load_script("train_sbm")._main, command(tmp_path, probs_dir, split=leaky)) == 1
+    assert "held-out fish ['subject_5'] also appear in training" in capsys.readouterr().err
+
+
+def test_a_fish_smaller_than_the_cluster_size_is_named(tmp_path, probs_dir, capsys):
+    from sbm.cli import run
+
+    assert run(load_script("train_sbm")._main, command(tmp_path, probs_dir, model={**MODEL, "cluster_size": 27})) == 1
+    err = capsys.readouterr().err
+    assert "subject_1.h5: 26 neurons, fewer than the cluster size 27" in err
