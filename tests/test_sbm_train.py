@@ -114,7 +114,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, probs_dir):
         if a["val_loss"]:
             assert float(a["val_loss"]) == pytest.approx(float(b["val_loss"]), rel=1e-3)
     for k, a in one["model"].items():
-        assert (two["model"][k] - a).norm() <= 1e-3 * a.norm(), k
+        assert (two["model"][k] - a).norm() <= 5e-3 * a.norm(), k  # bf16 eps is 8e-3
 
 
 def test_held_out_fish_in_training_is_an_error(tmp_path, probs_dir, capsys):
