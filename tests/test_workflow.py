@@ -1,6 +1,7 @@
 """The Snakemake workflow: dry runs of both configs, lint, config validation, and real tiny runs."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +11,10 @@ import h5py
 import pytest
 import yaml
 
+from sbm.data.split import SplitConfig
+from sbm.model.sbm import SBMConfig
 from sbm.spikes.model import SpikeNetConfig
+from sbm.train.sbm import TrainConfig
 from sbm.synth.fish import SimConfig, simulate_fish
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,12 +47,14 @@ def planned_jobs(output: str) -> dict[str, int]:
 def test_dry_run_synthetic_default():
     jobs = planned_jobs(snakemake("-n", "--forceall").stdout)
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
-    assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "spikes": 5, "probabilities": 5, "all": 1}
+    assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "spikes": 5, "probabilities": 5,
+                    "split": 1, "train_sbm": 1, "evaluate_next_step": 1, "all": 1}
 
 
 def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
     jobs = planned_jobs(snakemake("-n", "--forceall", "--configfile", REPO / "config/chen2018.yaml").stdout)
-    assert jobs == {"figshare_listing": 1, "download": 18, "stimulus_vocabulary": 1, "dff": 18, "spikes": 18, "probabilities": 18, "all": 1}
+    assert jobs == {"figshare_listing": 1, "download": 18, "stimulus_vocabulary": 1, "dff": 18, "spikes": 18, "probabilities": 18,
+                    "split": 1, "train_sbm": 1, "evaluate_next_step": 1, "all": 1}
 
 
 def test_lint_is_clean():
@@ -64,6 +70,8 @@ def test_lint_is_clean():
         ("synthetic={'n_nerons': 5}", "'n_nerons' was unexpected"),
         ("source=matlab", "'matlab' is not one of"),
         ("subjects=['fish1']", "does not match"),
+        ("sbm={'model': {'d_modle': 64}}", "'d_modle' was unexpected"),
+        ("split={'train': ['subject_1', 'subject_2'], 'val': ['subject_3'], 'heldout': ['subject_2']}", "appear in both train and heldout"),
     ],
 )
 def test_bad_config_is_rejected(override, message):
@@ -72,14 +80,16 @@ def test_bad_config_is_rejected(override, message):
     assert message in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("section, dataclass", [(("synthetic",), SimConfig), (("spikes", "model"), SpikeNetConfig)])
+@pytest.mark.parametrize("section, dataclass", [(("synthetic",), SimConfig), (("spikes", "model"), SpikeNetConfig), (("split",), SplitConfig),
+                                                (("sbm", "model"), SBMConfig), (("sbm", "train"), TrainConfig)])
 def test_schema_defaults_match_the_dataclasses(section, dataclass):
     """The config maps one to one onto the settings dataclasses, with the same defaults."""
     spec = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     for key in section:
         spec = spec["properties"][key]
     defaults = dataclass()
-    assert set(spec["properties"]) == set(vars(defaults))
+    from_data = {"n_stimuli"}  # set from the data, not the config
+    assert set(spec["properties"]) == set(vars(defaults)) - from_data
     for name, field in spec["properties"].items():
         value = getattr(defaults, name)
         assert field["default"] == (list(value) if isinstance(value, tuple) else value), name
@@ -97,12 +107,16 @@ def test_environment_yml_lists_the_package_dependencies():
 
 # Spike models trained for a few steps only: this checks the plumbing, not the model.
 QUICK_SPIKES = {"repeats": 1, "calibration_fish": 1, "training_noise_levels": [4], "model": {"steps": 20, "ensemble": 1}}
+# An SBM trained for a few steps: the plumbing again.
+QUICK_SBM = {"model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "cluster_size": 64}, "train": {"max_steps": 6, "batch_size": 2, "val_windows": 4},
+             "evaluate": {"stride": 20}}
 TINY = {
     "dataset": "tiny",
     "source": "synthetic",
-    "subjects": ["subject_1", "subject_2"],
+    "subjects": ["subject_1", "subject_2", "subject_3"],
     "synthetic": {"n_neurons": 200, "n_frames": 300},
     "spikes": QUICK_SPIKES,
+    "sbm": QUICK_SBM,
 }
 
 
@@ -123,24 +137,28 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "results/tiny/qc/dff_vs_truth.csv")))
     assert [r["subject"] for r in rows] == TINY["subjects"]
     assert all(float(r["median_r_lag0"]) > 0.2 for r in rows)
+    split = yaml.safe_load((tmp_path / "results/tiny/split.yaml").read_text())
+    result = json.loads((tmp_path / "results/tiny/eval/next_step.json").read_text())
+    assert result["heldout"] == split["heldout"] and set(result["mae"]) == {"sbm", "persistence", "context_mean"}
+    assert (tmp_path / "results/tiny/sbm/run/metrics.csv").exists()
     # Nothing left to do; `-R dff` reruns that stage and what depends on it, not the simulation.
     assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=tmp_path).stdout
     jobs = planned_jobs(snakemake("--configfile", config, "-n", "-R", "dff", cwd=tmp_path).stdout)
-    assert jobs == {"dff": 2, "synthetic_qc": 1, "spikes": 2, "probabilities": 2, "all": 1}
+    assert jobs == {"dff": 3, "synthetic_qc": 1, "spikes": 3, "probabilities": 3, "train_sbm": 1, "evaluate_next_step": 1, "all": 1}
 
 
 @pytest.mark.slow
 def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
     """The real-data configuration on data already on disk (here simulated, in the same layout)."""
     raw = tmp_path / "chen_raw"
-    for s in ("subject_3", "subject_7"):
+    for s in ("subject_3", "subject_7", "subject_8"):
         simulate_fish(SimConfig(n_neurons=150, n_frames=250, mat_format="v7.3" if s == "subject_7" else "v5"), s, raw / s)
     local = tmp_path / "local.yaml"
     spikes = {**QUICK_SPIKES, "ground_truth_dir": str(SHARED_GT), "ground_truth_datasets": ["DS06-GCaMP6f-zf-aDp"]}
-    local.write_text(yaml.safe_dump({"raw_dir": str(raw), "subjects": ["subject_3", "subject_7"], "spikes": spikes}))
+    local.write_text(yaml.safe_dump({"raw_dir": str(raw), "subjects": ["subject_3", "subject_7", "subject_8"], "spikes": spikes, "sbm": QUICK_SBM}))
     args = ["--configfile", REPO / "config/chen2018.yaml", local]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=tmp_path).stdout)
-    assert jobs == {"stimulus_vocabulary": 1, "dff": 2, "spikes": 2, "probabilities": 2, "all": 1}
+    assert jobs == {"stimulus_vocabulary": 1, "dff": 3, "spikes": 3, "probabilities": 3, "split": 1, "train_sbm": 1, "evaluate_next_step": 1, "all": 1}
     snakemake(*args, cwd=tmp_path)
     with h5py.File(tmp_path / "results/chen2018/dff/subject_7.h5") as f:
         assert f["dff"].shape[0] == 248 and "all_white" in list(f.attrs["stimulus_names"])
@@ -154,7 +172,8 @@ def test_failing_job_reports_the_bad_file(tmp_path):
     simulate_fish(SimConfig(n_neurons=60, n_frames=100), "subject_1", raw)
     with h5py.File(raw / "TimeSeries.h5", "r+") as f:
         f["CellResp"][3, 4] = float("nan")
-    args = ["--configfile", REPO / "config/chen2018.yaml", "--config", f"raw_dir={tmp_path / 'raw'}", "subjects=[subject_1]"]
+    args = ["--configfile", REPO / "config/chen2018.yaml", "--config", f"raw_dir={tmp_path / 'raw'}", "subjects=[subject_1]",
+            "--", "results/chen2018/dff/subject_1.h5"]
     proc = snakemake(*args, cwd=tmp_path, check=False)
     assert proc.returncode != 0
     log = (tmp_path / "logs/chen2018/dff/subject_1.log").read_text()

@@ -62,8 +62,6 @@ class SBMConfig:
             raise ValueError(f"spatial must be 'routed' or 'dense', not {self.spatial!r}")
         if self.backend not in ("sdpa", "flash"):
             raise ValueError(f"backend must be 'sdpa' or 'flash', not {self.backend!r}")
-        if self.ffn_hidden == 0:
-            self.ffn_hidden = 64 * math.ceil(8 * self.d_model / 3 / 64)
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -232,7 +230,7 @@ class Block(nn.Module):
         self.norm_temporal = nn.RMSNorm(cfg.d_model)
         self.temporal = TemporalAttention(cfg)
         self.norm_ffn = nn.RMSNorm(cfg.d_model)
-        self.ffn = SwiGLU(cfg.d_model, cfg.ffn_hidden)
+        self.ffn = SwiGLU(cfg.d_model, cfg.ffn_hidden or 64 * math.ceil(8 * cfg.d_model / 3 / 64))
 
     def forward(self, x, xyz, mask):
         x = x + self.spatial(self.norm_spatial(x), xyz, mask)

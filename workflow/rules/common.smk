@@ -3,9 +3,11 @@
 import hashlib
 import json
 import os
+import sys
 
 import h5py
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 
@@ -15,6 +17,8 @@ validate(config, schema="../schemas/config.schema.yaml")
 # cluster nodes, which re-read this file), whether or not it was pip-installed.
 REPO = os.path.abspath(os.path.join(workflow.basedir, ".."))
 shell.prefix(f'export PYTHONPATH="{REPO}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
+sys.path.insert(0, REPO)
+from sbm.data.split import SplitConfig, make_split
 ENV = "../../environment.yml"
 
 DATASET = config["dataset"]
@@ -54,7 +58,7 @@ def raw_folder(wildcards):
 
 
 def all_outputs():
-    outputs = expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS)
+    outputs = expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS) + [f"{RESULTS}/eval/next_step.json"]
     if config["source"] == "synthetic":
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")
     return outputs
@@ -110,3 +114,35 @@ def ground_truth_inputs(wildcards):
 
 def spike_model_source():
     return "synthetic" if config["source"] == "synthetic" else "cascade"
+
+
+# --- the Sparse Brain Model ------------------------------------------------------------------
+def subject_split():
+    """The split is a pure function of the config, so the rules know the training and held-out
+    fish (their inputs) before anything runs; the split rule writes the same split to a file.
+    Asked for lazily, so that runs that stop before the model need no valid split."""
+    try:
+        return make_split(SUBJECTS, SplitConfig.from_dict(config["split"]))
+    except ValueError as err:
+        raise WorkflowError(f"config split: {err}") from err
+
+
+def probs_of(*parts):
+    """Input function: the probs files of the split's `parts` (train, val, heldout)."""
+
+    def inputs(wildcards):
+        split = subject_split()
+        return expand(f"{RESULTS}/probs/{{subject}}.h5", subject=[s for p in parts for s in getattr(split, p)])
+
+    return inputs
+
+
+def sbm_settings():
+    return json.dumps({k: config["sbm"][k] for k in ("model", "train")})
+
+
+def launcher(wildcards, resources):
+    """One process per GPU: torchrun with DDP when a job has several, plain python otherwise."""
+    if resources.gpu > 1:
+        return f"torchrun --standalone --nproc_per_node {resources.gpu}"
+    return "python"

@@ -1,0 +1,47 @@
+"""Next-step MAE of the trained SBM on the held-out fish, beside persistence and the context mean.
+
+    python scripts/evaluate_next_step.py --weights results/synthetic/sbm/weights.pt \\
+        --split results/synthetic/split.yaml --probs-dir results/synthetic/probs --out next_step.json
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+from sbm.cli import run
+from sbm.eval.next_step import next_step_errors, summarise
+from sbm.io.atomic import write_json
+from sbm.io.errors import InputError
+from sbm.model.sbm import load_weights
+
+
+def _main(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--probs-dir", required=True)
+    p.add_argument("--stride", type=int, default=1, help="frames between evaluated windows")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    heldout = yaml.safe_load(Path(args.split).read_text())["heldout"]
+    model, state = load_weights(args.weights)
+    seen = set(state["training"]["train_fish"]) | set(state["training"]["val_fish"])
+    if seen & set(heldout):
+        raise InputError(args.weights, f"was trained or selected on held-out fish {sorted(seen & set(heldout))}")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    per_fish = [next_step_errors(model, Path(args.probs_dir) / f"{s}.h5", args.stride, args.batch_size, device, progress=True) for s in heldout]
+    result = {"heldout": heldout, "stride": args.stride, "context": model.cfg.context, **summarise(per_fish)}
+    logging.info("held-out next-step MAE: %s; SBM / baseline: %s", result["mae"], result["sbm_over_baseline"])
+    write_json(args.out, result)
+
+
+if __name__ == "__main__":
+    sys.exit(run(_main))

@@ -1,0 +1,76 @@
+# The Sparse Brain Model: subject split, training, next-step evaluation on the held-out fish.
+
+
+rule split:
+    output:
+        f"{RESULTS}/split.yaml",
+    params:
+        script=script("split_subjects.py"),
+        subjects=SUBJECTS,
+        settings=settings("split"),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/split.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "python {params.script:q} --subjects {params.subjects} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule train_sbm:
+    input:
+        split=f"{RESULTS}/split.yaml",
+        # Training and validation fish only: the held-out fish is not even an input.
+        probs=probs_of("train", "val"),
+    output:
+        f"{RESULTS}/sbm/weights.pt",
+    params:
+        launcher=launcher,
+        script=script("train_sbm.py"),
+        probs_dir=f"{RESULTS}/probs",
+        settings=sbm_settings(),
+        # ckpts and metrics: not declared as outputs, so a rerun after an interruption resumes.
+        run_dir=f"{RESULTS}/sbm/run",
+    conda:
+        ENV
+    log:
+        f"{LOGS}/train_sbm.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_sbm.tsv"
+    threads: workflow.cores
+    resources:
+        mem_mb=16000,
+        runtime=24 * 60,
+        gpu=1,
+    shell:
+        "{params.launcher} {params.script:q} --split {input.split:q} --probs-dir {params.probs_dir:q} "
+        "--settings {params.settings:q} --run-dir {params.run_dir:q} --threads {threads} --no-progress "
+        "--out {output:q} > {log:q} 2>&1"
+
+
+rule evaluate_next_step:
+    input:
+        weights=f"{RESULTS}/sbm/weights.pt",
+        split=f"{RESULTS}/split.yaml",
+        probs=probs_of("heldout"),
+    output:
+        f"{RESULTS}/eval/next_step.json",
+    params:
+        script=script("evaluate_next_step.py"),
+        probs_dir=f"{RESULTS}/probs",
+        stride=config["sbm"]["evaluate"]["stride"],
+        batch_size=config["sbm"]["evaluate"]["batch_size"],
+    conda:
+        ENV
+    log:
+        f"{LOGS}/evaluate_next_step.log",
+    threads: workflow.cores
+    resources:
+        mem_mb=8000,
+        runtime=120,
+    shell:
+        "python {params.script:q} --weights {input.weights:q} --split {input.split:q} --probs-dir {params.probs_dir:q} "
+        "--stride {params.stride} --batch-size {params.batch_size} --threads {threads} --out {output:q} > {log:q} 2>&1"
