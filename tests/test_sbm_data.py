@@ -130,3 +130,12 @@ def test_fish_with_other_stimulus_columns_are_refused(tmp_path):
     b = open_fish(write_probs(tmp_path / "b.h5", n_stimuli=4), 7)
     with pytest.raises(InputError, match="stimulus columns"):
         check_same_stimuli([a, b])
+
+
+def test_a_fish_streams_through_a_bounded_block_cache(probs_dir):
+    windows = Windows([open_fish(probs_dir / "subject_1.h5", 7)], context=6, block_frames=16, cached_blocks=2)
+    for batch in epoch_batches(windows, 4, epoch=0, seed=0):
+        for i in batch:
+            windows[i]
+            assert len(windows._blocks) <= 2
+            assert all(block.shape[0] <= 16 + 6 for block in windows._blocks.values())

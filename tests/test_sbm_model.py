@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sbm.model.sbm import SBM, SBMConfig, body_matrices, load_weights, masked_bce, save_weights
+from sbm.model.sbm import SBM, SBMConfig, body_matrices, load_weights, masked_bce, save_weights, update_centroids
 
 TINY = dict(n_stimuli=3, context=6, d_model=32, n_heads=4, n_layers=2, cluster_size=8, n_centroids=16)
 
@@ -86,6 +86,7 @@ def test_saved_weights_carry_every_random_buffer(tmp_path):
     m = model()
     m.train()
     m(*inputs())  # a training step moves the centroids away from their seeded start
+    update_centroids(m)
     m.eval()
     save_weights(m, tmp_path / "w.pt")
     # A model built with another seed has other rotary directions and centroids: loading must replace them.
@@ -104,6 +105,8 @@ def test_centroids_follow_their_members_in_training_only():
     assert torch.equal(m.blocks[0].spatial.centroids, before)
     m.train()
     m(*inputs())
+    assert torch.equal(m.blocks[0].spatial.centroids, before)  # moved only after the optimiser step
+    update_centroids(m)
     after = m.blocks[0].spatial.centroids
     assert not torch.equal(after, before)
     torch.testing.assert_close(after.norm(dim=-1), torch.ones(16))
@@ -140,3 +143,17 @@ def test_flash_backend_agrees_with_sdpa():
     x = [t.cuda() for t in inputs(N=64)]
     with torch.autocast("cuda", dtype=torch.bfloat16):
         torch.testing.assert_close(flash(*x), sdpa(*x), atol=3e-2, rtol=3e-2)
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    m = model()
+    m.train()
+    x = inputs()
+    grads = []
+    for checkpointing in (False, True):
+        m.checkpointing = checkpointing
+        m.zero_grad()
+        masked_bce(m(*x), torch.rand(2, 6, 40, generator=torch.Generator().manual_seed(1)), x[3]).backward()
+        grads.append([p.grad.clone() for p in m.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)

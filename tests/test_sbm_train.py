@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -131,3 +132,16 @@ def test_a_fish_smaller_than_the_cluster_size_is_named(tmp_path, probs_dir, caps
     assert run(load_script("train_sbm")._main, command(tmp_path, probs_dir, model={**MODEL, "cluster_size": 27})) == 1
     err = capsys.readouterr().err
     assert "subject_1.h5: 26 neurons, fewer than the cluster size 27" in err
+
+
+def test_a_ckpt_of_rebuilt_probs_files_is_not_resumed(tmp_path, probs_dir, caplog):
+    data = tmp_path / "probs"
+    shutil.copytree(probs_dir, data)
+    train = {**TRAIN, "max_steps": 4}
+    main = load_script("train_sbm")._main
+    main(command(tmp_path, data, train=train))
+    os.utime(data / "subject_2.h5", ns=(1, 1))  # as if the probabilities stage had rewritten it
+    caplog.clear()
+    main(command(tmp_path, data, train=train))
+    assert "the probs files changed since this ckpt was written; training starts over" in caplog.text
+    assert [int(r["step"]) for r in metrics(tmp_path / "run")] == [1, 2, 3, 4]

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import torch.utils.checkpoint
 
 from sbm.settings import from_dict
 
@@ -105,6 +106,7 @@ class SpatialAttention(nn.Module):
         if cfg.spatial == "routed":
             centroids = F.normalize(torch.randn(cfg.n_centroids, cfg.d_model, generator=generator), dim=-1)
             self.register_buffer("centroids", centroids)  # (n_centroids, D), unit rows
+        self.pending = None  # (member sums, counts) of the last training forward
 
     def rotary(self, xyz: torch.Tensor):
         """cos, sin of shape (B, 1, S, H, E/2); the stimulus token (first) has angle 0."""
@@ -153,8 +155,9 @@ class SpatialAttention(nn.Module):
             rows = torch.arange(B * T, device=x.device).view(B, T, 1, 1) * N + members  # into (B*T*N)
             rows = rows.reshape(B * T * K, W)[sel]  # (M, W)
             owner = torch.arange(B * T, device=x.device).view(B, T, 1).expand(B, T, K).reshape(-1)[sel]  # (M,)
-            if self.training:
-                self.update_centroids(route.reshape(B * T * N, -1), rows, sel.view(B * T, K))
+            if self.training:  # applied after the optimiser step (update_centroids), so that a
+                # recomputation of this forward (activation checkpointing) routes the same way
+                self.pending = self.member_sums(route.reshape(B * T * N, -1), rows, sel.view(B * T, K))
 
         def cluster_tokens(t):  # (B, T, S, H, E) -> (M, W + 1, H, E): the stimulus token first
             stim, neurons = t[:, :, 0].reshape(B * T, H, E), t[:, :, 1:].reshape(B * T * N, H, E)
@@ -186,16 +189,24 @@ class SpatialAttention(nn.Module):
         return F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
 
     @torch.no_grad()
-    def update_centroids(self, route: torch.Tensor, rows: torch.Tensor, sel: torch.Tensor):
-        """EMA of each centroid towards the mean direction of its members (in this batch)."""
-        K = sel.shape[1]
-        which = torch.arange(K, device=route.device).expand_as(sel)[sel]  # centroid of each cluster (M,)
-        sums = torch.zeros(K, route.shape[1], device=route.device).index_add_(0, which, route[rows].sum(dim=1))
-        used = torch.bincount(which, minlength=K) > 0
-        mean = F.normalize(sums, dim=-1)
+    def member_sums(self, route: torch.Tensor, rows: torch.Tensor, sel: torch.Tensor):
+        """Per centroid of the bank: the sum of its members' unit routing vectors and their count."""
+        which = torch.arange(sel.shape[1], device=route.device).expand_as(sel)[sel]  # centroid of each cluster (M,)
+        sums = torch.zeros_like(self.centroids).index_add_(0, which, route[rows].sum(dim=1))
+        counts = torch.zeros(len(self.centroids), device=route.device).index_add_(0, which, torch.full_like(which, rows.shape[1], dtype=torch.float))
+        return sums, counts
+
+    @torch.no_grad()
+    def update_centroids(self):
+        """EMA of each used centroid towards the mean direction of its members in the last batch."""
+        if self.pending is None:
+            return
+        sums, counts = self.pending
+        used = counts > 0
         decay = self.cfg.centroid_decay
-        updated = F.normalize(decay * self.centroids[:K] + (1 - decay) * mean, dim=-1)
-        self.centroids[:K] = torch.where(used[:, None], updated, self.centroids[:K])
+        updated = F.normalize(decay * self.centroids + (1 - decay) * F.normalize(sums, dim=-1), dim=-1)
+        self.centroids.copy_(torch.where(used[:, None], updated, self.centroids))
+        self.pending = None
 
 
 class TemporalAttention(nn.Module):
@@ -250,6 +261,7 @@ class SBM(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, generator) for _ in range(cfg.n_layers))
         self.head_norm = nn.RMSNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, 1)
+        self.checkpointing = False  # recompute each block in the backward pass: one block's activations in memory
 
     def forward(self, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """prob (B, T, N) in [0, 1] for frames 0..T-1; xyz (B, N, 3) normalised positions;
@@ -263,8 +275,23 @@ class SBM(nn.Module):
         stim = self.stimulus_norm(self.stimulus_embed(stimulus))[:, :, None]  # (B, T, 1, D)
         x = torch.cat((stim, neurons), dim=2)  # (B, T, S, D)
         for block in self.blocks:
-            x = block(x, xyz, mask)
+            if self.checkpointing and torch.is_grad_enabled():
+                x = torch.utils.checkpoint.checkpoint(block, x, xyz, mask, use_reentrant=False)
+            else:
+                x = block(x, xyz, mask)
         return self.head(self.head_norm(x[:, :, 1:])).squeeze(-1).float()
+
+
+@torch.no_grad()
+def update_centroids(model: SBM, reduce=None) -> None:
+    """Move every block's centroids after an optimiser step; `reduce` (an all-reduce under DDP)
+    first sums the member statistics over processes so every process makes the same update."""
+    for block in model.blocks:
+        spatial = block.spatial
+        if spatial.pending is not None and reduce is not None:
+            for t in spatial.pending:
+                reduce(t)
+        spatial.update_centroids()
 
 
 def masked_bce(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

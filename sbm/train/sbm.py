@@ -14,7 +14,7 @@ import math
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ from tqdm import tqdm
 from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, model_inputs, open_fish, spaced_windows
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
-from sbm.model.sbm import SBM, SBMConfig, body_matrices, masked_bce, save_weights
+from sbm.model.sbm import SBM, SBMConfig, body_matrices, masked_bce, save_weights, update_centroids
 from sbm.settings import from_dict
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class TrainConfig:
     ckpt_every: int = 50  # steps between ckpts in the run folder (also after every validation)
     bf16: bool = True  # autocast the body to bf16 on CUDA (logits and loss stay fp32)
     compile: bool = False  # torch.compile the model
+    checkpointing: bool = False  # recompute each block's activations in the backward pass (memory for large N)
     seed: int = 0
 
     @classmethod
@@ -131,7 +132,7 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
     train_fish = load_fish(train_paths, model_cfg.context, model_cfg)
     val_fish = load_fish(val_paths, model_cfg.context, model_cfg)
     check_same_stimuli(train_fish + val_fish)
-    model_cfg.n_stimuli = len(train_fish[0].stimulus_names)
+    model_cfg = replace(model_cfg, n_stimuli=len(train_fish[0].stimulus_names))
     windows = Windows(train_fish, model_cfg.context, cfg.stride)
     val_windows = Windows(val_fish, model_cfg.context)
     per_rank = cfg.batch_size // world
@@ -148,16 +149,22 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
     mean_prob = sum(f.mean_prob * f.n_frames * f.n_neurons for f in train_fish) / sum(f.n_frames * f.n_neurons for f in train_fish)
     torch.nn.init.constant_(model.head.bias, math.log(mean_prob / (1 - mean_prob)))
     model = model.to(device)
+    model.checkpointing = cfg.checkpointing
     muon_params, adamw_params = body_matrices(model)
     optimizers = [torch.optim.Muon(muon_params, lr=cfg.muon_lr, weight_decay=cfg.weight_decay),
                   torch.optim.AdamW(adamw_params, lr=cfg.adamw_lr, betas=cfg.betas, weight_decay=cfg.weight_decay)]
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(total, cfg.warmup)) for o in optimizers]
     step, best = 0, {"val_loss": math.inf, "step": -1}
     ckpt_path, best_path, metrics_path = run_dir / "ckpt.pt", run_dir / "best.pt", run_dir / "metrics.csv"
-    if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+    data_id = fingerprint(train_paths + val_paths)
+    state = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
+    if state is not None:
         if state["config"] != asdict(model_cfg) or state["train"] != asdict(cfg) or state["world"] != world:
             raise InputError(ckpt_path, "was written with other settings (model, training or process count): delete the run folder to start over")
+        if state["data_id"] != data_id:  # the data were rebuilt: the ckpt belongs to other data
+            log.warning("%s: the probs files changed since this ckpt was written; training starts over", ckpt_path)
+            state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         for o, s in zip(optimizers, state["optimizers"]):
             o.load_state_dict(s)
@@ -166,7 +173,7 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
         step, best = state["step"], state["best"]
         log.info("resumed from %s at step %d of %d", ckpt_path, step, total)
     if rank == 0:
-        keep_metrics_until(metrics_path, step)
+        keep_metrics_until(metrics_path, step)  # after a fresh start, step 0: an empty log
 
     net = torch.compile(model) if cfg.compile else model
     if world > 1:
@@ -177,7 +184,7 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
             with atomic_path(ckpt_path) as tmp:
                 torch.save({"model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
                             "schedules": [s.state_dict() for s in schedules], "step": step, "best": best,
-                            "config": asdict(model_cfg), "train": asdict(cfg), "world": world}, tmp)
+                            "config": asdict(model_cfg), "train": asdict(cfg), "world": world, "data_id": data_id}, tmp)
 
     log.info("%d train windows (%d fish), %d validation windows (%d fish); %d steps of %d windows on %d process(es); %.2f M parameters",
              len(windows), len(train_fish), len(val_idx) * world, len(val_fish), total, cfg.batch_size, world,
@@ -204,6 +211,7 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
             for o, s in zip(optimizers, schedules):
                 o.step()
                 s.step()
+            update_centroids(model, dist.all_reduce if world > 1 else None)
             step += 1
             bar.update()
             row = {"step": step, "epoch": epoch, "train_loss": global_mean(loss.detach() * share, world), "lr_muon": schedules[0].get_last_lr()[0],
@@ -239,6 +247,11 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
     if world > 1:
         dist.barrier()
     return summary
+
+
+def fingerprint(paths: list[str]) -> list:
+    """Name, size and modification time of each input: a rebuilt file does not match its old self."""
+    return [(Path(p).name, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths]
 
 
 def token_share(tokens: torch.Tensor, world: int) -> torch.Tensor:

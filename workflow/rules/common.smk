@@ -141,6 +141,13 @@ def sbm_settings():
     return json.dumps({k: config["sbm"][k] for k in ("model", "train")})
 
 
+def sbm_run_dir():
+    """Training state (ckpts, metrics) of these settings: a rerun with the same settings resumes,
+    changed settings start a new folder (the weights output is what Snakemake tracks)."""
+    key = {"sbm": json.loads(sbm_settings()), "split": config["split"]}
+    return f"{RESULTS}/sbm/run-" + hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def launcher(wildcards, resources):
     """One process per GPU: torchrun with DDP when a job has several, plain python otherwise."""
     if resources.gpu > 1:

@@ -33,7 +33,7 @@ rule train_sbm:
         probs_dir=f"{RESULTS}/probs",
         settings=sbm_settings(),
         # ckpts and metrics: not declared as outputs, so a rerun after an interruption resumes.
-        run_dir=f"{RESULTS}/sbm/run",
+        run_dir=sbm_run_dir(),
     conda:
         ENV
     log:
