@@ -145,7 +145,8 @@ def sbm_run_dir():
     """Training state (ckpts, metrics) of these settings: a rerun with the same settings resumes,
     changed settings start a new folder (the weights output is what Snakemake tracks)."""
     key = {"sbm": json.loads(sbm_settings()), "split": config["split"]}
-    return f"{RESULTS}/sbm/run-" + hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{RESULTS}/sbm/run-{digest}"
 
 
 def launcher(wildcards, resources):
