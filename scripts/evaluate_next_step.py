@@ -13,10 +13,17 @@ import torch
 import yaml
 
 from sbm.cli import run
+from sbm.eval.forecasters import Forecasters
 from sbm.eval.next_step import next_step_errors, summarise
 from sbm.io.atomic import write_json
 from sbm.io.errors import InputError
 from sbm.model.sbm import load_weights
+
+
+def check_unseen(path, seen: list[str], heldout: list[str]) -> None:
+    leaked = sorted(set(seen) & set(heldout))
+    if leaked:
+        raise InputError(path, f"was trained or selected on held-out fish {leaked}")
 
 
 def _main(argv):
@@ -24,6 +31,7 @@ def _main(argv):
     p.add_argument("--weights", required=True)
     p.add_argument("--split", required=True)
     p.add_argument("--probs-dir", required=True)
+    p.add_argument("--forecasters", help="fitted baseline forecasters (fit_forecasters.py), optional")
     p.add_argument("--stride", type=int, default=1, help="frames between evaluated windows")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--threads", type=int, default=0)
@@ -33,12 +41,18 @@ def _main(argv):
         torch.set_num_threads(args.threads)
     heldout = yaml.safe_load(Path(args.split).read_text())["heldout"]
     model, state = load_weights(args.weights)
-    seen = set(state["training"]["train_fish"]) | set(state["training"]["val_fish"])
-    if seen & set(heldout):
-        raise InputError(args.weights, f"was trained or selected on held-out fish {sorted(seen & set(heldout))}")
+    check_unseen(args.weights, state["training"]["train_fish"] + state["training"]["val_fish"], heldout)
+    forecasters = None
+    if args.forecasters:
+        forecasters = Forecasters.from_state(torch.load(args.forecasters, weights_only=False))
+        check_unseen(args.forecasters, forecasters.info["train_fish"] + forecasters.info["val_fish"], heldout)
+        if forecasters.info["context"] != model.cfg.context:
+            raise InputError(args.forecasters, f"fitted for context {forecasters.info['context']}, the SBM reads {model.cfg.context}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    per_fish = [next_step_errors(model, Path(args.probs_dir) / f"{s}.h5", args.stride, args.batch_size, device, progress=True) for s in heldout]
-    result = {"heldout": heldout, "stride": args.stride, "context": model.cfg.context, **summarise(per_fish)}
+    per_fish = [next_step_errors(model, Path(args.probs_dir) / f"{s}.h5", args.stride, args.batch_size, device, forecasters, progress=True)
+                for s in heldout]
+    result = {"heldout": heldout, "stride": args.stride, "context": model.cfg.context, **summarise(per_fish),
+              "baseline_fits": forecasters.info if forecasters else None}
     logging.info("held-out next-step MAE: %s; SBM / baseline: %s", result["mae"], result["sbm_over_baseline"])
     write_json(args.out, result)
 

@@ -3,9 +3,12 @@
 import h5py
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from conftest import load_script
+from sbm.data.windows import Windows, collate, open_fish
+from sbm.eval.forecasters import ForecasterConfig, Forecasters, fit_forecasters, fit_ridge
 from sbm.eval.next_step import next_step_errors, summarise
 from sbm.model.sbm import SBM, SBMConfig, save_weights
 
@@ -42,3 +45,38 @@ def test_weights_trained_on_a_held_out_fish_are_refused(tmp_path, probs_dir, cap
     assert run(load_script("evaluate_next_step")._main, args) == 1
     assert "was trained or selected on held-out fish ['subject_4']" in capsys.readouterr().err
     assert not (tmp_path / "e.json").exists()
+
+
+def test_neuron_mean_is_the_causal_mean_of_each_neurons_past(probs_dir):
+    model = SBM(SBMConfig(n_stimuli=3, context=6, d_model=16, n_heads=2, n_layers=1, spatial="dense"))
+    result = next_step_errors(model, probs_dir / "subject_4.h5", stride=7, batch_size=2)
+    with h5py.File(probs_dir / "subject_4.h5") as f:
+        p = f["prob"][()].astype(np.float64)
+    expected = sum(np.abs(p[s + 6] - p[: s + 6].mean(0)).sum() for s in range(0, 54, 7))
+    assert result["abs_error_sums"]["neuron_mean"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_ridge_recovers_a_linear_rule_and_forecasters_round_trip(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x, x_val = torch.rand(5000, 4, generator=g, dtype=torch.float64), torch.rand(500, 4, generator=g, dtype=torch.float64)
+    rule = lambda a: 0.6 * a[:, 3] + 0.2 * a[:, 0] + 0.1  # noqa: E731
+    w, info = fit_ridge(x, rule(x), x_val, rule(x_val), alphas=(1e-8, 1.0))
+    torch.testing.assert_close(w, torch.tensor([0.2, 0, 0, 0.6, 0.1], dtype=torch.float64), atol=1e-5, rtol=0)
+    assert info["alpha"] == 1e-8 and info["val_mae_by_alpha"][1.0] > info["val_mae_by_alpha"][1e-8]
+
+
+def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(probs_dir, tmp_path):
+    fish = [open_fish(probs_dir / f"subject_{i}.h5", 7) for i in (1, 2)]
+    cfg = ForecasterConfig(windows=20, neurons_per_window=16, steps=200)
+    forecasters = fit_forecasters(Windows(fish[:1], 6), Windows(fish[1:], 6), cfg)
+    assert forecasters.info["ridge"]["alpha"] in cfg.ridge_alphas and forecasters.info["n_features"] == 6 + 3
+    torch.save(forecasters.state(), tmp_path / "f.pt")
+    reloaded = Forecasters.from_state(torch.load(tmp_path / "f.pt", weights_only=False))
+    batch = collate([Windows(fish, 6)[0], Windows(fish, 6)[60]])  # 26 and 28 neurons: padded
+    out = reloaded.predict(batch["prob"], batch["stimulus"], batch["mask"])
+    assert out["ridge"].shape == (2, 28) and out["ridge"][0, 26:].abs().sum() == 0
+    x = torch.cat((batch["prob"][1, :6, 5], batch["stimulus"][1, 6], torch.ones(1))).double()
+    assert float(out["ridge"][1, 5]) == pytest.approx(float((x @ reloaded.ridge).clamp(0, 1)), rel=1e-5)
+    changed = batch["prob"].clone()
+    changed[:, 6] = 1 - changed[:, 6]  # the frame being forecast is never read
+    assert torch.equal(reloaded.predict(changed, batch["stimulus"], batch["mask"])["mlp"], out["mlp"])

@@ -2,37 +2,66 @@
 
 For every evaluated window the model reads `context` frames and forecasts the next one; the
 error is the mean absolute difference between forecast and true spike probability over the fish's
-neurons. Baselines see the same context: persistence (the last frame) and the context mean (each
-neuron's mean over the context frames). Neither needs training data, so nothing of the held-out
-fish beyond each window's own past is used.
+neurons. The baselines forecast the same frames:
+  persistence   the last context frame;
+  context_mean  each neuron's mean over the context frames;
+  neuron_mean   each neuron's mean over every earlier frame of the recording (causal: nothing at
+                or after the forecast frame, and nothing from other fish);
+  ridge, mlp    per-neuron forecasters fitted on the training fish (sbm.eval.forecasters), if given.
 """
 
+import h5py
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from sbm.data.windows import Windows, collate, model_inputs, open_fish
 from sbm.model.sbm import SBM
 
-BASELINES = ("persistence", "context_mean")
+BASELINES = ("persistence", "context_mean", "neuron_mean")
+
+
+class RunningMean:
+    """Each neuron's mean over frames [0, t), for increasing t, read from the file once."""
+
+    def __init__(self, path, n_neurons: int):
+        self.path, self.sum, self.upto = path, np.zeros(n_neurons), 0
+
+    def until(self, t: int) -> np.ndarray:
+        if t < self.upto:
+            raise ValueError("frames must be asked for in increasing order")
+        if t > self.upto:
+            with h5py.File(self.path, "r") as f:
+                self.sum += f["prob"][self.upto : t].sum(axis=0, dtype=np.float64)
+            self.upto = t
+        return self.sum / t
 
 
 @torch.no_grad()
-def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, device="cpu", progress: bool = False) -> dict:
+def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, device="cpu", forecasters=None, progress: bool = False) -> dict:
     """Sums of absolute errors of the SBM and the baselines at each window's last frame."""
     fish = open_fish(path, model.cfg.context + 1)
     windows = Windows([fish], model.cfg.context, stride)
     model.eval().to(device)
-    sums = {name: 0.0 for name in ("sbm",) + BASELINES}
+    names = ("sbm",) + BASELINES + (("ridge", "mlp") if forecasters is not None else ())
+    sums = dict.fromkeys(names, 0.0)
+    history = RunningMean(fish.path, fish.n_neurons)
     count = 0
-    batches = range(0, len(windows), batch_size)
-    for b in tqdm(batches, disable=not progress, desc=f"next step {fish.subject}", unit="batch"):
-        batch = {k: v.to(device) for k, v in collate([windows[i] for i in range(b, min(b + batch_size, len(windows)))]).items()}
+    for b in tqdm(range(0, len(windows), batch_size), disable=not progress, desc=f"next step {fish.subject}", unit="batch"):
+        batch = collate([windows[i] for i in range(b, min(b + batch_size, len(windows)))])
         (prob, xyz, stimulus, mask), target = model_inputs(batch)
         truth = target[:, -1]
-        forecasts = {"sbm": torch.sigmoid(model(prob, xyz, stimulus, mask)[:, -1]), "persistence": prob[:, -1], "context_mean": prob.mean(dim=1)}
+        forecasts = {
+            "sbm": torch.sigmoid(model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))[:, -1]).cpu(),
+            "persistence": prob[:, -1],
+            "context_mean": prob.mean(dim=1),
+            "neuron_mean": torch.from_numpy(np.stack([history.until(int(s) + model.cfg.context) for s in batch["start"]])).float(),
+        }
+        if forecasters is not None:
+            forecasts.update(forecasters.predict(batch["prob"], batch["stimulus"], batch["mask"]))
         for name, value in forecasts.items():
-            sums[name] += float((value - truth).abs().sum(dtype=torch.float64))
-        count += truth.numel()
+            sums[name] += float(((value - truth).abs() * mask).sum(dtype=torch.float64))
+        count += int(mask.sum())
     return {"subject": fish.subject, "windows": len(windows), "values": count, "abs_error_sums": sums}
 
 
@@ -41,5 +70,5 @@ def summarise(per_fish: list[dict]) -> dict:
     count = sum(f["values"] for f in per_fish)
     mae = {name: sum(f["abs_error_sums"][name] for f in per_fish) / count for name in per_fish[0]["abs_error_sums"]}
     per_subject = {f["subject"]: {name: s / f["values"] for name, s in f["abs_error_sums"].items()} for f in per_fish}
-    return {"mae": mae, "sbm_over_baseline": {b: mae["sbm"] / mae[b] for b in BASELINES}, "per_subject": per_subject,
+    return {"mae": mae, "sbm_over_baseline": {b: mae["sbm"] / mae[b] for b in mae if b != "sbm"}, "per_subject": per_subject,
             "windows": sum(f["windows"] for f in per_fish), "values": count}

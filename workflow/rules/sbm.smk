@@ -1,4 +1,5 @@
-# The Sparse Brain Model: subject split, training, next-step evaluation on the held-out fish.
+# The Sparse Brain Model: subject split, training, baseline forecasters, next-step evaluation on
+# the held-out fish.
 
 
 rule split:
@@ -51,9 +52,34 @@ rule train_sbm:
         "--out {output:q} > {log:q} 2>&1"
 
 
+rule fit_baselines:
+    input:
+        split=f"{RESULTS}/split.yaml",
+        probs=probs_of("train", "val"),
+    output:
+        f"{RESULTS}/baselines/forecasters.pt",
+    params:
+        script=script("fit_forecasters.py"),
+        probs_dir=f"{RESULTS}/probs",
+        context=config["sbm"]["model"]["context"],
+        settings=settings("baselines"),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/fit_baselines.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "python {params.script:q} --split {input.split:q} --probs-dir {params.probs_dir:q} --context {params.context} "
+        "--settings {params.settings:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
+
+
 rule evaluate_next_step:
     input:
         weights=f"{RESULTS}/sbm/weights.pt",
+        forecasters=f"{RESULTS}/baselines/forecasters.pt",
         split=f"{RESULTS}/split.yaml",
         probs=probs_of("heldout"),
     output:
@@ -72,5 +98,5 @@ rule evaluate_next_step:
         mem_mb=8000,
         runtime=120,
     shell:
-        "python {params.script:q} --weights {input.weights:q} --split {input.split:q} --probs-dir {params.probs_dir:q} "
+        "python {params.script:q} --weights {input.weights:q} --forecasters {input.forecasters:q} --split {input.split:q} --probs-dir {params.probs_dir:q} "
         "--stride {params.stride} --batch-size {params.batch_size} --threads {threads} --out {output:q} > {log:q} 2>&1"
