@@ -27,7 +27,7 @@ class ForecasterConfig:
 
     windows: int = 400  # evenly spaced windows per fish set (train, validation) to fit on
     neurons_per_window: int = 256  # neurons sampled from each window
-    ridge_alphas: tuple = (0.01, 0.1, 1.0, 10.0, 100.0)  # penalties tried (per sample)
+    ridge_alphas: tuple = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # penalties tried (per sample; features lie in [0, 1])
     hidden: int = 64
     steps: int = 1500
     batch: int = 1024
