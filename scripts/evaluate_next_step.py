@@ -1,4 +1,4 @@
-"""Next-step MAE of the trained SBM on the held-out fish, beside persistence and the context mean.
+"""Next-step MAE and calibration of the trained SBM on the held-out fish, beside baselines on the same windows.
 
     python scripts/evaluate_next_step.py --weights results/synthetic/sbm/weights.pt \\
         --split results/synthetic/split.yaml --probs-dir results/synthetic/probs --out next_step.json
@@ -14,6 +14,7 @@ import yaml
 
 from sbm.cli import run
 from sbm.eval.forecasters import Forecasters
+from sbm.eval.metrics import Reliability
 from sbm.eval.next_step import next_step_errors, summarise
 from sbm.io.atomic import write_json
 from sbm.io.errors import InputError
@@ -49,11 +50,14 @@ def _main(argv):
         if forecasters.info["context"] != model.cfg.context:
             raise InputError(args.forecasters, f"fitted for context {forecasters.info['context']}, the SBM reads {model.cfg.context}")
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    per_fish = [next_step_errors(model, Path(args.probs_dir) / f"{s}.h5", args.stride, args.batch_size, device, forecasters, progress=True)
+    reliability = {name: Reliability() for name in ("sbm", "persistence", "ridge", "mlp")}
+    per_fish = [next_step_errors(model, Path(args.probs_dir) / f"{s}.h5", args.stride, args.batch_size, device, forecasters, reliability, progress=True)
                 for s in heldout]
+    calibration = {name: r.result() for name, r in reliability.items() if r.count.sum() > 0}
     result = {"heldout": heldout, "stride": args.stride, "context": model.cfg.context, **summarise(per_fish),
+              "ece": {name: c["ece"] for name, c in calibration.items()}, "calibration": calibration,
               "baseline_fits": forecasters.info if forecasters else None}
-    logging.info("held-out next-step MAE: %s; SBM / baseline: %s", result["mae"], result["sbm_over_baseline"])
+    logging.info("held-out next-step MAE: %s; SBM / baseline: %s; ECE: %s", result["mae"], result["sbm_over_baseline"], result["ece"])
     write_json(args.out, result)
 
 

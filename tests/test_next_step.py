@@ -9,6 +9,7 @@ import yaml
 from conftest import load_script
 from sbm.data.windows import Windows, collate, open_fish
 from sbm.eval.forecasters import ForecasterConfig, Forecasters, fit_forecasters, fit_ridge
+from sbm.eval.metrics import Reliability
 from sbm.eval.next_step import next_step_errors, summarise
 from sbm.model.sbm import SBM, SBMConfig, save_weights
 
@@ -80,3 +81,31 @@ def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(
     changed = batch["prob"].clone()
     changed[:, 6] = 1 - changed[:, 6]  # the frame being forecast is never read
     assert torch.equal(reloaded.predict(changed, batch["stimulus"], batch["mask"])["mlp"], out["mlp"])
+
+
+def test_reliability_bins_and_ece_have_known_answers():
+    perfect = Reliability(bins=4)
+    p = torch.tensor([0.1, 0.3, 0.6, 0.9])
+    perfect.update(p, p)
+    assert perfect.result()["ece"] == 0 and perfect.result()["count"] == [1, 1, 1, 1]
+    biased = Reliability(bins=10)
+    biased.update(torch.full((3, 5), 0.5), torch.full((3, 5), 0.2), mask=torch.tensor([[True] * 4 + [False]] * 3))
+    r = biased.result()
+    assert r["ece"] == pytest.approx(0.3) and r["count"][5] == 12 and sum(r["count"]) == 12
+    assert r["mean_predicted"][5] == pytest.approx(0.5) and r["mean_observed"][5] == pytest.approx(0.2) and r["mean_observed"][0] is None
+    two = Reliability(bins=2)
+    two.update(torch.tensor([0.2, 0.2, 0.9]), torch.tensor([0.0, 0.2, 1.0]))  # bins: |0.2-0.1| x2, |0.9-1.0| x1
+    assert two.result()["ece"] == pytest.approx((2 * 0.1 + 1 * 0.1) / 3)
+    assert two.result()["count"] == [2, 1] and two.result()["bin_edges"] == [0, 0.5, 1]
+
+
+def test_mean_activity_follows_the_truth_per_window(probs_dir):
+    model = SBM(SBMConfig(n_stimuli=3, context=6, d_model=16, n_heads=2, n_layers=1, spatial="dense"))
+    reliability = {"persistence": Reliability()}
+    result = next_step_errors(model, probs_dir / "subject_4.h5", stride=5, batch_size=3, reliability=reliability)
+    with h5py.File(probs_dir / "subject_4.h5") as f:
+        p = f["prob"][()]
+    activity = result["mean_activity"]
+    assert activity["frame"] == [s + 6 for s in range(0, 54, 5)]
+    np.testing.assert_allclose(activity["true"], p[activity["frame"]].mean(axis=1), rtol=1e-5)
+    assert sum(reliability["persistence"].result()["count"]) == result["values"]

@@ -8,6 +8,7 @@ neurons. The baselines forecast the same frames:
   neuron_mean   each neuron's mean over every earlier frame of the recording (causal: nothing at
                 or after the forecast frame, and nothing from other fish);
   ridge, mlp    per-neuron forecasters fitted on the training fish (sbm.eval.forecasters), if given.
+Calibration (a reliability table and the ECE) is gathered on the same forecasts.
 """
 
 import h5py
@@ -38,15 +39,18 @@ class RunningMean:
 
 
 @torch.no_grad()
-def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, device="cpu", forecasters=None, progress: bool = False) -> dict:
-    """Sums of absolute errors of the SBM and the baselines at each window's last frame."""
+def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, device="cpu", forecasters=None,
+                     reliability: dict | None = None, progress: bool = False) -> dict:
+    """Sums of absolute errors of the SBM and the baselines at each window's last frame, and the
+    mean activity over neurons of the truth and of the SBM's forecast per window. `reliability`
+    (forecaster name -> sbm.eval.metrics.Reliability) accumulates calibration across calls."""
     fish = open_fish(path, model.cfg.context + 1)
     windows = Windows([fish], model.cfg.context, stride)
     model.eval().to(device)
     names = ("sbm",) + BASELINES + (("ridge", "mlp") if forecasters is not None else ())
     sums = dict.fromkeys(names, 0.0)
     history = RunningMean(fish.path, fish.n_neurons)
-    count = 0
+    count, activity = 0, {"frame": [], "true": [], "sbm": []}
     for b in tqdm(range(0, len(windows), batch_size), disable=not progress, desc=f"next step {fish.subject}", unit="batch"):
         batch = collate([windows[i] for i in range(b, min(b + batch_size, len(windows)))])
         (prob, xyz, stimulus, mask), target = model_inputs(batch)
@@ -61,8 +65,14 @@ def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, dev
             forecasts.update(forecasters.predict(batch["prob"], batch["stimulus"], batch["mask"]))
         for name, value in forecasts.items():
             sums[name] += float(((value - truth).abs() * mask).sum(dtype=torch.float64))
+            if reliability is not None and name in reliability:
+                reliability[name].update(value, truth, mask)
         count += int(mask.sum())
-    return {"subject": fish.subject, "windows": len(windows), "values": count, "abs_error_sums": sums}
+        n = mask.sum(dim=1)
+        activity["frame"] += (batch["start"] + model.cfg.context).tolist()
+        activity["true"] += ((truth * mask).sum(dim=1) / n).tolist()
+        activity["sbm"] += ((forecasts["sbm"] * mask).sum(dim=1) / n).tolist()
+    return {"subject": fish.subject, "windows": len(windows), "values": count, "abs_error_sums": sums, "mean_activity": activity}
 
 
 def summarise(per_fish: list[dict]) -> dict:
@@ -71,4 +81,5 @@ def summarise(per_fish: list[dict]) -> dict:
     mae = {name: sum(f["abs_error_sums"][name] for f in per_fish) / count for name in per_fish[0]["abs_error_sums"]}
     per_subject = {f["subject"]: {name: s / f["values"] for name, s in f["abs_error_sums"].items()} for f in per_fish}
     return {"mae": mae, "sbm_over_baseline": {b: mae["sbm"] / mae[b] for b in mae if b != "sbm"}, "per_subject": per_subject,
-            "windows": sum(f["windows"] for f in per_fish), "values": count}
+            "windows": sum(f["windows"] for f in per_fish), "values": count,
+            "mean_activity": {f["subject"]: f["mean_activity"] for f in per_fish if "mean_activity" in f}}
