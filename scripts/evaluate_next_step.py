@@ -13,18 +13,10 @@ import torch
 import yaml
 
 from sbm.cli import run
-from sbm.eval.forecasters import Forecasters
+from sbm.eval.load import load_evaluated
 from sbm.eval.metrics import Reliability
 from sbm.eval.next_step import next_step_errors, summarise
 from sbm.io.atomic import write_json
-from sbm.io.errors import InputError
-from sbm.model.sbm import load_weights
-
-
-def check_unseen(path, seen: list[str], heldout: list[str]) -> None:
-    leaked = sorted(set(seen) & set(heldout))
-    if leaked:
-        raise InputError(path, f"was trained or selected on held-out fish {leaked}")
 
 
 def _main(argv):
@@ -41,14 +33,7 @@ def _main(argv):
     if args.threads:
         torch.set_num_threads(args.threads)
     heldout = yaml.safe_load(Path(args.split).read_text())["heldout"]
-    model, state = load_weights(args.weights)
-    check_unseen(args.weights, state["training"]["train_fish"] + state["training"]["val_fish"], heldout)
-    forecasters = None
-    if args.forecasters:
-        forecasters = Forecasters.from_state(torch.load(args.forecasters, weights_only=False))
-        check_unseen(args.forecasters, forecasters.info["train_fish"] + forecasters.info["val_fish"], heldout)
-        if forecasters.info["context"] != model.cfg.context:
-            raise InputError(args.forecasters, f"fitted for context {forecasters.info['context']}, the SBM reads {model.cfg.context}")
+    model, forecasters = load_evaluated(args.weights, args.forecasters, heldout)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     reliability = {name: Reliability() for name in ("sbm", "persistence", "ridge", "mlp")}
     per_fish = [next_step_errors(model, Path(args.probs_dir) / f"{s}.h5", args.stride, args.batch_size, device, forecasters, reliability, progress=True)

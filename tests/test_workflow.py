@@ -49,13 +49,13 @@ def test_dry_run_synthetic_default():
     jobs = planned_jobs(snakemake("-n", "--forceall").stdout)
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
     assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "spikes": 5, "probabilities": 5,
-                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "all": 1}
+                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1, "all": 1}
 
 
 def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
     jobs = planned_jobs(snakemake("-n", "--forceall", "--configfile", REPO / "config/chen2018.yaml").stdout)
     assert jobs == {"figshare_listing": 1, "download": 18, "stimulus_vocabulary": 1, "dff": 18, "spikes": 18, "probabilities": 18,
-                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "all": 1}
+                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1, "all": 1}
 
 
 def test_lint_is_clean():
@@ -110,7 +110,7 @@ def test_environment_yml_lists_the_package_dependencies():
 QUICK_SPIKES = {"repeats": 1, "calibration_fish": 1, "training_noise_levels": [4], "model": {"steps": 20, "ensemble": 1}}
 # An SBM trained for a few steps: the plumbing again.
 QUICK_SBM = {"model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "cluster_size": 64}, "train": {"max_steps": 6, "batch_size": 2, "val_windows": 4},
-             "evaluate": {"stride": 20}}
+             "evaluate": {"stride": 20, "rollout_horizon": 4, "rollout_starts": 2}}
 QUICK_BASELINES = {"windows": 20, "steps": 100}
 TINY = {
     "dataset": "tiny",
@@ -144,10 +144,12 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     result = json.loads((tmp_path / "results/tiny/eval/next_step.json").read_text())
     assert result["heldout"] == split["heldout"] and set(result["mae"]) == {"sbm", "persistence", "context_mean", "neuron_mean", "ridge", "mlp"}
     assert len(list((tmp_path / "results/tiny/sbm").glob("run-*/metrics.csv"))) == 1
+    rollout = json.loads((tmp_path / "results/tiny/eval/rollout.json").read_text())
+    assert rollout["horizon"] == [1, 2, 3, 4] and set(rollout["growth_exponent"]) == {"sbm", "persistence", "ridge", "mlp"}
     # Nothing left to do; `-R dff` reruns that stage and what depends on it, not the simulation.
     assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=tmp_path).stdout
     jobs = planned_jobs(snakemake("--configfile", config, "-n", "-R", "dff", cwd=tmp_path).stdout)
-    assert jobs == {"dff": 3, "synthetic_qc": 1, "spikes": 3, "probabilities": 3, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "all": 1}
+    assert jobs == {"dff": 3, "synthetic_qc": 1, "spikes": 3, "probabilities": 3, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1, "all": 1}
 
 
 @pytest.mark.slow
@@ -161,7 +163,7 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
     local.write_text(yaml.safe_dump({"raw_dir": str(raw), "subjects": ["subject_3", "subject_7", "subject_8"], "spikes": spikes, "sbm": QUICK_SBM, "baselines": QUICK_BASELINES}))
     args = ["--configfile", REPO / "config/chen2018.yaml", local]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=tmp_path).stdout)
-    assert jobs == {"stimulus_vocabulary": 1, "dff": 3, "spikes": 3, "probabilities": 3, "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "all": 1}
+    assert jobs == {"stimulus_vocabulary": 1, "dff": 3, "spikes": 3, "probabilities": 3, "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1, "all": 1}
     snakemake(*args, cwd=tmp_path)
     with h5py.File(tmp_path / "results/chen2018/dff/subject_7.h5") as f:
         assert f["dff"].shape[0] == 248 and "all_white" in list(f.attrs["stimulus_names"])

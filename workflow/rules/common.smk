@@ -58,7 +58,7 @@ def raw_folder(wildcards):
 
 
 def all_outputs():
-    outputs = expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS) + [f"{RESULTS}/eval/next_step.json"]
+    outputs = expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS) + [f"{RESULTS}/eval/next_step.json", f"{RESULTS}/eval/rollout.json"]
     if config["source"] == "synthetic":
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")
     return outputs

@@ -1,0 +1,102 @@
+"""Autoregressive rollouts with a fixed sliding window, and how their error grows with the horizon.
+
+A rollout starts from `context` true frames and forecasts one frame at a time; each forecast
+joins the window and the oldest frame leaves it, so after `context` steps the forecaster reads
+only its own output. The stimulus is external: the true future stimulus is given at every step.
+Every forecaster (the SBM, persistence, the fitted baselines) is rolled out the same way, through
+one function with the signature of `Forecasters.predict`:
+
+    forecast(prob (B, C+1, N), stimulus (B, C+1, K), mask (B, N)) -> (B, N) forecast of frame C
+
+whose last frame of `prob` is a placeholder it must not read (the frame being forecast).
+"""
+
+import numpy as np
+import torch
+
+from sbm.data.windows import Windows, collate, open_fish, spaced_windows
+from sbm.model.sbm import SBM
+
+
+def sbm_forecaster(model: SBM, xyz: torch.Tensor):
+    """The SBM as a forecaster: reads frames 0..C-1 and the stimulus of frames 1..C."""
+
+    @torch.no_grad()
+    def forecast(prob, stimulus, mask):
+        return torch.sigmoid(model(prob[:, :-1], xyz, stimulus[:, 1:], mask)[:, -1])
+
+    return forecast
+
+
+def persistence(prob, stimulus, mask):
+    return prob[:, -2]
+
+
+@torch.no_grad()
+def rollout(forecast, prob: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor, horizon: int) -> torch.Tensor:
+    """Forecasts (B, horizon, N) of the frames after `prob` (B, C, N), the C true frames the
+    rollout starts from; `stimulus` (B, C + horizon, K) covers those frames and the forecast ones."""
+    B, C, N = prob.shape
+    if stimulus.shape[1] != C + horizon:
+        raise ValueError(f"stimulus covers {stimulus.shape[1]} frames, the rollout needs {C + horizon}")
+    window, out = prob, []
+    for h in range(horizon):
+        placeholder = torch.zeros_like(window[:, :1])
+        step = forecast(torch.cat((window, placeholder), dim=1), stimulus[:, h : h + C + 1], mask)
+        out.append(step)
+        window = torch.cat((window[:, 1:], step[:, None]), dim=1)  # slide: drop the oldest frame
+    return torch.stack(out, dim=1)
+
+
+def growth_exponent(horizons: np.ndarray, error: np.ndarray) -> float:
+    """b of error ~ a * horizon^b, fitted by least squares in log-log (b < 1: sublinear growth)."""
+    horizons, error = np.asarray(horizons, float), np.asarray(error, float)
+    if np.any(error <= 0) or np.any(horizons <= 0):
+        raise ValueError("horizons and errors must be positive to fit a power law")
+    return float(np.polyfit(np.log(horizons), np.log(error), 1)[0])
+
+
+def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int = 8, forecasters=None) -> dict:
+    """Roll the SBM and the baselines out from `starts` evenly spaced points of one fish: sums of
+    absolute errors and of the mean activity (forecast and true) at each horizon step."""
+    C = model.cfg.context
+    fish = open_fish(path, C + horizon)
+    windows = Windows([fish], context=C + horizon - 1)  # C frames to start from + the true future
+    chosen = spaced_windows(windows, starts)
+    model.eval()
+    sums: dict = {}
+    true_activity = np.zeros(horizon)
+    count = 0
+    for b in range(0, len(chosen), batch_size):
+        batch = collate([windows[i] for i in chosen[b : b + batch_size]])
+        prob, stimulus, mask = batch["prob"], batch["stimulus"], batch["mask"]
+        truth, n = prob[:, C:], mask.sum(dim=1, keepdim=True)  # (B, H, N), (B, 1)
+        rollers = {"sbm": sbm_forecaster(model, batch["xyz"]), "persistence": persistence}
+        if forecasters is not None:
+            rollers.update({name: (lambda p, s, m, name=name: forecasters.predict(p, s, m)[name]) for name in ("ridge", "mlp")})
+        for name, forecast in rollers.items():
+            out = rollout(forecast, prob[:, :C], stimulus, mask, horizon)
+            err = ((out - truth).abs() * mask[:, None]).sum(dim=2)  # (B, H)
+            entry = sums.setdefault(name, {"abs_error": np.zeros(horizon), "activity": np.zeros(horizon)})
+            entry["abs_error"] += err.sum(dim=0).double().numpy()
+            entry["activity"] += ((out * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
+        true_activity += ((truth * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
+        count += len(chosen[b : b + batch_size])
+    neurons = fish.n_neurons
+    return {"subject": fish.subject, "starts": count, "start_frames": [windows.index[i][1] for i in chosen],
+            "mae": {k: (v["abs_error"] / (count * neurons)).tolist() for k, v in sums.items()},
+            "mean_activity": {"true": (true_activity / count).tolist(), **{k: (v["activity"] / count).tolist() for k, v in sums.items()}}}
+
+
+def summarise_rollouts(per_fish: list[dict]) -> dict:
+    """MAE and mean activity per horizon step over the held-out fish (each start weighted equally,
+    each fish's MAE over its own neurons), and each forecaster's growth exponent."""
+    total = sum(f["starts"] for f in per_fish)
+    average = lambda key, name: (sum(np.asarray(f[key][name]) * f["starts"] for f in per_fish) / total)  # noqa: E731
+    names = list(per_fish[0]["mae"])
+    mae = {name: average("mae", name) for name in names}
+    horizons = np.arange(1, len(mae["sbm"]) + 1)
+    return {"horizon": horizons.tolist(), "mae": {k: v.tolist() for k, v in mae.items()},
+            "growth_exponent": {k: growth_exponent(horizons, v) for k, v in mae.items()},
+            "mean_activity": {name: average("mean_activity", name).tolist() for name in ["true"] + names},
+            "starts": total, "per_subject": {f["subject"]: f for f in per_fish}}
