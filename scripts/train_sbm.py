@@ -10,6 +10,7 @@ after an interruption continues from the last ckpt. The held-out fish are never 
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -29,12 +30,12 @@ def _main(argv):
     p.add_argument("--settings", default="{}", help="JSON: the config's `sbm` section (model, train)")
     p.add_argument("--run-dir", required=True, help="folder for ckpts and metrics (resumed if present)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=int, default=0, help="CPU threads per process (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads in all, split between the node's processes (0: torch's default)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads:  # the job's threads, shared by the processes torchrun starts on this node
+        torch.set_num_threads(max(1, args.threads // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
     settings = json.loads(args.settings)
     model_cfg = SBMConfig.from_dict(settings.get("model", {}))
     train_cfg = TrainConfig.from_dict(settings.get("train", {}))
