@@ -76,13 +76,15 @@ class Forecasters:
     def __init__(self, ridge: torch.Tensor, mlp: MLP, info: dict):
         self.ridge, self.mlp, self.info = ridge, mlp, info
 
-    def predict(self, prob: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor) -> dict:
+    def predict(self, prob: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor, names=("ridge", "mlp")) -> dict:
         """Forecasts (B, N) of frame C from windows (B, C+1, N) (the last frame is not read)."""
         x, _ = features(prob, stimulus, mask)
         out = {}
         with torch.no_grad():
-            out["ridge"] = (add_bias(x.double()) @ self.ridge).clamp(0, 1).float()
-            out["mlp"] = torch.sigmoid(self.mlp(x.float()))
+            if "ridge" in names:
+                out["ridge"] = (add_bias(x.double()) @ self.ridge).clamp(0, 1).float()
+            if "mlp" in names:
+                out["mlp"] = torch.sigmoid(self.mlp(x.float()))
         return {name: torch.zeros(mask.shape, dtype=v.dtype).masked_scatter(mask, v) for name, v in out.items()}
 
     def state(self) -> dict:

@@ -23,18 +23,16 @@ BASELINES = ("persistence", "context_mean", "neuron_mean")
 
 
 class RunningMean:
-    """Each neuron's mean over frames [0, t), for increasing t, read from the file once."""
+    """Each neuron's mean over frames [0, t), for increasing t: every frame is read once."""
 
-    def __init__(self, path, n_neurons: int):
-        self.path, self.sum, self.upto = path, np.zeros(n_neurons), 0
+    def __init__(self, prob: h5py.Dataset):
+        self.prob, self.sum, self.upto = prob, np.zeros(prob.shape[1]), 0
 
     def until(self, t: int) -> np.ndarray:
         if t < self.upto:
             raise ValueError("frames must be asked for in increasing order")
-        if t > self.upto:
-            with h5py.File(self.path, "r") as f:
-                self.sum += f["prob"][self.upto : t].sum(axis=0, dtype=np.float64)
-            self.upto = t
+        self.sum += self.prob[self.upto : t].sum(axis=0, dtype=np.float64)
+        self.upto = max(self.upto, t)
         return self.sum / t
 
 
@@ -49,29 +47,30 @@ def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, dev
     model.eval().to(device)
     names = ("sbm",) + BASELINES + (("ridge", "mlp") if forecasters is not None else ())
     sums = dict.fromkeys(names, 0.0)
-    history = RunningMean(fish.path, fish.n_neurons)
-    count, activity = 0, {"frame": [], "true": [], "sbm": []}
-    for b in tqdm(range(0, len(windows), batch_size), disable=not progress, desc=f"next step {fish.subject}", unit="batch"):
-        batch = collate([windows[i] for i in range(b, min(b + batch_size, len(windows)))])
-        (prob, xyz, stimulus, mask), target = model_inputs(batch)
-        truth = target[:, -1]
-        forecasts = {
-            "sbm": torch.sigmoid(model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))[:, -1]).cpu(),
-            "persistence": prob[:, -1],
-            "context_mean": prob.mean(dim=1),
-            "neuron_mean": torch.from_numpy(np.stack([history.until(int(s) + model.cfg.context) for s in batch["start"]])).float(),
-        }
-        if forecasters is not None:
-            forecasts.update(forecasters.predict(batch["prob"], batch["stimulus"], batch["mask"]))
-        for name, value in forecasts.items():
-            sums[name] += float(((value - truth).abs() * mask).sum(dtype=torch.float64))
-            if reliability is not None and name in reliability:
-                reliability[name].update(value, truth, mask)
-        count += int(mask.sum())
-        n = mask.sum(dim=1)
-        activity["frame"] += (batch["start"] + model.cfg.context).tolist()
-        activity["true"] += ((truth * mask).sum(dim=1) / n).tolist()
-        activity["sbm"] += ((forecasts["sbm"] * mask).sum(dim=1) / n).tolist()
+    with h5py.File(fish.path, "r") as probs_file:
+        history = RunningMean(probs_file["prob"])
+        count, activity = 0, {"frame": [], "true": [], "sbm": []}
+        for b in tqdm(range(0, len(windows), batch_size), disable=not progress, desc=f"next step {fish.subject}", unit="batch"):
+            batch = collate([windows[i] for i in range(b, min(b + batch_size, len(windows)))])
+            (prob, xyz, stimulus, mask), target = model_inputs(batch)
+            truth = target[:, -1]
+            forecasts = {
+                "sbm": torch.sigmoid(model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))[:, -1]).cpu(),
+                "persistence": prob[:, -1],
+                "context_mean": prob.mean(dim=1),
+                "neuron_mean": torch.from_numpy(np.stack([history.until(int(s) + model.cfg.context) for s in batch["start"]])).float(),
+            }
+            if forecasters is not None:
+                forecasts.update(forecasters.predict(batch["prob"], batch["stimulus"], batch["mask"]))
+            for name, value in forecasts.items():
+                sums[name] += float(((value - truth).abs() * mask).sum(dtype=torch.float64))
+                if reliability is not None and name in reliability:
+                    reliability[name].update(value, truth, mask)
+            count += int(mask.sum())
+            n = mask.sum(dim=1)
+            activity["frame"] += (batch["start"] + model.cfg.context).tolist()
+            activity["true"] += ((truth * mask).sum(dim=1) / n).tolist()
+            activity["sbm"] += ((forecasts["sbm"] * mask).sum(dim=1) / n).tolist()
     return {"subject": fish.subject, "windows": len(windows), "values": count, "abs_error_sums": sums, "mean_activity": activity}
 
 

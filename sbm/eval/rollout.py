@@ -73,7 +73,7 @@ def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int 
         truth, n = prob[:, C:], mask.sum(dim=1, keepdim=True)  # (B, H, N), (B, 1)
         rollers = {"sbm": sbm_forecaster(model, batch["xyz"]), "persistence": persistence}
         if forecasters is not None:
-            rollers.update({name: (lambda p, s, m, name=name: forecasters.predict(p, s, m)[name]) for name in ("ridge", "mlp")})
+            rollers.update({name: (lambda p, s, m, name=name: forecasters.predict(p, s, m, names=(name,))[name]) for name in ("ridge", "mlp")})
         for name, forecast in rollers.items():
             out = rollout(forecast, prob[:, :C], stimulus, mask, horizon)
             err = ((out - truth).abs() * mask[:, None]).sum(dim=2)  # (B, H)
