@@ -2,17 +2,35 @@
 
     python scripts/evaluate_rollout.py --weights results/synthetic/sbm/weights.pt \\
         --forecasters results/synthetic/baselines/forecasters.pt --split results/synthetic/split.yaml \\
-        --probs-dir results/synthetic/probs --horizon 32 --starts 8 --out rollout.json
+        --probs-dir results/synthetic/probs --horizon 32 --starts 8 --out rollout.json --example-out rollout_example.h5
 """
 
 import argparse
 import logging
 import sys
 
+import h5py
+import numpy as np
+
 from sbm.cli import run
 from sbm.eval.load import add_arguments, from_arguments
 from sbm.eval.rollout import rollout_errors, summarise_rollouts
-from sbm.io.atomic import write_json
+from sbm.io.atomic import atomic_path, write_json
+
+
+def write_examples(path, per_fish: list[dict]) -> None:
+    """One group per held-out fish: the true frames of one rollout (context + horizon, N), the
+    SBM's rollout (horizon, N), positions (N, 3) and the stimulus (context + horizon, K); the first
+    frame, context, frame rate and stimulus names as attributes."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        for fish in per_fish:
+            example = fish.pop("example")
+            group = f.create_group(fish["subject"])
+            for name, value in example.items():
+                if isinstance(value, np.ndarray):
+                    group.create_dataset(name, data=value, compression="gzip" if value.ndim == 2 else None)
+                else:
+                    group.attrs[name] = value
 
 
 def _main(argv):
@@ -20,9 +38,14 @@ def _main(argv):
     add_arguments(p)
     p.add_argument("--horizon", type=int, default=32, help="frames forecast from each start")
     p.add_argument("--starts", type=int, default=8, help="evenly spaced starting points per held-out fish")
+    p.add_argument("--example-out", help="HDF5 of one full rollout per fish (for the figures)")
     args = p.parse_args(argv)
     heldout, paths, model, forecasters = from_arguments(args)
     per_fish = [rollout_errors(model, path, args.horizon, args.starts, args.batch_size, forecasters) for path in paths]
+    if args.example_out:
+        write_examples(args.example_out, per_fish)
+    for fish in per_fish:
+        fish.pop("example", None)
     result = {"heldout": heldout, "context": model.cfg.context, **summarise_rollouts(per_fish)}
     logging.info("rollout MAE at horizon 1 / %d: %s; growth exponents: %s", args.horizon,
                  {k: (round(v[0], 4), round(v[-1], 4)) for k, v in result["mae"].items()}, result["growth_exponent"])

@@ -9,6 +9,14 @@ neurons. The baselines forecast the same frames:
                 or after the forecast frame, and nothing from other fish);
   ridge, mlp    per-neuron forecasters fitted on the training fish (sbm.eval.forecasters), if given.
 Calibration (a reliability table and the ECE) is gathered on the same forecasts.
+
+Context length: the SBM is causal in time and trained to forecast at every step of a window, so
+step t of one forward pass is its forecast from the last t + 1 frames alone. The MAE at every step
+is therefore the MAE against the length of history the model sees, at no extra cost; the context
+mean over the same frames and persistence are scored the same way beside it.
+
+Brain states for the distributional comparison (sbm.eval.fidelity): the true frame and every
+forecaster's forecast of it, kept for `keep_states` evenly spaced windows.
 """
 
 import h5py
@@ -16,10 +24,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sbm.data.windows import Windows, collate, model_inputs, open_fish
+from sbm.data.windows import Windows, collate, model_inputs, open_fish, spaced_windows
 from sbm.model.sbm import SBM
 
 BASELINES = ("persistence", "context_mean", "neuron_mean")
+BY_CONTEXT = ("sbm", "persistence", "context_mean")  # forecasters scored at every context length
 
 
 class RunningMean:
@@ -38,28 +47,36 @@ class RunningMean:
 
 @torch.no_grad()
 def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, device="cpu", forecasters=None,
-                     reliability: dict | None = None, progress: bool = False) -> dict:
-    """Sums of absolute errors of the SBM and the baselines at each window's last frame, and the
-    mean activity over neurons of the truth and of the SBM's forecast per window. `reliability`
-    (forecaster name -> sbm.eval.metrics.Reliability) accumulates calibration across calls."""
-    fish = open_fish(path, model.cfg.context + 1)
-    windows = Windows([fish], model.cfg.context, stride)
+                     reliability: dict | None = None, keep_states: int = 0, progress: bool = False) -> dict:
+    """Sums of absolute errors of the SBM and the baselines at each window's last frame (and, for
+    BY_CONTEXT, at every step: index t is the forecast from t + 1 frames), the mean activity over
+    neurons of the truth and of the SBM's forecast per window, and the brain states of
+    `keep_states` windows. `reliability` (forecaster name -> sbm.eval.metrics.Reliability)
+    accumulates calibration across calls."""
+    C = model.cfg.context
+    fish = open_fish(path, C + 1)
+    windows = Windows([fish], C, stride)
+    kept = set(spaced_windows(windows, keep_states)) if keep_states else set()
     model.eval().to(device)
     names = ("sbm",) + BASELINES + (("ridge", "mlp") if forecasters is not None else ())
     sums = dict.fromkeys(names, 0.0)
+    by_context = {name: np.zeros(C) for name in BY_CONTEXT}
+    states = {"frame": [], "truth": [], **{name: [] for name in names}}
+    steps = torch.arange(1, C + 1, dtype=torch.float32)[None, :, None]
     with h5py.File(fish.path, "r") as probs_file:
         history = RunningMean(probs_file["prob"])
         count, activity = 0, {"frame": [], "true": [], "sbm": []}
         for b in tqdm(range(0, len(windows), batch_size), disable=not progress, desc=f"next step {fish.subject}", unit="batch"):
-            batch = collate([windows[i] for i in range(b, min(b + batch_size, len(windows)))])
+            indices = list(range(b, min(b + batch_size, len(windows))))
+            batch = collate([windows[i] for i in indices])
             (prob, xyz, stimulus, mask), target = model_inputs(batch)
+            sbm_all = torch.sigmoid(model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))).cpu()  # (B, C, N)
+            every_step = {"sbm": sbm_all, "persistence": prob, "context_mean": prob.cumsum(dim=1) / steps}
+            for name, value in every_step.items():
+                by_context[name] += ((value - target).abs() * mask[:, None]).sum(dim=(0, 2), dtype=torch.float64).numpy()
             truth = target[:, -1]
-            forecasts = {
-                "sbm": torch.sigmoid(model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))[:, -1]).cpu(),
-                "persistence": prob[:, -1],
-                "context_mean": prob.mean(dim=1),
-                "neuron_mean": torch.from_numpy(np.stack([history.until(int(s) + model.cfg.context) for s in batch["start"]])).float(),
-            }
+            forecasts = {name: value[:, -1] for name, value in every_step.items()}
+            forecasts["neuron_mean"] = torch.from_numpy(np.stack([history.until(int(s) + C) for s in batch["start"]])).float()
             if forecasters is not None:
                 forecasts.update(forecasters.predict(batch["prob"], batch["stimulus"], batch["mask"]))
             for name, value in forecasts.items():
@@ -68,10 +85,18 @@ def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, dev
                     reliability[name].update(value, truth, mask)
             count += int(mask.sum())
             n = mask.sum(dim=1)
-            activity["frame"] += (batch["start"] + model.cfg.context).tolist()
+            activity["frame"] += (batch["start"] + C).tolist()
             activity["true"] += ((truth * mask).sum(dim=1) / n).tolist()
             activity["sbm"] += ((forecasts["sbm"] * mask).sum(dim=1) / n).tolist()
-    return {"subject": fish.subject, "windows": len(windows), "values": count, "abs_error_sums": sums, "mean_activity": activity}
+            for row, i in enumerate(indices):
+                if i in kept:  # one fish per call: no padding to strip
+                    states["frame"].append(int(batch["start"][row]) + C)
+                    states["truth"].append(truth[row].numpy())
+                    for name in names:
+                        states[name].append(forecasts[name][row].numpy())
+    return {"subject": fish.subject, "windows": len(windows), "values": count, "abs_error_sums": sums,
+            "abs_error_sums_by_context": {name: v.tolist() for name, v in by_context.items()}, "mean_activity": activity,
+            "states": {k: np.asarray(v, dtype=np.int64 if k == "frame" else np.float32) for k, v in states.items()} if kept else None}
 
 
 def summarise(per_fish: list[dict]) -> dict:
@@ -79,6 +104,9 @@ def summarise(per_fish: list[dict]) -> dict:
     count = sum(f["values"] for f in per_fish)
     mae = {name: sum(f["abs_error_sums"][name] for f in per_fish) / count for name in per_fish[0]["abs_error_sums"]}
     per_subject = {f["subject"]: {name: s / f["values"] for name, s in f["abs_error_sums"].items()} for f in per_fish}
+    by_context = {name: (np.sum([f["abs_error_sums_by_context"][name] for f in per_fish], axis=0) / count).tolist()
+                  for name in per_fish[0].get("abs_error_sums_by_context", {})}
     return {"mae": mae, "sbm_over_baseline": {b: mae["sbm"] / mae[b] for b in mae if b != "sbm"}, "per_subject": per_subject,
+            "mae_by_context": {"frames_seen": list(range(1, len(next(iter(by_context.values()), [])) + 1)), **by_context},
             "windows": sum(f["windows"] for f in per_fish), "values": count,
             "mean_activity": {f["subject"]: f["mean_activity"] for f in per_fish if "mean_activity" in f}}

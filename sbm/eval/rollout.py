@@ -58,7 +58,8 @@ def growth_exponent(horizons: np.ndarray, error: np.ndarray) -> float:
 
 def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int = 8, forecasters=None) -> dict:
     """Roll the SBM and the baselines out from `starts` evenly spaced points of one fish: sums of
-    absolute errors and of the mean activity (forecast and true) at each horizon step."""
+    absolute errors and of the mean activity (forecast and true) at each horizon step, and one
+    example (the middle start) in full: the true frames and the SBM's rollout, for the figures."""
     C = model.cfg.context
     fish = open_fish(path, C + horizon)
     windows = Windows([fish], context=C + horizon - 1)  # C frames to start from + the true future
@@ -66,7 +67,7 @@ def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int 
     model.eval()
     sums: dict = {}
     true_activity = np.zeros(horizon)
-    count = 0
+    count, example = 0, None
     for b in range(0, len(chosen), batch_size):
         batch = collate([windows[i] for i in chosen[b : b + batch_size]])
         prob, stimulus, mask = batch["prob"], batch["stimulus"], batch["mask"]
@@ -76,6 +77,11 @@ def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int 
             rollers.update({name: (lambda p, s, m, name=name: forecasters.predict(p, s, m, names=(name,))[name]) for name in ("ridge", "mlp")})
         for name, forecast in rollers.items():
             out = rollout(forecast, prob[:, :C], stimulus, mask, horizon)
+            if name == "sbm" and b <= len(chosen) // 2 < b + batch_size:
+                row = len(chosen) // 2 - b
+                example = {"first_frame": windows.index[chosen[len(chosen) // 2]][1], "context": C, "truth": prob[row].numpy(),
+                           "sbm": out[row].numpy(), "xyz": fish.xyz, "stimulus": stimulus[row].numpy(),
+                           "fps": fish.fps, "stimulus_names": list(fish.stimulus_names)}
             err = ((out - truth).abs() * mask[:, None]).sum(dim=2)  # (B, H)
             entry = sums.setdefault(name, {"abs_error": np.zeros(horizon), "activity": np.zeros(horizon)})
             entry["abs_error"] += err.sum(dim=0).double().numpy()
@@ -85,7 +91,8 @@ def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int 
     neurons = fish.n_neurons
     return {"subject": fish.subject, "starts": count, "start_frames": [windows.index[i][1] for i in chosen],
             "mae": {k: (v["abs_error"] / (count * neurons)).tolist() for k, v in sums.items()},
-            "mean_activity": {"true": (true_activity / count).tolist(), **{k: (v["activity"] / count).tolist() for k, v in sums.items()}}}
+            "mean_activity": {"true": (true_activity / count).tolist(), **{k: (v["activity"] / count).tolist() for k, v in sums.items()}},
+            "example": example}
 
 
 def summarise_rollouts(per_fish: list[dict]) -> dict:

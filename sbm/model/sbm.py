@@ -135,29 +135,8 @@ class SpatialAttention(nn.Module):
 
     def routed(self, x, q, k, v, mask):
         B, T, S, H, E = q.shape
-        N, W = S - 1, self.cfg.cluster_size
-        n_real = mask.sum(dim=1)  # (B,)
-        if int(n_real.min()) < W:
-            raise ValueError(f"cluster size {W} exceeds the {int(n_real.min())} neurons of a fish in the batch")
-        n_clusters = torch.div(n_real + W - 1, W, rounding_mode="floor")  # ceil(n / w) per fish
-        K = int(n_clusters.max())
-        if K > self.cfg.n_centroids:
-            raise ValueError(f"{int(n_real.max())} neurons need {K} clusters of {W}; raise n_centroids ({self.cfg.n_centroids})")
-
-        # Route: each centroid takes its w most similar real neurons at each time step.
-        with torch.no_grad():
-            route = F.normalize(x.float(), dim=-1)  # (B, T, N, D)
-            sim = torch.einsum("btnd,kd->btkn", route, self.centroids[:K])
-            sim = sim.masked_fill(~mask[:, None, None, :], float("-inf"))
-            members = sim.topk(W, dim=-1).indices  # (B, T, K, W)
-            valid = torch.arange(K, device=x.device)[None, :] < n_clusters[:, None]  # (B, K)
-            sel = valid[:, None, :].expand(B, T, K).reshape(-1)  # clusters that exist, flattened
-            rows = torch.arange(B * T, device=x.device).view(B, T, 1, 1) * N + members  # into (B*T*N)
-            rows = rows.reshape(B * T * K, W)[sel]  # (M, W)
-            owner = torch.arange(B * T, device=x.device).view(B, T, 1).expand(B, T, K).reshape(-1)[sel]  # (M,)
-            if self.training:  # applied after the optimiser step (update_centroids), so that a
-                # recomputation of this forward (activation checkpointing) routes the same way
-                self.pending = self.member_sums(route.reshape(B * T * N, -1), rows, sel.view(B * T, K))
+        N = S - 1
+        rows, owner, n_clusters = self.route(x, mask)
 
         def cluster_tokens(t):  # (B, T, S, H, E) -> (M, W + 1, H, E): the stimulus token first
             stim, neurons = t[:, :, 0].reshape(B * T, H, E), t[:, :, 1:].reshape(B * T * N, H, E)
@@ -172,6 +151,35 @@ class SpatialAttention(nn.Module):
         stim = torch.zeros(B * T, D, dtype=y.dtype, device=y.device).index_add_(0, owner, y[:, 0])
         stim = stim / n_clusters.to(y.dtype).repeat_interleave(T)[:, None]
         return torch.cat((stim.view(B, T, 1, D), neurons.view(B, T, N, D)), dim=2)
+
+    @torch.no_grad()
+    def route(self, x: torch.Tensor, mask: torch.Tensor):
+        """Clusters of one forward: each centroid takes its w most similar real neurons at each
+        time step. x (B, T, N, D) the neurons' inputs. Returns rows (M, W), the members of every
+        existing cluster as indices into the flattened (B * T * N) neurons; owner (M,), the
+        (batch, step) index of each cluster; n_clusters (B,)."""
+        B, T, N, _ = x.shape
+        W = self.cfg.cluster_size
+        n_real = mask.sum(dim=1)  # (B,)
+        if int(n_real.min()) < W:
+            raise ValueError(f"cluster size {W} exceeds the {int(n_real.min())} neurons of a fish in the batch")
+        n_clusters = torch.div(n_real + W - 1, W, rounding_mode="floor")  # ceil(n / w) per fish
+        K = int(n_clusters.max())
+        if K > self.cfg.n_centroids:
+            raise ValueError(f"{int(n_real.max())} neurons need {K} clusters of {W}; raise n_centroids ({self.cfg.n_centroids})")
+        route = F.normalize(x.float(), dim=-1)  # (B, T, N, D)
+        sim = torch.einsum("btnd,kd->btkn", route, self.centroids[:K])
+        sim = sim.masked_fill(~mask[:, None, None, :], float("-inf"))
+        members = sim.topk(W, dim=-1).indices  # (B, T, K, W)
+        valid = torch.arange(K, device=x.device)[None, :] < n_clusters[:, None]  # (B, K)
+        sel = valid[:, None, :].expand(B, T, K).reshape(-1)  # clusters that exist, flattened
+        rows = torch.arange(B * T, device=x.device).view(B, T, 1, 1) * N + members  # into (B*T*N)
+        rows = rows.reshape(B * T * K, W)[sel]  # (M, W)
+        owner = torch.arange(B * T, device=x.device).view(B, T, 1).expand(B, T, K).reshape(-1)[sel]  # (M,)
+        if self.training:  # applied after the optimiser step (update_centroids), so that a
+            # recomputation of this forward (activation checkpointing) routes the same way
+            self.pending = self.member_sums(route.reshape(B * T * N, -1), rows, sel.view(B * T, K))
+        return rows, owner, n_clusters
 
     def attend(self, q, k, v):
         """Attention inside each cluster: (M, W, H, E) -> (M, W, H, E). Every cluster has the same

@@ -57,8 +57,17 @@ def raw_folder(wildcards):
     return f"{RAW}/{wildcards.subject}"
 
 
+def evaluation_outputs():
+    """Everything the `evaluate` rule stands for: the held-out metrics the figures draw."""
+    names = ["next_step.json", "rollout.json", "rollout_example.h5", "fidelity.json", "embedding.csv"]
+    if config["source"] == "synthetic":  # the simulator's wiring is known
+        names.append("connectome.json")
+    return [f"{RESULTS}/eval/{name}" for name in names]
+
+
 def all_outputs():
-    outputs = expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS) + [f"{RESULTS}/eval/next_step.json", f"{RESULTS}/eval/rollout.json"]
+    """The probs files, the synthetic QC; the Snakefile's `all` adds every figure."""
+    outputs = expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS)
     if config["source"] == "synthetic":
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")
     return outputs

@@ -1,5 +1,4 @@
-# The Sparse Brain Model: subject split, training, baseline forecasters, next-step evaluation on
-# the held-out fish.
+# The Sparse Brain Model: subject split, training, and the baseline forecasters it is measured against.
 
 
 rule split:
@@ -74,57 +73,3 @@ rule fit_baselines:
     shell:
         "python {params.script:q} --split {input.split:q} --probs-dir {params.probs_dir:q} --context {params.context} "
         "--settings {params.settings:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
-
-
-rule evaluate_next_step:
-    input:
-        weights=f"{RESULTS}/sbm/weights.pt",
-        forecasters=f"{RESULTS}/baselines/forecasters.pt",
-        split=f"{RESULTS}/split.yaml",
-        probs=probs_of("heldout"),
-    output:
-        f"{RESULTS}/eval/next_step.json",
-    params:
-        script=script("evaluate_next_step.py"),
-        probs_dir=f"{RESULTS}/probs",
-        stride=config["sbm"]["evaluate"]["stride"],
-        batch_size=config["sbm"]["evaluate"]["batch_size"],
-    conda:
-        ENV
-    log:
-        f"{LOGS}/evaluate_next_step.log",
-    threads: workflow.cores
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    shell:
-        "python {params.script:q} --weights {input.weights:q} --forecasters {input.forecasters:q} --split {input.split:q} --probs-dir {params.probs_dir:q} "
-        "--stride {params.stride} --batch-size {params.batch_size} --threads {threads} --out {output:q} > {log:q} 2>&1"
-
-
-rule evaluate_rollout:
-    input:
-        weights=f"{RESULTS}/sbm/weights.pt",
-        forecasters=f"{RESULTS}/baselines/forecasters.pt",
-        split=f"{RESULTS}/split.yaml",
-        probs=probs_of("heldout"),
-    output:
-        f"{RESULTS}/eval/rollout.json",
-    params:
-        script=script("evaluate_rollout.py"),
-        probs_dir=f"{RESULTS}/probs",
-        horizon=config["sbm"]["evaluate"]["rollout_horizon"],
-        starts=config["sbm"]["evaluate"]["rollout_starts"],
-        batch_size=config["sbm"]["evaluate"]["batch_size"],
-    conda:
-        ENV
-    log:
-        f"{LOGS}/evaluate_rollout.log",
-    threads: workflow.cores
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    shell:
-        "python {params.script:q} --weights {input.weights:q} --forecasters {input.forecasters:q} --split {input.split:q} "
-        "--probs-dir {params.probs_dir:q} --horizon {params.horizon} --starts {params.starts} --batch-size {params.batch_size} "
-        "--threads {threads} --out {output:q} > {log:q} 2>&1"

@@ -1,0 +1,193 @@
+"""The paper's figures 1B, 1C and 2A-D, and the connectome panel, drawn from results/<dataset>/eval/.
+
+Every function takes what the evaluation stored (parsed JSON, HDF5 contents, CSV rows) and a path;
+none computes a metric, so every number on a figure is one in eval/.
+"""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+# One colour per forecaster, the same on every figure.
+COLOURS = {"truth": "0.35", "sbm": "tab:red", "persistence": "tab:purple", "context_mean": "tab:olive", "neuron_mean": "tab:brown",
+           "ridge": "tab:blue", "mlp": "tab:green", "attention": "tab:red", "lag1_correlation": "tab:blue"}
+LABELS = {"sbm": "SBM", "persistence": "persistence", "context_mean": "context mean", "neuron_mean": "neuron mean",
+          "ridge": "ridge AR", "mlp": "MLP", "truth": "truth"}
+
+
+def save(fig, path) -> None:
+    fig.savefig(path, dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def voxelise(xyz: np.ndarray, values: np.ndarray, shape=(512, 256)) -> np.ndarray:
+    """Mean of `values` (N,) over the neurons in each cell of a shape[0] x shape[1] grid over the
+    x-y extent of `xyz` (N, 3), pooled over z; NaN where a cell has no neuron. Rows are y, columns x."""
+    lo, hi = xyz[:, :2].min(axis=0), xyz[:, :2].max(axis=0)
+    scaled = (xyz[:, :2] - lo) / np.maximum(hi - lo, 1e-12)
+    col = np.minimum((scaled[:, 0] * shape[0]).astype(int), shape[0] - 1)
+    row = np.minimum((scaled[:, 1] * shape[1]).astype(int), shape[1] - 1)
+    total, count = np.zeros(shape[::-1]), np.zeros(shape[::-1])
+    np.add.at(total, (row, col), values)
+    np.add.at(count, (row, col), 1)
+    with np.errstate(invalid="ignore"):
+        return total / np.where(count > 0, count, np.nan)
+
+
+def fig1b_brain_maps(example: dict, path, horizons=(1, 4, 12, 32)) -> None:
+    """Truth against the SBM's autoregressive rollout, voxelised and mean-pooled over z."""
+    horizons = [h for h in horizons if h <= len(example["sbm"])]
+    C, fps = int(example["context"]), float(example["fps"])
+    fig, axes = plt.subplots(2, len(horizons), figsize=(3.2 * len(horizons), 3.4), squeeze=False)
+    for j, h in enumerate(horizons):
+        for i, (name, frame) in enumerate((("truth", example["truth"][C + h - 1]), ("SBM rollout", example["sbm"][h - 1]))):
+            ax = axes[i, j]
+            grid = voxelise(example["xyz"], frame)
+            image = ax.imshow(grid, origin="lower", cmap="magma", vmin=0, vmax=1, interpolation="nearest", aspect="equal")
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                ax.set_title(f"+{h} frames ({h / fps:.1f} s)", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(name)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="spike probability (voxel mean over z)")
+    fig.suptitle(f"Held-out fish, rollout from frame {int(example['first_frame']) + C}: 512 x 256 voxels (x: rostro-caudal)", fontsize=10)
+    save(fig, path)
+
+
+def fig1c_traces(example: dict, path, n_neurons: int = 6) -> None:
+    """Example neurons (the most variable over the window): truth against the SBM's rollout."""
+    truth, pred, C, fps = example["truth"], example["sbm"], int(example["context"]), float(example["fps"])
+    chosen = np.argsort(truth.std(axis=0))[::-1][:n_neurons]
+    t = (np.arange(len(truth)) - C) / fps
+    fig, axes = plt.subplots(n_neurons, 1, figsize=(7, 1.1 * n_neurons), sharex=True)
+    for ax, n in zip(axes, chosen):
+        ax.plot(t, truth[:, n], color=COLOURS["truth"], lw=1.2, label="truth")
+        ax.plot(t[C:], pred[:, n], color=COLOURS["sbm"], lw=1.2, label="SBM rollout")
+        ax.axvspan(t[0], 0, color="0.92", lw=0)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel(f"#{n}", rotation=0, ha="right", va="center", fontsize=8)
+    axes[0].legend(loc="upper right", fontsize=8, ncol=2, frameon=False)
+    axes[0].set_title("Spike probability of example neurons; shaded: the true context the rollout starts from", fontsize=9)
+    axes[-1].set_xlabel("time from the first forecast frame (s)")
+    save(fig, path)
+
+
+def fig2a_calibration(next_step: dict, path) -> None:
+    """Reliability diagram with ECE per forecaster, and predicted against true mean activity."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    left.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1)
+    for name, c in next_step["calibration"].items():
+        pred, obs = np.array(c["mean_predicted"], float), np.array(c["mean_observed"], float)
+        left.plot(pred, obs, "o-", color=COLOURS[name], ms=4, label=f"{LABELS[name]} (ECE {c['ece']:.4f})")
+    left.set(xlabel="predicted spike probability (bin mean)", ylabel="true spike probability (bin mean)", title="Reliability, next step",
+             xlim=(0, 1), ylim=(0, 1))
+    left.legend(fontsize=8, frameon=False)
+    for subject, a in next_step["mean_activity"].items():
+        true, sbm = np.array(a["true"]), np.array(a["sbm"])
+        r = np.corrcoef(true, sbm)[0, 1]
+        right.scatter(true, sbm, s=8, alpha=0.6, color=COLOURS["sbm"], label=f"{subject}: r = {r:.3f}")
+    lo = min(min(a["true"] + a["sbm"]) for a in next_step["mean_activity"].values())
+    hi = max(max(a["true"] + a["sbm"]) for a in next_step["mean_activity"].values())
+    right.plot([lo, hi], [lo, hi], color="0.7", ls="--", lw=1)
+    right.set(xlabel="true mean activity (mean spike probability over neurons)", ylabel="SBM forecast mean activity",
+              title="Mean activity per forecast frame")
+    right.legend(fontsize=8, frameon=False)
+    save(fig, path)
+
+
+def fig2b_context(next_step: dict, path) -> None:
+    """Next-step MAE against the number of frames the forecaster sees."""
+    by = next_step["mae_by_context"]
+    frames = np.array(by["frames_seen"])
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for name in ("sbm", "context_mean", "persistence"):
+        ax.plot(frames, by[name], "o-", ms=4, color=COLOURS[name], label=LABELS[name])
+    ax.set(xlabel="history seen (frames)", ylabel="next-step MAE (spike probability)", title="Held-out MAE against context length")
+    ax.set_xticks(frames)
+    ax.legend(frameon=False)
+    save(fig, path)
+
+
+def fig2c_rollout(rollout: dict, path) -> None:
+    """MAE against horizon (log-log, with each growth exponent) and mean activity over the horizon."""
+    h = np.array(rollout["horizon"])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for name, mae in rollout["mae"].items():
+        left.loglog(h, mae, "o-", ms=3, color=COLOURS[name], label=f"{LABELS[name]} (b = {rollout['growth_exponent'][name]:.2f})")
+    left.set(xlabel="horizon (frames)", ylabel="MAE (spike probability)", title="Autoregressive rollout error, MAE ~ a h^b")
+    left.legend(fontsize=8, frameon=False)
+    for name, activity in rollout["mean_activity"].items():
+        right.plot(h, activity, "-", lw=2.2 if name == "true" else 1.3, color=COLOURS["truth" if name == "true" else name],
+                   label=LABELS.get(name, name))
+    right.set(xlabel="horizon (frames)", ylabel="mean activity (spike probability)", title=f"Mean activity over {rollout['starts']} rollouts")
+    right.legend(fontsize=8, frameon=False)
+    save(fig, path)
+
+
+def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "ridge", "mlp", "persistence")) -> None:
+    """True held-out states (grey) and each forecaster's, in the PCA and UMAP fitted on the truth."""
+    subject = embedding[0]["subject"]
+    rows = [r for r in embedding if r["subject"] == subject]
+    shown = [s for s in shown if any(r["source"] == s for r in rows)]
+    fig, axes = plt.subplots(2, len(shown), figsize=(3.2 * len(shown), 6.4), squeeze=False)
+    metrics = fidelity["per_subject"][subject]["metrics"]
+    for i, method in enumerate(("pca", "umap")):
+        points = {src: np.array([(float(r["x"]), float(r["y"])) for r in rows if r["method"] == method and r["source"] == src])
+                  for src in ["truth", *shown]}
+        for j, name in enumerate(shown):
+            ax = axes[i, j]
+            ax.scatter(*points["truth"].T, s=5, color="0.75", label="truth")
+            ax.scatter(*points[name].T, s=5, color=COLOURS[name], alpha=0.7, label=LABELS[name])
+            ax.set_xticks([]), ax.set_yticks([])
+            if i == 0:
+                m = metrics[name]
+                ax.set_title(f"{LABELS[name]}\nenergy {m['energy_distance']:.3f}, classifier {m['classifier_accuracy']:.2f}", fontsize=9)
+            ax.set_xlabel("PC 1" if method == "pca" else "UMAP 1", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(("PC 2" if method == "pca" else "UMAP 2") + f"\n({method.upper()} fitted on the truth)", fontsize=8)
+    axes[0, 0].legend(fontsize=7, frameon=False, loc="best")
+    fig.suptitle(f"Next-step brain states of held-out {subject}: truth against forecasts (classifier chance = 0.5)", fontsize=10)
+    save(fig, path)
+
+
+def fig_connectome(connectome: dict, path) -> None:
+    """The true population wiring beside the SBM's attention and lag-1 correlations."""
+    subject, s = next(iter(connectome["per_subject"].items()))
+    panels = [("true |weight|", np.abs(np.array(s["true_connectivity"])), None),
+              ("SBM attention", np.array(s["attention"]), s["auroc"]["attention"]),
+              ("|lag-1 correlation|", np.array(s["lag1_correlation"]), s["auroc"]["lag1_correlation"])]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.6), layout="constrained")
+    names = s["populations"]
+    for ax, (title, matrix, score) in zip(axes, panels):
+        shown = matrix.copy()
+        np.fill_diagonal(shown, np.nan)  # the diagonal is not scored
+        image = ax.imshow(shown, cmap="viridis")
+        ax.set_title(title + (f": AUROC {score:.2f}" if score is not None else ""), fontsize=10)
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=5)
+        ax.set_yticks(range(len(names)), names, fontsize=5)
+        ax.set_xlabel("source population"), ax.set_ylabel("target population")
+        fig.colorbar(image, ax=ax, shrink=0.6)
+    fig.suptitle(f"Held-out {subject}: {s['wired_pairs']} of {s['pairs']} off-diagonal pairs are wired; "
+                 f"chance AUROC 0.5 (95 % of random scores: {s['chance']['q2.5']:.2f}-{s['chance']['q97.5']:.2f})", fontsize=10)
+    save(fig, path)
+
+
+def next_step_table(next_step: dict) -> list[list]:
+    """Rows of the next-step table: forecaster, MAE, SBM / it, ECE."""
+    rows = [["forecaster", "next-step MAE", "SBM MAE / forecaster MAE", "ECE"]]
+    for name, mae in next_step["mae"].items():
+        ratio = next_step["sbm_over_baseline"].get(name)
+        ece = next_step["ece"].get(name)
+        rows.append([LABELS[name], f"{mae:.4f}", "" if ratio is None else f"{ratio:.3f}", "" if ece is None else f"{ece:.4f}"])
+    return rows
+
+
+def html_table(rows: list[list], caption: str) -> str:
+    """A small standalone HTML page of a table (the report shows HTML files inline)."""
+    cells = lambda row, tag: "".join(f"<{tag}>{c}</{tag}>" for c in row)  # noqa: E731
+    body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows[1:])
+    style = "body{font-family:sans-serif}td,th{padding:4px 12px;text-align:right}td:first-child,th:first-child{text-align:left}"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body><table>"
+            f"<caption>{caption}</caption><thead><tr>{cells(rows[0], 'th')}</tr></thead><tbody>{body}</tbody></table></body></html>\n")

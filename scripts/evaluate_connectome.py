@@ -1,0 +1,83 @@
+"""The SBM's attention against the simulator's true wiring on the held-out fish (synthetic data only).
+
+    python scripts/evaluate_connectome.py --weights results/synthetic/sbm/weights.pt \\
+        --split results/synthetic/split.yaml --probs-dir results/synthetic/probs \\
+        --ground-truth-dir resources/synthetic/raw --windows 16 --out connectome.json
+"""
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from sbm.cli import run
+from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
+from sbm.eval.load import load_evaluated
+from sbm.io.atomic import write_json
+from sbm.io.errors import InputError
+
+
+def neuron_populations(probs_path, truth_path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Each probs neuron's true population (through cell_id), the true wiring and the names."""
+    with h5py.File(probs_path, "r") as f:
+        if "cell_id" not in f:
+            raise InputError(probs_path, "no 'cell_id' to match neurons with the ground truth")
+        cell_id = f["cell_id"][()]
+    with h5py.File(truth_path, "r") as g:
+        for name in ("cell_id", "population", "connectivity"):
+            if name not in g:
+                raise InputError(truth_path, f"missing dataset '{name}'")
+        where = {int(c): i for i, c in enumerate(g["cell_id"][()])}
+        missing = [int(c) for c in cell_id if int(c) not in where]
+        if missing:
+            raise InputError(truth_path, f"{len(missing)} neurons of {probs_path} (cell_id {missing[:3]} ...) are not in the ground truth")
+        population = g["population"][()][[where[int(c)] for c in cell_id]]
+        wiring = g["connectivity"][()]
+        names = [str(n) for n in g.attrs.get("population_names", range(len(wiring)))]
+    if wiring.shape != (len(names), len(names)) or population.max() >= len(names):
+        raise InputError(truth_path, f"connectivity {wiring.shape} does not match {len(names)} populations")
+    return population, wiring, names
+
+
+def _main(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", required=True)
+    p.add_argument("--split", required=True)
+    p.add_argument("--probs-dir", required=True)
+    p.add_argument("--ground-truth-dir", required=True, help="folder of <subject>/ground_truth.h5 (the simulator's)")
+    p.add_argument("--windows", type=int, default=16, help="evenly spaced held-out windows whose attention is read")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    import yaml
+
+    heldout = yaml.safe_load(Path(args.split).read_text())["heldout"]
+    model, _ = load_evaluated(args.weights, None, heldout)
+    per_subject = {}
+    for subject in heldout:
+        probs = Path(args.probs_dir) / f"{subject}.h5"
+        population, wiring, names = neuron_populations(probs, Path(args.ground_truth_dir) / subject / "ground_truth.h5")
+        G = len(names)
+        attention = attention_influence(model, probs, population, G, args.windows)
+        with h5py.File(probs, "r") as f:
+            correlation = np.abs(lagged_correlation(group_means(f["prob"][()], population, G)))
+        off = ~np.eye(G, dtype=bool) & np.isin(np.arange(G), population)[:, None] & np.isin(np.arange(G), population)[None, :]
+        wired = wiring[off] != 0
+        per_subject[subject] = {
+            "auroc": {"attention": auroc(attention[off], wired), "lag1_correlation": auroc(correlation[off], wired)},
+            "chance": chance_auroc(wired), "wired_pairs": int(wired.sum()), "pairs": int(off.sum()),
+            "populations": names, "true_connectivity": wiring.tolist(), "attention": attention.tolist(), "lag1_correlation": correlation.tolist()}
+        logging.info("%s: AUROC %s, chance %s", subject, per_subject[subject]["auroc"], per_subject[subject]["chance"])
+    mean = {k: float(np.mean([s["auroc"][k] for s in per_subject.values()])) for k in ("attention", "lag1_correlation")}
+    write_json(args.out, {"auroc": mean, "chance": 0.5, "windows": args.windows, "per_subject": per_subject,
+                          "layout": "matrices are target x source, population level"})
+
+
+if __name__ == "__main__":
+    sys.exit(run(_main))

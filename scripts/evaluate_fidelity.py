@@ -1,0 +1,66 @@
+"""Distributional fidelity of forecast brain states on the held-out fish: metrics and 2-D embeddings.
+
+    python scripts/evaluate_fidelity.py --states results/synthetic/eval/next_step_states.h5 \\
+        --out fidelity.json --embedding-out embedding.csv
+"""
+
+import argparse
+import csv
+import logging
+import sys
+
+import h5py
+import numpy as np
+
+from sbm.cli import run
+from sbm.eval.fidelity import fidelity
+from sbm.io.atomic import atomic_path, write_json
+from sbm.io.errors import InputError
+
+
+def read_states(path) -> dict:
+    """subject -> (frame, truth, {forecaster: states}) from evaluate_next_step.py's states file."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for subject, group in f.items():
+            if "truth" not in group or "frame" not in group:
+                raise InputError(path, f"group {subject} lacks 'truth' or 'frame'")
+            truth = group["truth"][()]
+            forecasts = {name: group[name][()] for name in group if name not in ("truth", "frame")}
+            for name, value in {"truth": truth, **forecasts}.items():
+                if value.shape != truth.shape or not np.isfinite(value).all():
+                    raise InputError(path, f"{subject}/{name}: shape {value.shape} (truth {truth.shape}) or non-finite values")
+            if len(truth) < 10:
+                raise InputError(path, f"{subject}: {len(truth)} states; at least 10 are needed")
+            out[subject] = (group["frame"][()], truth, forecasts)
+    return out
+
+
+def _main(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--states", required=True, help="next_step_states.h5 (evaluate_next_step.py --states-out)")
+    p.add_argument("--components", type=int, default=50, help="principal components the metrics are computed in")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--embedding-out", required=True, help="CSV: subject, method, source, frame, x, y")
+    args = p.parse_args(argv)
+    per_subject, rows = {}, []
+    for subject, (frame, truth, forecasts) in read_states(args.states).items():
+        per_subject[subject], coords = fidelity(truth, forecasts, args.components, seed=args.seed)
+        for method, by_source in coords.items():
+            for source, xy in by_source.items():
+                rows += [(subject, method, source, int(t), float(x), float(y)) for t, (x, y) in zip(frame, xy)]
+        logging.info("%s: %s", subject, per_subject[subject]["metrics"])
+    names = list(next(iter(per_subject.values()))["metrics"])
+    mean = {name: {m: float(np.mean([s["metrics"][name][m] for s in per_subject.values()])) for m in ("energy_distance", "classifier_accuracy")}
+            for name in names}
+    write_json(args.out, {"metrics": mean, "per_subject": per_subject, "components": args.components,
+                          "note": "PCA and UMAP fitted on the true held-out states; chance accuracy is 0.5"})
+    with atomic_path(args.embedding_out) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["subject", "method", "source", "frame", "x", "y"])
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    sys.exit(run(_main))

@@ -1,0 +1,35 @@
+# The paper's figures 1B, 1C and 2A-D (and, on simulated fish, the connectome panel), drawn from
+# results/<dataset>/eval/ only. Each is marked for `snakemake --report`, with its caption in
+# workflow/report/.
+
+
+rule figures:
+    input:
+        evaluation_outputs(),
+    output:
+        fig1b=report(f"{RESULTS}/figures/fig1b_brain_maps.png", caption="../report/fig1b.rst", category="Figure 1: forecasts"),
+        fig1c=report(f"{RESULTS}/figures/fig1c_traces.png", caption="../report/fig1c.rst", category="Figure 1: forecasts"),
+        fig2a=report(f"{RESULTS}/figures/fig2a_calibration.png", caption="../report/fig2a.rst", category="Figure 2: evaluation"),
+        fig2b=report(f"{RESULTS}/figures/fig2b_context.png", caption="../report/fig2b.rst", category="Figure 2: evaluation"),
+        fig2c=report(f"{RESULTS}/figures/fig2c_rollout.png", caption="../report/fig2c.rst", category="Figure 2: evaluation"),
+        fig2d=report(f"{RESULTS}/figures/fig2d_fidelity.png", caption="../report/fig2d.rst", category="Figure 2: evaluation"),
+        table=report(f"{RESULTS}/figures/next_step_table.html", caption="../report/next_step_table.rst", category="Figure 2: evaluation"),
+        table_csv=f"{RESULTS}/figures/next_step_table.csv",
+        connectome=[report(f"{RESULTS}/figures/connectome.png", caption="../report/connectome.rst", category="Connectome")]
+        if config["source"] == "synthetic"
+        else [],
+    params:
+        script=script("draw_figures.py"),
+        eval_dir=f"{RESULTS}/eval",
+        out_dir=f"{RESULTS}/figures",
+        connectome="--connectome" if config["source"] == "synthetic" else "",
+    conda:
+        ENV
+    log:
+        f"{LOGS}/figures.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python {params.script:q} --eval-dir {params.eval_dir:q} --out-dir {params.out_dir:q} {params.connectome} > {log:q} 2>&1"
