@@ -1,7 +1,7 @@
 """How many neurons can one whole-model training step take on one device, and how fast?
 
 One training step of the full SBM (the config's defaults: context 12, d_model 256, 8 heads,
-4 layers, routed spatial attention with clusters of 384, back end sdpa) on one random fish of N
+4 layers, routed spatial attention with clusters of 384, always the sdpa back end) on one random fish of N
 neurons (probabilities in [0, 1], positions in [-1, 1], a one-hot stimulus of a few columns,
 every neuron real), done as sbm/train/sbm.py does it: forward (bf16 autocast on CUDA), masked
 BCE, backward, gradient clipping, Muon on the blocks' matrices and AdamW on the rest, then the
@@ -13,9 +13,8 @@ ends only its own row.
     python benchmarks/sbm_train_step.py --device cpu --n 500 --n-layers 1      # a smoke test
     python benchmarks/sbm_train_step.py --n 10000 40000 80000 160000            # CUDA, bf16
     python benchmarks/sbm_train_step.py --n 10000 40000 80000 160000 --checkpointing
-    python benchmarks/sbm_train_step.py --n 80000 160000 --checkpointing --chunk-sdpa   # past 65,535 neurons
     python benchmarks/sbm_train_step.py --n 40000 --sdpa flash efficient math       # restrict SDPA kernels
-    python benchmarks/sbm_train_step.py --n 80000 --checkpointing --compile
+    python benchmarks/sbm_train_step.py --n 80000 --compile
     python benchmarks/sbm_train_step.py --check                                # device vs CPU, tiny model
 """
 
@@ -28,7 +27,6 @@ import sys
 import time
 from contextlib import nullcontext
 
-import sbm.model.sbm
 import torch
 import torch.nn.functional
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -37,32 +35,6 @@ from sbm.model.sbm import SBM, SBMConfig, body_matrices, masked_bce, update_cent
 
 SDPA = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH,
         "cudnn": SDPBackend.CUDNN_ATTENTION}
-CUDA_BATCH_LIMIT = 65535  # CUDA SDPA kernels fail for a batch (first) axis above this (seen on torch 2.11)
-
-
-def chunk_sdpa(limit: int = CUDA_BATCH_LIMIT) -> None:
-    """A stop-gap, not the model's fix: make the model's F.scaled_dot_product_attention split
-    its batch axis into pieces of at most `limit`. The temporal attention's batch is B * (N + 1),
-    so without this every CUDA kernel fails at N >= 65,535 (cuDNN in the backward pass, flash and
-    memory-efficient with 'invalid argument' in the forward)."""
-    sdpa = torch.nn.functional.scaled_dot_product_attention
-
-    def chunked(q, k, v, attn_mask=None, **kw):
-        if q.shape[0] <= limit:
-            return sdpa(q, k, v, attn_mask=attn_mask, **kw)
-        cut = lambda m, i: m[i : i + limit] if m is not None and m.dim() == q.dim() and m.shape[0] == q.shape[0] else m
-        return torch.cat([sdpa(q[i : i + limit], k[i : i + limit], v[i : i + limit], attn_mask=cut(attn_mask, i), **kw)
-                          for i in range(0, q.shape[0], limit)])
-
-    class Functional:  # torch.nn.functional with that one function replaced, for sbm.model.sbm only
-        scaled_dot_product_attention = staticmethod(chunked)
-
-        def __getattr__(self, name):
-            return getattr(torch.nn.functional, name)
-
-    sbm.model.sbm.F = Functional()
-
-
 def fish(n: int, args, device) -> tuple:
     """Random inputs (prob, xyz, stimulus, mask) and targets of one batch."""
     g = torch.Generator().manual_seed(0)
@@ -85,8 +57,6 @@ def one(n: int, args) -> dict:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     cuda = device.type == "cuda"
-    if args.chunk_sdpa:
-        chunk_sdpa(args.chunk_sdpa)
     if cuda:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(0)
@@ -160,8 +130,6 @@ def main():
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast (CUDA only)")
     p.add_argument("--sdpa", nargs="+", choices=list(SDPA), help="allow only these SDPA kernels (default: PyTorch's choice)")
-    p.add_argument("--chunk-sdpa", type=int, nargs="?", const=CUDA_BATCH_LIMIT, default=0, metavar="ROWS",
-                   help=f"split SDPA calls into batches of at most ROWS ({CUDA_BATCH_LIMIT:,}): a stop-gap for N >= 65,535 on CUDA")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compilation happens here)")
     p.add_argument("--repeats", type=int, default=5, help="timed steps; the median is reported")
     p.add_argument("--threads", type=int, default=0)
@@ -180,7 +148,7 @@ def main():
     print(f"whole SBM training step: {where}, torch {torch.__version__}, {args.spatial} (sdpa), {args.n_layers} layers, d_model {args.d_model}, "
           f"{args.heads} heads, w {args.cluster_size}, context {args.context}, batch {args.batch}, {precision}, "
           f"checkpointing {'on' if args.checkpointing else 'off'}, compile {'on' if args.compile else 'off'}, "
-          f"SDPA kernels {' '.join(args.sdpa) if args.sdpa else 'any'}{f', SDPA batch split at {args.chunk_sdpa:,}' if args.chunk_sdpa else ''}; "
+          f"SDPA kernels {' '.join(args.sdpa) if args.sdpa else 'any'}; "
           f"median of {args.repeats} steps after {args.warmup}")
     print("| N | step (s) | first step (s) | peak GiB | reserved GiB | neuron-frames/s | loss first -> last |")
     print("|---|---|---|---|---|---|---|")

@@ -6,6 +6,7 @@ opened with its eye button, and the image that appears must be that file, decode
 > 0); an HTML file (a table) must show table cells in its frame. Needs Debian's `chromium` and `chromium-driver` and the `selenium` package.
 """
 
+import importlib.util
 import shutil
 import time
 from pathlib import Path
@@ -14,9 +15,7 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
 def browser_available() -> bool:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("selenium") is None:
         return False
     return shutil.which("chromedriver") is not None and any(shutil.which(b) for b in BROWSERS)
 

@@ -157,3 +157,14 @@ def test_activation_checkpointing_gives_the_same_gradients():
         grads.append([p.grad.clone() for p in m.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b)
+
+
+def test_temporal_attention_in_pieces_equals_one_call(monkeypatch):
+    """CUDA's SDPA takes at most 65,535 rows per call, so the temporal attention splits its
+    B * (N + 1) rows; split or not, the output is the same."""
+    import sbm.model.sbm as module
+
+    net, x = model(spatial="dense"), inputs(N=40)
+    whole = net(*x)
+    monkeypatch.setattr(module, "SDPA_MAX_BATCH", 7)
+    torch.testing.assert_close(net(*x), whole, rtol=0, atol=1e-6)

@@ -65,6 +65,9 @@ class SBMConfig:
             raise ValueError(f"backend must be 'sdpa' or 'flash', not {self.backend!r}")
 
 
+SDPA_MAX_BATCH = 65535  # rows per scaled_dot_product_attention call that every CUDA kernel accepts
+
+
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotary embedding on the two halves of the last axis (GPT-NeoX layout)."""
     x1, x2 = x.chunk(2, dim=-1)
@@ -237,7 +240,11 @@ class TemporalAttention(nn.Module):
         qkv = self.qkv(x).transpose(1, 2).reshape(B * S, T, 3, H, E).transpose(1, 3)  # (BS, H, 3, T, E)
         q, k, v = qkv.unbind(dim=2)
         cos, sin = self.rope_cos[:T].to(x.dtype), self.rope_sin[:T].to(x.dtype)
-        y = F.scaled_dot_product_attention(rotate(q, cos, sin), rotate(k, cos, sin), v.contiguous(), is_causal=True)
+        q, k, v = rotate(q, cos, sin), rotate(k, cos, sin), v.contiguous()
+        # CUDA's SDPA kernels fail on a batch above 65,535 (a grid-size limit), and a whole brain
+        # has more neurons than that: the rows go through in pieces.
+        y = torch.cat([F.scaled_dot_product_attention(*part, is_causal=True)
+                       for part in zip(q.split(SDPA_MAX_BATCH), k.split(SDPA_MAX_BATCH), v.split(SDPA_MAX_BATCH))])
         return self.out(y.transpose(1, 2).reshape(B, S, T, D).transpose(1, 2))
 
 

@@ -1,0 +1,177 @@
+"""Issue 5's metrics on inputs with known answers: context length, fidelity, connectome, figures."""
+
+import h5py
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+from sklearn.metrics import roc_auc_score
+
+from conftest import load_script
+from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
+from sbm.eval.fidelity import classifier_accuracy, energy_distance, fidelity
+from sbm.eval.next_step import next_step_errors
+from sbm.eval.rollout import rollout, rollout_errors, sbm_forecaster
+from sbm.figures import voxelise
+from sbm.io.errors import InputError
+from sbm.model.sbm import SBM, SBMConfig
+
+
+def small_model(**kw):
+    return SBM(SBMConfig(**{"n_stimuli": 3, "context": 6, "d_model": 16, "n_heads": 2, "n_layers": 1, "spatial": "dense", **kw}))
+
+
+# --- context length ----------------------------------------------------------------------------
+def test_mae_by_context_matches_a_direct_computation(probs_dir):
+    model = small_model()
+    result = next_step_errors(model, probs_dir / "subject_4.h5", stride=5, batch_size=3)
+    with h5py.File(probs_dir / "subject_4.h5") as f:
+        p = f["prob"][()].astype(np.float64)
+    starts = range(0, 60 - 6, 5)
+    for t in range(6):  # forecast of frame s + t + 1 from the t + 1 frames s .. s + t
+        context_mean = sum(np.abs(p[s + t + 1] - p[s : s + t + 1].mean(0)).sum() for s in starts)
+        persistence = sum(np.abs(p[s + t + 1] - p[s + t]).sum() for s in starts)
+        assert result["abs_error_sums_by_context"]["context_mean"][t] == pytest.approx(context_mean, rel=1e-5)
+        assert result["abs_error_sums_by_context"]["persistence"][t] == pytest.approx(persistence, rel=1e-5)
+    # The full context is the next-step score itself.
+    assert result["abs_error_sums_by_context"]["sbm"][-1] == pytest.approx(result["abs_error_sums"]["sbm"], rel=1e-6)
+
+
+def test_kept_states_are_the_true_and_forecast_frames(probs_dir):
+    model = small_model()
+    result = next_step_errors(model, probs_dir / "subject_4.h5", stride=5, batch_size=3, keep_states=4)
+    states = result["states"]
+    with h5py.File(probs_dir / "subject_4.h5") as f:
+        p = f["prob"][()]
+    assert states["frame"].tolist() == [6 + 5 * i for i in np.linspace(0, 10, 4).round().astype(int)]  # 11 windows
+    np.testing.assert_array_equal(states["truth"], p[states["frame"]])
+    np.testing.assert_array_equal(states["persistence"], p[states["frame"] - 1])
+    assert set(states) == {"frame", "truth", "sbm", "persistence", "context_mean", "neuron_mean"}
+
+
+def test_rollout_example_is_the_true_window_and_the_sbm_rollout(probs_dir):
+    model = small_model()
+    result = rollout_errors(model, probs_dir / "subject_3.h5", horizon=5, starts=3, batch_size=2)
+    ex = result["example"]
+    with h5py.File(probs_dir / "subject_3.h5") as f:
+        p, stim = f["prob"][()], f["stimulus"][()]
+    first = ex["first_frame"]
+    assert first == result["start_frames"][1]  # the middle start
+    np.testing.assert_array_equal(ex["truth"], p[first : first + 6 + 5])
+    xyz = torch.from_numpy(ex["xyz"])[None]
+    again = rollout(sbm_forecaster(model, xyz), torch.from_numpy(ex["truth"][None, :6]), torch.from_numpy(stim[None, first : first + 11]),
+                    torch.ones(1, p.shape[1], dtype=torch.bool), 5)
+    torch.testing.assert_close(torch.from_numpy(ex["sbm"]), again[0])
+
+
+# --- fidelity ----------------------------------------------------------------------------------
+def test_energy_distance_known_answers():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=300), rng.normal(1.0, 2.0, size=200)
+    # scipy's 1-D energy distance is the square root of ours (both V-statistics).
+    assert energy_distance(x, y) == pytest.approx(scipy.stats.energy_distance(x, y) ** 2, rel=1e-9)
+    assert energy_distance(np.zeros((5, 3)), np.full((7, 3), [3.0, 4.0, 0.0])) == pytest.approx(2 * 5.0)  # point masses: 2|a|
+    z = rng.normal(size=(50, 4))
+    assert energy_distance(z, z) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_classifier_accuracy_is_chance_for_equal_and_one_for_separated_states():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=(200, 5))
+    same = rng.normal(size=(200, 5))
+    assert abs(classifier_accuracy(truth, same) - 0.5) < 0.1
+    assert classifier_accuracy(truth, truth + np.array([10.0, 0, 0, 0, 0])) > 0.99
+    with pytest.raises(ValueError, match="pair up"):
+        classifier_accuracy(truth, same[:10])
+
+
+def test_fidelity_of_the_truth_itself_and_of_a_shifted_copy():
+    rng = np.random.default_rng(2)
+    truth = rng.random((60, 40))
+    metrics, coords = fidelity(truth, {"copy": truth.copy(), "shifted": truth + 2.0}, components=10)
+    assert metrics["metrics"]["copy"]["energy_distance"] == pytest.approx(0.0, abs=1e-9)
+    assert metrics["metrics"]["copy"]["classifier_accuracy"] <= 0.6
+    assert metrics["metrics"]["shifted"]["energy_distance"] > 1 and metrics["metrics"]["shifted"]["classifier_accuracy"] > 0.9
+    assert metrics["components"] == 10 and coords["pca"]["truth"].shape == coords["umap"]["shifted"].shape == (60, 2)
+    np.testing.assert_allclose(coords["pca"]["copy"], coords["pca"]["truth"], atol=1e-9)  # projected into the truth's PCA
+
+
+def test_fidelity_script_names_a_bad_states_file(tmp_path, capsys):
+    from sbm.cli import run
+
+    with h5py.File(tmp_path / "states.h5", "w") as f:
+        f["subject_2/frame"] = np.arange(20)
+        f["subject_2/truth"] = np.random.rand(20, 8)
+        f["subject_2/sbm"] = np.full((20, 8), np.nan)
+    args = ["--states", str(tmp_path / "states.h5"), "--out", str(tmp_path / "f.json"), "--embedding-out", str(tmp_path / "e.csv")]
+    assert run(load_script("evaluate_fidelity")._main, args) == 1
+    err = capsys.readouterr().err
+    assert "states.h5" in err and "subject_2/sbm" in err and "non-finite" in err
+    assert not (tmp_path / "f.json").exists()
+
+
+# --- connectome ----------------------------------------------------------------------------------
+def test_auroc_agrees_with_scikit_learn_including_ties():
+    rng = np.random.default_rng(3)
+    label = rng.random(200) < 0.2
+    score = np.round(rng.random(200) + 0.3 * label, 1)  # rounded: many ties
+    assert auroc(score, label) == pytest.approx(roc_auc_score(label, score))
+    assert auroc(label.astype(float), label) == 1.0 and auroc(-label.astype(float), label) == 0.0
+    chance = chance_auroc(label, draws=300)
+    assert abs(chance["mean"] - 0.5) < 0.02 and chance["q2.5"] < 0.5 < chance["q97.5"]
+
+
+def test_lagged_correlation_finds_a_one_frame_lead():
+    rng = np.random.default_rng(4)
+    source = rng.normal(size=500)
+    target = np.r_[0.0, source[:-1]]  # target(t) = source(t - 1)
+    c = lagged_correlation(np.stack((target, source, rng.normal(size=500)), axis=1))
+    assert c[0, 1] == pytest.approx(1.0, abs=1e-2)  # target x source
+    assert abs(c[1, 0]) < 0.15 and abs(c[0, 2]) < 0.15
+    np.testing.assert_allclose(group_means(np.arange(12.0).reshape(2, 6), np.array([0, 0, 1, 1, 1, 2]), 3), [[0.5, 3, 5], [6.5, 9, 11]])
+
+
+@pytest.mark.parametrize("spatial", ["dense", "routed"])
+def test_uniform_attention_gives_uniform_influence(probs_dir, spatial):
+    """With the query projection zeroed every score is equal, so each query puts 1 / (N + 1) on
+    every neuron (and on the stimulus token); one cluster of all N neurons when routed."""
+    model = small_model(spatial=spatial, cluster_size=28)  # subject_2 has 28 neurons
+    with torch.no_grad():
+        for block in model.blocks:
+            block.spatial.qkv.weight[: model.cfg.d_model] = 0
+    group = np.arange(28) % 3
+    influence = attention_influence(model, probs_dir / "subject_2.h5", group, 4, windows=3)
+    np.testing.assert_allclose(influence[:3, :3], 1 / 29, rtol=1e-5)
+    assert (influence[3] == 0).all() and (influence[:, 3] == 0).all()  # an empty group
+
+
+def test_attention_influence_follows_what_the_model_attends_to(probs_dir):
+    """A key projection that makes one neuron's key huge: every query attends to it alone."""
+    model = small_model(spatial="dense")
+    cfg = model.cfg
+    with torch.no_grad():
+        for block in model.blocks:
+            block.spatial.qkv.weight.zero_()
+            block.spatial.qkv.weight[: cfg.d_model] = torch.eye(cfg.d_model) * 30  # q = x
+            block.spatial.qkv.weight[cfg.d_model : 2 * cfg.d_model] = torch.eye(cfg.d_model) * 30  # k = x
+    group = np.zeros(28, dtype=int)
+    influence = attention_influence(model, probs_dir / "subject_2.h5", group, 1, windows=2)
+    assert 0 < influence[0, 0] <= 1 / 28 + 1e-9  # one group: the weights of the neurons, averaged
+
+
+# --- figures ---------------------------------------------------------------------------------------
+def test_voxelise_means_neurons_per_cell_and_leaves_empty_cells_nan():
+    xyz = np.array([[0.0, 0.0, 5.0], [0.0, 0.0, -5.0], [1.0, 1.0, 0.0], [0.5, 0.25, 1.0]])
+    grid = voxelise(xyz, np.array([0.2, 0.4, 1.0, 0.7]), shape=(4, 2))
+    assert grid.shape == (2, 4)  # rows y, columns x
+    assert grid[0, 0] == pytest.approx(0.3)  # two neurons, pooled over z
+    assert grid[1, 3] == 1.0 and grid[0, 2] == 0.7
+    assert np.isnan(grid[1, 0]) and np.isnan(grid).sum() == 5
+
+
+def test_connectome_script_names_a_fish_without_cell_ids(tmp_path, probs_dir, capsys):
+    script = load_script("evaluate_connectome")
+    with h5py.File(tmp_path / "truth.h5", "w") as g:
+        g["cell_id"], g["population"], g["connectivity"] = np.arange(28), np.zeros(28, int), np.zeros((1, 1))
+    with pytest.raises(InputError, match="cell_id"):
+        script.neuron_populations(probs_dir / "subject_2.h5", tmp_path / "truth.h5")
