@@ -11,9 +11,12 @@ import h5py
 import pytest
 import yaml
 
+from conftest import load_script
 from sbm.data.split import SplitConfig
 from sbm.eval.forecasters import ForecasterConfig
 from sbm.model.sbm import SBMConfig
+from sbm.report_check import browser_available
+from sbm.report_check import check_report as check_report_in_browser
 from sbm.spikes.model import SpikeNetConfig
 from sbm.train.sbm import TrainConfig
 from sbm.synth.fish import SimConfig, simulate_fish
@@ -49,13 +52,15 @@ def test_dry_run_synthetic_default():
     jobs = planned_jobs(snakemake("-n", "--forceall").stdout)
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
     assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "spikes": 5, "probabilities": 5,
-                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1, "all": 1}
+                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1,
+                    "evaluate_fidelity": 1, "evaluate_connectome": 1, "figures": 1, "all": 1}
 
 
 def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
     jobs = planned_jobs(snakemake("-n", "--forceall", "--configfile", REPO / "config/chen2018.yaml").stdout)
     assert jobs == {"figshare_listing": 1, "download": 18, "stimulus_vocabulary": 1, "dff": 18, "spikes": 18, "probabilities": 18,
-                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1, "all": 1}
+                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1,
+                    "evaluate_fidelity": 1, "figures": 1, "all": 1}
 
 
 def test_lint_is_clean():
@@ -76,7 +81,7 @@ def test_lint_is_clean():
     ],
 )
 def test_bad_config_is_rejected(override, message):
-    proc = snakemake("-n", "--config", override, check=False)
+    proc = snakemake("-n", "--forceall", "--config", override, check=False)  # the whole DAG, whatever exists
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
 
@@ -146,10 +151,32 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     assert len(list((tmp_path / "results/tiny/sbm").glob("run-*/metrics.csv"))) == 1
     rollout = json.loads((tmp_path / "results/tiny/eval/rollout.json").read_text())
     assert rollout["horizon"] == [1, 2, 3, 4] and set(rollout["growth_exponent"]) == {"sbm", "persistence", "ridge", "mlp"}
+    for name in ("fidelity.json", "embedding.csv", "connectome.json", "rollout_example.h5", "next_step_states.h5"):
+        assert (tmp_path / "results/tiny/eval" / name).stat().st_size > 0
+    fidelity = json.loads((tmp_path / "results/tiny/eval/fidelity.json").read_text())
+    assert set(fidelity["metrics"]) == {"sbm", "persistence", "context_mean", "neuron_mean", "ridge", "mlp"}
+    connectome = json.loads((tmp_path / "results/tiny/eval/connectome.json").read_text())
+    assert 0 <= connectome["auroc"]["attention"] <= 1 and 0 <= connectome["auroc"]["lag1_correlation"] <= 1
+    assert len(result["mae_by_context"]["sbm"]) == 12
+    check_report(tmp_path)
     # Nothing left to do; `-R dff` reruns that stage and what depends on it, not the simulation.
     assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=tmp_path).stdout
     jobs = planned_jobs(snakemake("--configfile", config, "-n", "-R", "dff", cwd=tmp_path).stdout)
-    assert jobs == {"dff": 3, "synthetic_qc": 1, "spikes": 3, "probabilities": 3, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1, "all": 1}
+    assert jobs == {"dff": 3, "synthetic_qc": 1, "spikes": 3, "probabilities": 3, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1,
+                    "evaluate_rollout": 1, "evaluate_fidelity": 1, "evaluate_connectome": 1, "figures": 1, "all": 1}
+
+
+def check_report(folder):
+    """`snakemake --report` embeds every figure; where Chromium is installed, they must show."""
+    snakemake("--configfile", folder / "tiny.yaml", "--report", folder / "report.html", cwd=folder)
+    figures = load_script("check_report").FIGURES | {"Connectome": ["connectome.png"]}
+    html = (folder / "report.html").read_text()
+    for names in figures.values():
+        for name in names:
+            assert f"filename={name}" in html  # embedded as a data URI
+    if browser_available():
+        shown = check_report_in_browser(folder / "report.html", figures)
+        assert all(width > 100 for name, width in shown.items() if name.endswith(".png")) and shown["next_step_table.html"] >= 24
 
 
 @pytest.mark.slow
@@ -163,7 +190,8 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
     local.write_text(yaml.safe_dump({"raw_dir": str(raw), "subjects": ["subject_3", "subject_7", "subject_8"], "spikes": spikes, "sbm": QUICK_SBM, "baselines": QUICK_BASELINES}))
     args = ["--configfile", REPO / "config/chen2018.yaml", local]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=tmp_path).stdout)
-    assert jobs == {"stimulus_vocabulary": 1, "dff": 3, "spikes": 3, "probabilities": 3, "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1, "all": 1}
+    assert jobs == {"stimulus_vocabulary": 1, "dff": 3, "spikes": 3, "probabilities": 3, "split": 1, "train_sbm": 1, "fit_baselines": 1,
+                    "evaluate_next_step": 1, "evaluate_rollout": 1, "evaluate_fidelity": 1, "figures": 1, "all": 1}
     snakemake(*args, cwd=tmp_path)
     with h5py.File(tmp_path / "results/chen2018/dff/subject_7.h5") as f:
         assert f["dff"].shape[0] == 248 and "all_white" in list(f.attrs["stimulus_names"])

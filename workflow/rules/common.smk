@@ -58,15 +58,18 @@ def raw_folder(wildcards):
 
 
 def evaluation_outputs():
-    """Everything the `evaluate` rule stands for: the held-out metrics the figures draw."""
+    """The held-out metrics the figures draw (the inputs of `evaluate` and of `figures`)."""
     names = ["next_step.json", "rollout.json", "rollout_example.h5", "fidelity.json", "embedding.csv"]
     if config["source"] == "synthetic":  # the simulator's wiring is known
         names.append("connectome.json")
     return [f"{RESULTS}/eval/{name}" for name in names]
 
 
-def all_outputs():
-    """The probs files, the synthetic QC; the Snakefile's `all` adds every figure."""
+def all_outputs(wildcards):
+    """The probs files, the synthetic QC; the Snakefile's `all` adds every figure. The split is
+    checked here: Snakemake skips a rule whose input function fails when its output already
+    exists, so a bad split would otherwise go unnoticed behind old results."""
+    subject_split()
     outputs = expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS)
     if config["source"] == "synthetic":
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")

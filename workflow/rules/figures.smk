@@ -20,8 +20,8 @@ rule figures:
         else [],
     params:
         script=script("draw_figures.py"),
-        eval_dir=f"{RESULTS}/eval",
-        out_dir=f"{RESULTS}/figures",
+        eval_dir=lambda wildcards, input: os.path.dirname(input[0]),
+        out_dir=output_folder,
         connectome="--connectome" if config["source"] == "synthetic" else "",
     conda:
         ENV
