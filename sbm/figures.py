@@ -1,4 +1,5 @@
-"""The paper's figures 1B, 1C and 2A-D, and the connectome panel, drawn from results/<dataset>/eval/.
+"""The paper's figures 1B, 1C and 2A-D, the rollouts and the connectome panel, drawn from
+results/<dataset>/eval/.
 
 Every function takes what the evaluation stored (parsed JSON, HDF5 contents, CSV rows) and a path;
 none computes a metric, so every number on a figure is one in eval/.
@@ -18,7 +19,7 @@ LABELS = {"sbm": "SBM", "persistence": "persistence", "context_mean": "context m
 
 
 def save(fig, path) -> None:
-    fig.savefig(path, dpi=130, bbox_inches="tight")
+    fig.savefig(path, format="png", dpi=130, bbox_inches="tight")  # the format: `path` may be a temporary name
     plt.close(fig)
 
 
@@ -110,7 +111,7 @@ def fig2b_context(next_step: dict, path) -> None:
     save(fig, path)
 
 
-def fig2c_rollout(rollout: dict, path) -> None:
+def fig_rollouts(rollout: dict, path) -> None:
     """MAE against horizon (log-log, with each growth exponent) and mean activity over the horizon."""
     h = np.array(rollout["horizon"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))

@@ -13,7 +13,7 @@ from sbm.report_check import browser_available, check_report
 # Sidebar category -> the files the figures rule marks for it (workflow/rules/figures.smk).
 FIGURES = {
     "Figure 1: forecasts": ["fig1b_brain_maps.png", "fig1c_traces.png"],
-    "Figure 2: evaluation": ["fig2a_calibration.png", "fig2b_context.png", "fig2c_rollout.png", "fig2d_fidelity.png", "next_step_table.html"],
+    "Figure 2: evaluation": ["fig2a_calibration.png", "fig2b_context.png", "rollouts.png", "fig2d_fidelity.png", "next_step_table.html"],
 }
 
 

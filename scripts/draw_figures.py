@@ -29,8 +29,7 @@ def read_example(path) -> dict:
 def drawn(out_dir: Path, name: str, draw, *data) -> None:
     """Draw to a temporary name and rename: an interrupted job leaves no half-written figure."""
     with atomic_path(out_dir / name) as tmp:
-        draw(*data, tmp.with_suffix(".png"))
-        tmp.with_suffix(".png").rename(tmp)
+        draw(*data, tmp)
 
 
 def _main(argv):
@@ -50,7 +49,7 @@ def _main(argv):
     drawn(out, "fig1c_traces.png", figures.fig1c_traces, example)
     drawn(out, "fig2a_calibration.png", figures.fig2a_calibration, next_step)
     drawn(out, "fig2b_context.png", figures.fig2b_context, next_step)
-    drawn(out, "fig2c_rollout.png", figures.fig2c_rollout, rollout)
+    drawn(out, "rollouts.png", figures.fig_rollouts, rollout)
     drawn(out, "fig2d_fidelity.png", figures.fig2d_fidelity, embedding, fidelity)
     if args.connectome:
         drawn(out, "connectome.png", figures.fig_connectome, json.loads((src / "connectome.json").read_text()))

@@ -38,6 +38,8 @@ def _main(argv):
     heldout, paths, model, forecasters = from_arguments(args)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     reliability = {name: Reliability() for name in ("sbm", "persistence", "ridge", "mlp")}
+    if args.states_out and args.keep_states < 10:
+        p.error("--keep-states must be at least 10 with --states-out (the fidelity comparison needs them)")
     keep = args.keep_states if args.states_out else 0
     per_fish = [next_step_errors(model, path, args.stride, args.batch_size, device, forecasters, reliability, keep, progress=True) for path in paths]
     if args.states_out:

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from conftest import load_script
 from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
-from sbm.eval.fidelity import classifier_accuracy, energy_distance, fidelity
+from sbm.eval.fidelity import classifier_accuracy, cross_fitted_energy, energy_distance, fidelity
 from sbm.eval.next_step import next_step_errors
 from sbm.eval.rollout import rollout, rollout_errors, sbm_forecaster
 from sbm.figures import voxelise
@@ -85,6 +85,20 @@ def test_classifier_accuracy_is_chance_for_equal_and_one_for_separated_states():
         classifier_accuracy(truth, same[:10])
 
 
+def test_the_previous_true_frame_is_indistinguishable_from_the_truth():
+    """Persistence's states are the true states one frame earlier: neither number may tell them
+    apart (a classifier with folds of scattered frames scored 0.24 here, trained on near-copies of
+    its test rows with the other label), while a shrunken copy is told apart."""
+    rng = np.random.default_rng(5)
+    latent = np.zeros((187, 10))
+    for t in range(1, 187):
+        latent[t] = 0.8 * latent[t - 1] + rng.normal(size=10)
+    x = latent @ rng.normal(size=(10, 300)) + 0.5 * rng.normal(size=(187, 300))
+    truth, previous = x[1:], x[:-1]
+    assert abs(classifier_accuracy(truth, previous) - 0.5) < 0.06
+    assert cross_fitted_energy(truth, previous) < 0.2 * cross_fitted_energy(truth, 0.5 * previous)
+
+
 def test_fidelity_of_the_truth_itself_and_of_a_shifted_copy():
     rng = np.random.default_rng(2)
     truth = rng.random((60, 40))
@@ -131,32 +145,66 @@ def test_lagged_correlation_finds_a_one_frame_lead():
     np.testing.assert_allclose(group_means(np.arange(12.0).reshape(2, 6), np.array([0, 0, 1, 1, 1, 2]), 3), [[0.5, 3, 5], [6.5, 9, 11]])
 
 
-@pytest.mark.parametrize("spatial", ["dense", "routed"])
-def test_uniform_attention_gives_uniform_influence(probs_dir, spatial):
+def test_uniform_attention_gives_uniform_influence(probs_dir):
     """With the query projection zeroed every score is equal, so each query puts 1 / (N + 1) on
-    every neuron (and on the stimulus token); one cluster of all N neurons when routed."""
-    model = small_model(spatial=spatial, cluster_size=28)  # subject_2 has 28 neurons
+    every neuron (and on the stimulus token)."""
+    model = small_model(spatial="dense")
     with torch.no_grad():
         for block in model.blocks:
             block.spatial.qkv.weight[: model.cfg.d_model] = 0
-    group = np.arange(28) % 3
+    group = np.arange(28) % 3  # subject_2 has 28 neurons
     influence = attention_influence(model, probs_dir / "subject_2.h5", group, 4, windows=3)
     np.testing.assert_allclose(influence[:3, :3], 1 / 29, rtol=1e-5)
     assert (influence[3] == 0).all() and (influence[:, 3] == 0).all()  # an empty group
 
 
-def test_attention_influence_follows_what_the_model_attends_to(probs_dir):
-    """A key projection that makes one neuron's key huge: every query attends to it alone."""
-    model = small_model(spatial="dense")
-    cfg = model.cfg
+def test_routed_influence_weighs_duplicate_memberships_by_their_number(probs_dir):
+    """Routed, clusters of 20 of 28 neurons (two clusters: duplicates, maybe uncovered neurons),
+    uniform scores: a neuron in c clusters puts 1 / 21 on each of their keys, each cluster counted
+    1 / c, so its total on neuron keys is 20 / 21 if it is in any cluster and 0 otherwise."""
+    model = small_model(spatial="routed", cluster_size=20, n_layers=2)
+    covered = []
+
+    def count_covered(module, args):
+        rows, _, _ = module.route(args[0][:, :, 1:], args[2])
+        covered.append(len(rows.unique()))
+
     with torch.no_grad():
         for block in model.blocks:
-            block.spatial.qkv.weight.zero_()
-            block.spatial.qkv.weight[: cfg.d_model] = torch.eye(cfg.d_model) * 30  # q = x
-            block.spatial.qkv.weight[cfg.d_model : 2 * cfg.d_model] = torch.eye(cfg.d_model) * 30  # k = x
-    group = np.zeros(28, dtype=int)
-    influence = attention_influence(model, probs_dir / "subject_2.h5", group, 1, windows=2)
-    assert 0 < influence[0, 0] <= 1 / 28 + 1e-9  # one group: the weights of the neurons, averaged
+            block.spatial.qkv.weight[: model.cfg.d_model] = 0
+            block.spatial.register_forward_pre_hook(count_covered)
+    influence = attention_influence(model, probs_dir / "subject_2.h5", np.zeros(28, dtype=int), 1, windows=2)
+    total = influence[0, 0] * 28 * 28 * 6 * 2 * 2  # pairs x steps x layers x windows
+    assert len(covered) == 2 * 2  # layers x windows
+    assert total == pytest.approx(sum(covered) * 20 / 21, rel=1e-6)
+
+
+def test_attention_influence_is_target_by_source(probs_dir):
+    """Against the dense layer's attention weights computed in one piece: row a, column b is the
+    weight neurons of group a (queries) put on neurons of group b (keys), so the matrix follows the
+    model's asymmetric attention, not a symmetric summary of it."""
+    from sbm.data.windows import Windows, collate, model_inputs, open_fish
+    from sbm.model.sbm import rotate
+
+    model = small_model(spatial="dense")
+    group = (np.arange(28) >= 20).astype(int)  # groups of 20 and 8 neurons
+    influence = attention_influence(model, probs_dir / "subject_2.h5", group, 2, windows=1)
+    captured = []
+    model.blocks[0].spatial.register_forward_pre_hook(lambda module, args: captured.append(args))
+    data = Windows([open_fish(probs_dir / "subject_2.h5", 7)], 6)
+    (prob, xyz, stimulus, mask), _ = model_inputs(collate([data[0]]))
+    with torch.no_grad():
+        model(prob, xyz, stimulus, mask)
+        x = captured[0][0]
+        attn = model.blocks[0].spatial
+        q, k, _ = attn.qkv(x).view(1, 6, 29, 3, 2, 8).unbind(dim=3)
+        cos, sin = attn.rotary(xyz)
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        weights = torch.softmax(torch.einsum("tqhe,tkhe->thqk", q[0], k[0]) / 8**0.5, dim=-1).mean(dim=1)[:, 1:, 1:]  # (T, N, N)
+    g = torch.as_tensor(group)
+    expected = np.array([[float(weights[:, g == a][:, :, g == b].sum()) / ((g == a).sum() * (g == b).sum() * 6) for b in (0, 1)] for a in (0, 1)])
+    np.testing.assert_allclose(influence, expected, rtol=1e-5)
+    assert abs(influence[0, 1] - influence[1, 0]) > 1e-4  # not symmetric
 
 
 # --- figures ---------------------------------------------------------------------------------------

@@ -159,12 +159,14 @@ def test_activation_checkpointing_gives_the_same_gradients():
         torch.testing.assert_close(a, b)
 
 
-def test_temporal_attention_in_pieces_equals_one_call(monkeypatch):
-    """CUDA's SDPA takes at most 65,535 rows per call, so the temporal attention splits its
-    B * (N + 1) rows; split or not, the output is the same."""
+@pytest.mark.parametrize("spatial", ["dense", "routed"])
+def test_attention_in_pieces_equals_one_call(monkeypatch, spatial):
+    """CUDA's SDPA takes at most 65,535 rows per call, so the temporal attention (B * (N + 1)
+    rows) and the routed clusters (B * T * k) go through in pieces; split or not, the output is
+    the same."""
     import sbm.model.sbm as module
 
-    net, x = model(spatial="dense"), inputs(N=40)
+    net, x = model(spatial=spatial, cluster_size=16), inputs(N=40)
     whole = net(*x)
     monkeypatch.setattr(module, "SDPA_MAX_BATCH", 7)
     torch.testing.assert_close(net(*x), whole, rtol=0, atol=1e-6)

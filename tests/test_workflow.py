@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import h5py
@@ -174,9 +175,11 @@ def check_report(folder):
     for names in figures.values():
         for name in names:
             assert f"filename={name}" in html  # embedded as a data URI
-    if browser_available():
-        shown = check_report_in_browser(folder / "report.html", figures)
-        assert all(width > 100 for name, width in shown.items() if name.endswith(".png")) and shown["next_step_table.html"] >= 24
+    if not browser_available():
+        warnings.warn("the report was not opened: no chromium, chromedriver or selenium here")
+        return
+    shown = check_report_in_browser(folder / "report.html", figures)
+    assert all(width > 100 for name, width in shown.items() if name.endswith(".png")) and shown["next_step_table.html"] >= 24
 
 
 @pytest.mark.slow

@@ -2,15 +2,21 @@
 
 A forecast can have a small MAE and still be off the manifold of real brain states (too smooth,
 too average), or a larger MAE and look just like data. So beside the pictures (PCA and UMAP fitted
-on the true held-out states, forecasts projected into them: the paper's Fig. 2D) come two numbers,
-both computed in the space of the leading principal components of the true states:
+on the true held-out states, forecasts projected into them: the paper's Fig. 2D) come two numbers:
 
   energy distance  2 E|X - Y| - E|X - X'| - E|Y - Y'| between the true (X) and forecast (Y)
-                   states (V-statistics; scipy's 1-D `energy_distance` is its square root). It is
-                   0 exactly when the two distributions are equal.
-  classifier       cross-validated accuracy of a logistic regression telling forecast from true
-                   states; 0.5 means it cannot tell them apart. Folds are grouped by frame, so a
-                   frame's truth and its forecast are never split between training and testing.
+                   states (V-statistics; scipy's 1-D `energy_distance` is its square root), in
+                   the leading principal components of the true states. It is 0 exactly when the
+                   two distributions are equal.
+  classifier       cross-validated accuracy of PCA + logistic regression telling forecast from
+                   true states; 0.5 means it cannot tell them apart. Each fold is a contiguous
+                   block of frames with their forecasts, and the PCA is fitted inside each
+                   training fold.
+
+Neither number may use a projection fitted on the very states it compares: true states keep more
+of their variance in components fitted on themselves than any other sample does, which would
+make every forecast look off. The energy distance is therefore cross-fitted: components fitted on
+the true states of even frames score the odd frames, and the other way round; the two are averaged.
 
 Persistence forecasts frame t by the true frame t - 1: a sample of the true distribution itself,
 so it marks what "indistinguishable" looks like on these frames, whatever its MAE.
@@ -34,36 +40,55 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(2 * between - torch.cdist(x, x).mean() - torch.cdist(y, y).mean())
 
 
-def classifier_accuracy(truth: np.ndarray, forecast: np.ndarray, folds: int = 5, seed: int = 0) -> float:
-    """Mean held-out accuracy of a logistic regression separating forecast rows from true rows;
-    row i of both is the same frame, and the folds keep the pair together."""
+def classifier_accuracy(truth: np.ndarray, forecast: np.ndarray, components: int = 50, folds: int = 5, seed: int = 0) -> float:
+    """Mean held-out accuracy of PCA + logistic regression separating forecast rows from true rows.
+    Row i of both is the same frame, in time order; each fold is a contiguous block of frames with
+    their forecasts. Frames close in time are alike (and persistence's forecast of frame i is true
+    frame i - 1), so folds of scattered frames would put near-copies of a test row, with the other
+    label, in training."""
     if len(truth) != len(forecast):
         raise ValueError("truth and forecast must pair up frame by frame")
     x = np.concatenate((truth, forecast))
     label = np.r_[np.zeros(len(truth)), np.ones(len(forecast))]
-    frame = np.r_[np.arange(len(truth)), np.arange(len(forecast))]
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
-    cv = GroupKFold(n_splits=min(folds, len(truth)))
-    return float(cross_val_score(classifier, x, label, groups=frame, cv=cv).mean())
+    folds = min(folds, len(truth))
+    block = np.arange(len(truth)) * folds // len(truth)
+    frame = np.r_[block, block]
+    components = min(components, x.shape[1], 2 * len(truth) * (folds - 1) // folds - 1)
+    classifier = make_pipeline(StandardScaler(), PCA(n_components=components, random_state=seed),
+                               LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
+    return float(cross_val_score(classifier, x, label, groups=frame, cv=GroupKFold(n_splits=folds)).mean())
+
+
+def cross_fitted_energy(truth: np.ndarray, forecast: np.ndarray, components: int = 50, seed: int = 0) -> float:
+    """Energy distance in principal components of the true states, fitted on the even frames to
+    score the odd ones and the other way round (mean of the two)."""
+    halves = (np.arange(0, len(truth), 2), np.arange(1, len(truth), 2))
+    scores = []
+    for fit, score in (halves, halves[::-1]):
+        pca = PCA(n_components=min(components, len(fit) - 1, truth.shape[1]), random_state=seed).fit(truth[fit])
+        scores.append(energy_distance(pca.transform(truth[score]), pca.transform(forecast[score])))
+    return float(np.mean(scores))
 
 
 def fidelity(truth: np.ndarray, forecasts: dict[str, np.ndarray], components: int = 50, umap_neighbors: int = 15,
              seed: int = 0) -> tuple[dict, dict]:
     """Metrics per forecaster and 2-D coordinates of every state, for one fish.
 
-    truth (W, N) true states; forecasts name -> (W, N). PCA (and UMAP) are fitted on the truth only.
-    Returns ({name: {energy_distance, classifier_accuracy}}, {method: {"truth"|name: (W, 2)}})."""
+    truth (W, N) true states; forecasts name -> (W, N). The pictures' PCA and UMAP are fitted on
+    the truth only. Returns ({"metrics": {name: {energy_distance, classifier_accuracy}}, ...},
+    {method: {"truth"|name: (W, 2)}})."""
     import umap  # imported here: it compiles with numba on import, seconds that only this needs
 
-    components = min(components, truth.shape[0] - 1, truth.shape[1])
-    pca = PCA(n_components=components, random_state=seed).fit(truth)
+    if len(truth) < 10:
+        raise ValueError(f"{len(truth)} states; at least 10 are needed")
+    metrics = {name: {"energy_distance": cross_fitted_energy(truth, f, components, seed),
+                      "classifier_accuracy": classifier_accuracy(truth, f, components, seed=seed)} for name, f in forecasts.items()}
+    pca = PCA(n_components=min(components, truth.shape[0] - 1, truth.shape[1]), random_state=seed).fit(truth)
     z_truth = pca.transform(truth)
     z = {name: pca.transform(f) for name, f in forecasts.items()}
-    metrics = {name: {"energy_distance": energy_distance(z_truth, zf), "classifier_accuracy": classifier_accuracy(z_truth, zf, seed=seed)}
-               for name, zf in z.items()}
     reducer = umap.UMAP(n_components=2, n_neighbors=min(umap_neighbors, len(truth) - 1), random_state=seed, n_jobs=1).fit(z_truth)
     coords = {"pca": {"truth": z_truth[:, :2], **{name: zf[:, :2] for name, zf in z.items()}},
               "umap": {"truth": reducer.embedding_, **{name: reducer.transform(zf) for name, zf in z.items()}}}
-    info = {"components": components, "explained_variance": float(pca.explained_variance_ratio_.sum()),
+    info = {"components": pca.n_components_, "explained_variance": float(pca.explained_variance_ratio_.sum()),
             "explained_variance_2d": pca.explained_variance_ratio_[:2].tolist()}
     return {"metrics": metrics, **info}, coords

@@ -68,6 +68,16 @@ class SBMConfig:
 SDPA_MAX_BATCH = 65535  # rows per scaled_dot_product_attention call that every CUDA kernel accepts
 
 
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs) -> torch.Tensor:
+    """SDPA over (batch, heads, length, dim), the batch in pieces: CUDA's kernels fail on a batch
+    above 65,535 (a grid-size limit; found on an H100), and a whole brain has more neurons than
+    that (temporal attention: one row per neuron) or more clusters in a large batch (spatial)."""
+    if len(q) <= SDPA_MAX_BATCH:
+        return F.scaled_dot_product_attention(q, k, v, **kwargs)
+    parts = zip(q.split(SDPA_MAX_BATCH), k.split(SDPA_MAX_BATCH), v.split(SDPA_MAX_BATCH))
+    return torch.cat([F.scaled_dot_product_attention(*part, **kwargs) for part in parts])
+
+
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotary embedding on the two halves of the last axis (GPT-NeoX layout)."""
     x1, x2 = x.chunk(2, dim=-1)
@@ -197,7 +207,7 @@ class SpatialAttention(nn.Module):
             return flash_attn_varlen_func(*packed, cu, cu, W, W).view(M, W, H, E).to(q.dtype)
         # CPU kernels are several times slower on strided views than on contiguous tensors.
         q, k, v = (t.transpose(1, 2).contiguous() for t in (q, k, v))
-        return F.scaled_dot_product_attention(q, k, v).transpose(1, 2)
+        return attention(q, k, v).transpose(1, 2)
 
     @torch.no_grad()
     def member_sums(self, route: torch.Tensor, rows: torch.Tensor, sel: torch.Tensor):
@@ -240,11 +250,7 @@ class TemporalAttention(nn.Module):
         qkv = self.qkv(x).transpose(1, 2).reshape(B * S, T, 3, H, E).transpose(1, 3)  # (BS, H, 3, T, E)
         q, k, v = qkv.unbind(dim=2)
         cos, sin = self.rope_cos[:T].to(x.dtype), self.rope_sin[:T].to(x.dtype)
-        q, k, v = rotate(q, cos, sin), rotate(k, cos, sin), v.contiguous()
-        # CUDA's SDPA kernels fail on a batch above 65,535 (a grid-size limit), and a whole brain
-        # has more neurons than that: the rows go through in pieces.
-        y = torch.cat([F.scaled_dot_product_attention(*part, is_causal=True)
-                       for part in zip(q.split(SDPA_MAX_BATCH), k.split(SDPA_MAX_BATCH), v.split(SDPA_MAX_BATCH))])
+        y = attention(rotate(q, cos, sin), rotate(k, cos, sin), v.contiguous(), is_causal=True)
         return self.out(y.transpose(1, 2).reshape(B, S, T, D).transpose(1, 2))
 
 

@@ -11,7 +11,7 @@ rule figures:
         fig1c=report(f"{RESULTS}/figures/fig1c_traces.png", caption="../report/fig1c.rst", category="Figure 1: forecasts"),
         fig2a=report(f"{RESULTS}/figures/fig2a_calibration.png", caption="../report/fig2a.rst", category="Figure 2: evaluation"),
         fig2b=report(f"{RESULTS}/figures/fig2b_context.png", caption="../report/fig2b.rst", category="Figure 2: evaluation"),
-        fig2c=report(f"{RESULTS}/figures/fig2c_rollout.png", caption="../report/fig2c.rst", category="Figure 2: evaluation"),
+        rollouts=report(f"{RESULTS}/figures/rollouts.png", caption="../report/rollouts.rst", category="Figure 2: evaluation"),
         fig2d=report(f"{RESULTS}/figures/fig2d_fidelity.png", caption="../report/fig2d.rst", category="Figure 2: evaluation"),
         table=report(f"{RESULTS}/figures/next_step_table.html", caption="../report/next_step_table.rst", category="Figure 2: evaluation"),
         table_csv=f"{RESULTS}/figures/next_step_table.csv",
