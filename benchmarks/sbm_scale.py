@@ -18,6 +18,7 @@ import time
 
 import torch
 
+from sbm.allocator import find_allocator
 from sbm.model.sbm import Block, SBMConfig
 
 
@@ -50,24 +51,15 @@ def one(n: int, spatial: str, args) -> dict:
     return {"forward_s": fwd, "backward_s": bwd, "peak_mib": peak}
 
 
-ALLOCATORS = {"tcmalloc": "libtcmalloc_minimal.so.4", "jemalloc": "libjemalloc.so.2"}
-
-
 def child_env(args) -> tuple[dict, str]:
-    """glibc's malloc hands every large CPU tensor back to the kernel when it is freed and maps
-    fresh zeroed pages for the next; at large N that page-faulting costs as much as the arithmetic
-    and makes time grow faster than the work. PyTorch's CPU tuning guide recommends tcmalloc or
-    jemalloc instead (Debian: libtcmalloc-minimal4, libjemalloc2); we preload one if installed.
-    CUDA has its own caching allocator."""
+    """The environment of each configuration's process, with the CPU allocator preloaded
+    (sbm.allocator: glibc's malloc makes time grow faster than the work at large N)."""
     env = dict(os.environ)
-    if args.malloc == "system":
-        return env, "glibc malloc"
-    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib"):
-        path = os.path.join(folder, ALLOCATORS[args.malloc])
-        if os.path.exists(path):
-            env["LD_PRELOAD"] = path
-            return env, args.malloc
-    return env, f"glibc malloc ({args.malloc} not installed)"
+    path = find_allocator(args.malloc)
+    if path:
+        env["LD_PRELOAD"] = path
+        return env, args.malloc
+    return env, "glibc malloc" + ("" if args.malloc == "system" else f" ({args.malloc} not installed)")
 
 
 def main():

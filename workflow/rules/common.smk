@@ -16,9 +16,16 @@ validate(config, schema="../schemas/config.schema.yaml")
 # Jobs import the sbm package of this checkout (also inside per-rule conda environments and on
 # cluster nodes, which re-read this file), whether or not it was pip-installed.
 REPO = os.path.abspath(os.path.join(workflow.basedir, ".."))
-shell.prefix(f'export PYTHONPATH="{REPO}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
 sys.path.insert(0, REPO)
+from sbm.allocator import find_allocator
 from sbm.data.split import SplitConfig, make_split
+
+# Jobs run with tcmalloc where it is installed (sbm/allocator.py: PyTorch on CPUs is faster).
+ALLOCATOR = find_allocator(config["cpu_allocator"])
+shell.prefix(
+    f'export PYTHONPATH="{REPO}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; '
+    + (f'export LD_PRELOAD="{ALLOCATOR}${{{{LD_PRELOAD:+:$LD_PRELOAD}}}}"; ' if ALLOCATOR else "")
+)
 ENV = "../../environment.yml"
 
 DATASET = config["dataset"]
