@@ -20,11 +20,12 @@ sys.path.insert(0, REPO)
 from sbm.allocator import find_allocator
 from sbm.data.split import SplitConfig, make_split
 
-# Jobs run with tcmalloc where it is installed (sbm/allocator.py: PyTorch on CPUs is faster).
+# Jobs run with tcmalloc where it is installed (sbm/allocator.py: PyTorch on CPUs is faster);
+# checked again on the node that runs the job, which may be another machine.
 ALLOCATOR = find_allocator(config["cpu_allocator"])
 shell.prefix(
     f'export PYTHONPATH="{REPO}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; '
-    + (f'export LD_PRELOAD="{ALLOCATOR}${{{{LD_PRELOAD:+:$LD_PRELOAD}}}}"; ' if ALLOCATOR else "")
+    + (f'if [ -e "{ALLOCATOR}" ]; then export LD_PRELOAD="{ALLOCATOR}${{{{LD_PRELOAD:+:$LD_PRELOAD}}}}"; fi; ' if ALLOCATOR else "")
 )
 ENV = "../../environment.yml"
 
