@@ -9,23 +9,13 @@ import argparse
 import logging
 import sys
 
-import h5py
 import torch
 
 from sbm.cli import run
 from sbm.eval.load import add_arguments, from_arguments
 from sbm.eval.metrics import Reliability
 from sbm.eval.next_step import next_step_errors, summarise
-from sbm.io.atomic import atomic_path, write_json
-
-
-def write_states(path, per_fish: list[dict]) -> None:
-    """One group per held-out fish: frame (W,), truth (W, N) and one (W, N) dataset per forecaster."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for fish in per_fish:
-            group = f.create_group(fish["subject"])
-            for name, value in fish.pop("states").items():
-                group.create_dataset(name, data=value, compression="gzip" if value.ndim == 2 else None)
+from sbm.io.atomic import write_h5_groups, write_json
 
 
 def _main(argv):
@@ -42,8 +32,8 @@ def _main(argv):
         p.error("--keep-states must be at least 10 with --states-out (the fidelity comparison needs them)")
     keep = args.keep_states if args.states_out else 0
     per_fish = [next_step_errors(model, path, args.stride, args.batch_size, device, forecasters, reliability, keep, progress=True) for path in paths]
-    if args.states_out:
-        write_states(args.states_out, per_fish)
+    if args.states_out:  # one group per fish: frame (W,), truth (W, N), one (W, N) per forecaster
+        write_h5_groups(args.states_out, {fish["subject"]: fish.pop("states") for fish in per_fish})
     calibration = {name: r.result() for name, r in reliability.items() if r.count.sum() > 0}
     for fish in per_fish:
         fish.pop("states", None)

@@ -9,28 +9,10 @@ import argparse
 import logging
 import sys
 
-import h5py
-import numpy as np
-
 from sbm.cli import run
 from sbm.eval.load import add_arguments, from_arguments
 from sbm.eval.rollout import rollout_errors, summarise_rollouts
-from sbm.io.atomic import atomic_path, write_json
-
-
-def write_examples(path, per_fish: list[dict]) -> None:
-    """One group per held-out fish: the true frames of one rollout (context + horizon, N), the
-    SBM's rollout (horizon, N), positions (N, 3) and the stimulus (context + horizon, K); the first
-    frame, context, frame rate and stimulus names as attributes."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for fish in per_fish:
-            example = fish.pop("example")
-            group = f.create_group(fish["subject"])
-            for name, value in example.items():
-                if isinstance(value, np.ndarray):
-                    group.create_dataset(name, data=value, compression="gzip" if value.ndim == 2 else None)
-                else:
-                    group.attrs[name] = value
+from sbm.io.atomic import write_h5_groups, write_json
 
 
 def _main(argv):
@@ -42,8 +24,8 @@ def _main(argv):
     args = p.parse_args(argv)
     heldout, paths, model, forecasters = from_arguments(args)
     per_fish = [rollout_errors(model, path, args.horizon, args.starts, args.batch_size, forecasters) for path in paths]
-    if args.example_out:
-        write_examples(args.example_out, per_fish)
+    if args.example_out:  # per fish: truth (C + H, N), sbm (H, N), xyz, stimulus; first_frame, context, fps as attributes
+        write_h5_groups(args.example_out, {fish["subject"]: fish["example"] for fish in per_fish})
     for fish in per_fish:
         fish.pop("example", None)
     result = {"heldout": heldout, "context": model.cfg.context, **summarise_rollouts(per_fish)}
