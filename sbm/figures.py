@@ -37,16 +37,18 @@ def voxelise(xyz: np.ndarray, values: np.ndarray, shape=(512, 256)) -> np.ndarra
         return total / np.where(count > 0, count, np.nan)
 
 
-def fig1b_brain_maps(example: dict, path, horizons=(1, 4, 12, 32)) -> None:
-    """Truth against the SBM's autoregressive rollout, voxelised and mean-pooled over z."""
+def fig1b_brain_maps(example: dict, path, horizons=(1, 8, 32)) -> None:
+    """Truth against the SBM's autoregressive rollout, voxelised and mean-pooled over z. Panels
+    are wide enough for one pixel per voxel; empty voxels are light grey."""
     horizons = [h for h in horizons if h <= len(example["sbm"])]
     C, fps = int(example["context"]), float(example["fps"])
-    fig, axes = plt.subplots(2, len(horizons), figsize=(3.2 * len(horizons), 3.4), squeeze=False)
+    cmap = plt.get_cmap("magma").with_extremes(bad="0.92")
+    fig, axes = plt.subplots(2, len(horizons), figsize=(4.4 * len(horizons), 5.0), squeeze=False, layout="constrained")
     for j, h in enumerate(horizons):
         for i, (name, frame) in enumerate((("truth", example["truth"][C + h - 1]), ("SBM rollout", example["sbm"][h - 1]))):
             ax = axes[i, j]
             grid = voxelise(example["xyz"], frame)
-            image = ax.imshow(grid, origin="lower", cmap="magma", vmin=0, vmax=1, interpolation="nearest", aspect="equal")
+            image = ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=1, interpolation="none", aspect="equal")
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(f"+{h} frames ({h / fps:.1f} s)", fontsize=9)
@@ -128,7 +130,8 @@ def fig_rollouts(rollout: dict, path) -> None:
 
 
 def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "ridge", "mlp", "persistence")) -> None:
-    """True held-out states (grey) and each forecaster's, in the PCA and UMAP fitted on the truth."""
+    """True held-out states (grey) and each forecaster's, in the PCA and UMAP fitted on the true
+    states of the other frames."""
     subject = embedding[0]["subject"]
     rows = [r for r in embedding if r["subject"] == subject]
     shown = [s for s in shown if any(r["source"] == s for r in rows)]
@@ -147,7 +150,7 @@ def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "r
                 ax.set_title(f"{LABELS[name]}\nenergy {m['energy_distance']:.3f}, classifier {m['classifier_accuracy']:.2f}", fontsize=9)
             ax.set_xlabel("PC 1" if method == "pca" else "UMAP 1", fontsize=8)
             if j == 0:
-                ax.set_ylabel(("PC 2" if method == "pca" else "UMAP 2") + f"\n({method.upper()} fitted on the truth)", fontsize=8)
+                ax.set_ylabel(("PC 2" if method == "pca" else "UMAP 2") + f"\n({method.upper()} fitted on other true frames)", fontsize=8)
     axes[0, 0].legend(fontsize=7, frameon=False, loc="best")
     fig.suptitle(f"Next-step brain states of held-out {subject}: truth against forecasts (classifier chance = 0.5)", fontsize=10)
     save(fig, path)

@@ -46,16 +46,16 @@ def _main(argv):
     args = p.parse_args(argv)
     per_subject, rows = {}, []
     for subject, (frame, truth, forecasts) in read_states(args.states).items():
-        per_subject[subject], coords = fidelity(truth, forecasts, args.components, seed=args.seed)
+        per_subject[subject], coords, shown = fidelity(truth, forecasts, args.components, seed=args.seed)
         for method, by_source in coords.items():
             for source, xy in by_source.items():
-                rows += [(subject, method, source, int(t), float(x), float(y)) for t, (x, y) in zip(frame, xy)]
+                rows += [(subject, method, source, int(t), float(x), float(y)) for t, (x, y) in zip(frame[shown], xy)]
         logging.info("%s: %s", subject, per_subject[subject]["metrics"])
     names = list(next(iter(per_subject.values()))["metrics"])
     mean = {name: {m: float(np.mean([s["metrics"][name][m] for s in per_subject.values()])) for m in ("energy_distance", "classifier_accuracy")}
             for name in names}
     write_json(args.out, {"metrics": mean, "per_subject": per_subject, "components": args.components,
-                          "note": "PCA and UMAP fitted on the true held-out states; chance accuracy is 0.5"})
+                          "note": "pictures: PCA and UMAP fitted on the true states of even frames, odd frames shown; chance accuracy is 0.5"})
     with atomic_path(args.embedding_out) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["subject", "method", "source", "frame", "x", "y"])

@@ -102,12 +102,14 @@ def test_the_previous_true_frame_is_indistinguishable_from_the_truth():
 def test_fidelity_of_the_truth_itself_and_of_a_shifted_copy():
     rng = np.random.default_rng(2)
     truth = rng.random((60, 40))
-    metrics, coords = fidelity(truth, {"copy": truth.copy(), "shifted": truth + 2.0}, components=10)
+    metrics, coords, shown = fidelity(truth, {"copy": truth.copy(), "shifted": truth + 2.0}, components=10)
     assert metrics["metrics"]["copy"]["energy_distance"] == pytest.approx(0.0, abs=1e-9)
     assert metrics["metrics"]["copy"]["classifier_accuracy"] <= 0.6
     assert metrics["metrics"]["shifted"]["energy_distance"] > 1 and metrics["metrics"]["shifted"]["classifier_accuracy"] > 0.9
-    assert metrics["components"] == 10 and coords["pca"]["truth"].shape == coords["umap"]["shifted"].shape == (60, 2)
-    np.testing.assert_allclose(coords["pca"]["copy"], coords["pca"]["truth"], atol=1e-9)  # projected into the truth's PCA
+    assert metrics["components"] == 10 and shown.tolist() == list(range(1, 60, 2))  # fitted on the even frames, odd ones shown
+    assert coords["pca"]["truth"].shape == coords["umap"]["shifted"].shape == (30, 2)
+    np.testing.assert_allclose(coords["pca"]["copy"], coords["pca"]["truth"], atol=1e-9)  # the same projection for all
+    np.testing.assert_allclose(coords["umap"]["copy"], coords["umap"]["truth"], atol=1e-5)
 
 
 def test_fidelity_script_names_a_bad_states_file(tmp_path, capsys):

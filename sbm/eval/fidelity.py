@@ -2,7 +2,8 @@
 
 A forecast can have a small MAE and still be off the manifold of real brain states (too smooth,
 too average), or a larger MAE and look just like data. So beside the pictures (PCA and UMAP fitted
-on the true held-out states, forecasts projected into them: the paper's Fig. 2D) come two numbers:
+on true held-out states, other true states and the forecasts projected into them: the paper's
+Fig. 2D) come two numbers:
 
   energy distance  2 E|X - Y| - E|X - X'| - E|Y - Y'| between the true (X) and forecast (Y)
                    states (V-statistics; scipy's 1-D `energy_distance` is its square root), in
@@ -71,24 +72,27 @@ def cross_fitted_energy(truth: np.ndarray, forecast: np.ndarray, components: int
 
 
 def fidelity(truth: np.ndarray, forecasts: dict[str, np.ndarray], components: int = 50, umap_neighbors: int = 15,
-             seed: int = 0) -> tuple[dict, dict]:
-    """Metrics per forecaster and 2-D coordinates of every state, for one fish.
+             seed: int = 0) -> tuple[dict, dict, np.ndarray]:
+    """Metrics per forecaster and 2-D coordinates for the pictures, for one fish.
 
-    truth (W, N) true states; forecasts name -> (W, N). The pictures' PCA and UMAP are fitted on
-    the truth only. Returns ({"metrics": {name: {energy_distance, classifier_accuracy}}, ...},
-    {method: {"truth"|name: (W, 2)}})."""
+    truth (W, N) true states in time order; forecasts name -> (W, N). The pictures' PCA and UMAP
+    are fitted on the true states of the even frames and show the odd frames, truth and forecasts
+    alike: a point the projection was fitted on lands where no new point would (UMAP puts new
+    points towards the rim of its embedding), and that must not look like a difference. Returns
+    ({"metrics": {name: {energy_distance, classifier_accuracy}}, ...}, {method: {"truth"|name:
+    (len(shown), 2)}}, shown: the row indices drawn)."""
     import umap  # imported here: it compiles with numba on import, seconds that only this needs
 
     if len(truth) < 10:
         raise ValueError(f"{len(truth)} states; at least 10 are needed")
     metrics = {name: {"energy_distance": cross_fitted_energy(truth, f, components, seed),
                       "classifier_accuracy": classifier_accuracy(truth, f, components, seed=seed)} for name, f in forecasts.items()}
-    pca = PCA(n_components=min(components, truth.shape[0] - 1, truth.shape[1]), random_state=seed).fit(truth)
-    z_truth = pca.transform(truth)
-    z = {name: pca.transform(f) for name, f in forecasts.items()}
-    reducer = umap.UMAP(n_components=2, n_neighbors=min(umap_neighbors, len(truth) - 1), random_state=seed, n_jobs=1).fit(z_truth)
-    coords = {"pca": {"truth": z_truth[:, :2], **{name: zf[:, :2] for name, zf in z.items()}},
-              "umap": {"truth": reducer.embedding_, **{name: reducer.transform(zf) for name, zf in z.items()}}}
-    info = {"components": pca.n_components_, "explained_variance": float(pca.explained_variance_ratio_.sum()),
+    fit, shown = np.arange(0, len(truth), 2), np.arange(1, len(truth), 2)
+    pca = PCA(n_components=min(components, len(fit) - 1, truth.shape[1]), random_state=seed).fit(truth[fit])
+    reducer = umap.UMAP(n_components=2, n_neighbors=min(umap_neighbors, len(fit) - 1), random_state=seed, n_jobs=1)
+    reducer.fit(pca.transform(truth[fit]))
+    z = {name: pca.transform(states[shown]) for name, states in {"truth": truth, **forecasts}.items()}
+    coords = {"pca": {name: zf[:, :2] for name, zf in z.items()}, "umap": {name: reducer.transform(zf) for name, zf in z.items()}}
+    info = {"components": int(pca.n_components_), "explained_variance": float(pca.explained_variance_ratio_.sum()),
             "explained_variance_2d": pca.explained_variance_ratio_[:2].tolist()}
-    return {"metrics": metrics, **info}, coords
+    return {"metrics": metrics, **info}, coords, shown
