@@ -65,9 +65,6 @@ def test_raw_positions_use_their_own_voxel_size(small_fish):
         (dict(stim_full=None), "missing field 'stim_full'"),
         (dict(stim_full=np.zeros((1, 10))), "stim_full has 10 frames but CellResp has 400"),
         (dict(stim_full=np.full((1, 400), 1.5)), "integer stimulus codes"),
-        (dict(Behavior_full=np.full((5, 400), np.nan)), "Behavior_full holds 2000 non-finite values"),
-        (dict(Behavior_full=np.zeros((400, 5))), "looks transposed"),
-        (dict(Behavior_full=np.zeros((3, 400))), "Behavior_full must be 5 x frames"),
         (dict(CellXYZ_norm=np.zeros((3, 40))), "looks transposed"),
         (dict(CellXYZ_norm=np.zeros((40, 3))), "absIX refers to cell"),
         (dict(fpsec=np.array([[np.nan]])), "fpsec must be one frame rate"),
@@ -78,6 +75,24 @@ def test_malformed_data_full(fish_copy, change, message):
     with pytest.raises(InputError, match=message) as err:
         open_fish(fish_copy)
     assert "data_full.mat" in str(err.value) or "TimeSeries.h5" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "behavior, problem",
+    [
+        (None, "data_full.mat has no Behavior_full"),
+        (np.full((5, 400), np.nan), "Behavior_full holds 2000 non-finite values (first: left_turn at frame 0)"),
+        (np.zeros((400, 5)), "looks transposed"),
+        (np.zeros((3, 400)), "Behavior_full must be 5 x frames"),
+        (np.zeros((5, 399)), "Behavior_full has 399 frames but CellResp has 400"),
+    ],
+)
+def test_unusable_behaviour_leaves_the_brain_readable(fish_copy, behavior, problem):
+    """Only the behaviour stages need behaviour: the fish still opens, with the problem named."""
+    rewrite_mat(fish_copy, Behavior_full=behavior)
+    fish = open_fish(fish_copy)
+    assert fish.behavior is None and problem in fish.behavior_problem
+    assert fish.read_block(0, 5).shape == (fish.n_frames, 5)
 
 
 def test_transposed_cellresp(fish_copy):

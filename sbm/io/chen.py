@@ -37,8 +37,9 @@ _MAT73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: sbm. HDF5 
 # data_full.mat
 
 
-def read_mat_fields(path: Path, names: list[str]) -> dict[str, np.ndarray]:
-    """Read named fields from data_full.mat (v5/v7 or v7.3), from struct `data` or top level.
+def read_mat_fields(path: Path, names: list[str], optional: tuple = ()) -> dict[str, np.ndarray]:
+    """Read named fields from data_full.mat (v5/v7 or v7.3), from struct `data` or top level;
+    a missing field is an error unless it is `optional` (then it is absent from the result).
 
     Arrays come back in MATLAB orientation (rows x columns as MATLAB shows them) for both formats.
     """
@@ -46,7 +47,7 @@ def read_mat_fields(path: Path, names: list[str]) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise InputError(path, "file not found")
     if h5py.is_hdf5(path):
-        return _read_mat73(path, names)
+        return _read_mat73(path, names, optional)
     try:
         mat = scipy.io.loadmat(path, squeeze_me=False, struct_as_record=True)
     except Exception as err:  # scipy raises several types for a damaged file
@@ -56,13 +57,15 @@ def read_mat_fields(path: Path, names: list[str]) -> dict[str, np.ndarray]:
         source = {k: mat["data"][0, 0][k] for k in mat["data"].dtype.names}
     out = {}
     for name in names:
+        if name not in source and name in optional:
+            continue
         if name not in source:
             raise InputError(path, f"missing field '{name}' (found: {sorted(k for k in source if not k.startswith('__'))})")
         out[name] = np.asarray(source[name])
     return out
 
 
-def _read_mat73(path: Path, names: list[str]) -> dict[str, np.ndarray]:
+def _read_mat73(path: Path, names: list[str], optional: tuple) -> dict[str, np.ndarray]:
     try:
         f = h5py.File(path, "r")
     except OSError as err:
@@ -71,6 +74,8 @@ def _read_mat73(path: Path, names: list[str]) -> dict[str, np.ndarray]:
         group = f["data"] if "data" in f and isinstance(f["data"], h5py.Group) else f
         out = {}
         for name in names:
+            if name not in group and name in optional:
+                continue
             if name not in group or not isinstance(group[name], h5py.Dataset):
                 raise InputError(path, f"missing field '{name}' (found: {sorted(group.keys())})")
             try:
@@ -115,7 +120,8 @@ class ChenFish:
     cell_id: np.ndarray  # (N,) 1-based index into the full cell list (absIX)
     xyz_um: np.ndarray  # (N, 3) positions in micrometres
     stim_code: np.ndarray  # (T,) raw stimulus code per frame
-    behavior: np.ndarray  # (T, 5)
+    behavior: np.ndarray | None  # (T, 5), or None when Behavior_full is missing or unusable
+    behavior_problem: str = ""  # why `behavior` is None (only the behaviour stages need it)
     behavior_names: tuple = BEHAVIOR_NAMES
     dropped: dict = field(default_factory=dict)  # reason -> number of cells
 
@@ -172,7 +178,7 @@ def open_fish(
     except OSError as err:
         raise InputError(ts_path, f"not a readable HDF5 file (truncated or damaged?): {err}") from err
 
-    fields = read_mat_fields(mat_path, [position_field, "IX_inval_anat", "fpsec", "stim_full", "Behavior_full"])
+    fields = read_mat_fields(mat_path, [position_field, "IX_inval_anat", "fpsec", "stim_full", "Behavior_full"], optional=("Behavior_full",))
 
     # --- shapes ------------------------------------------------------------------------------
     n_cells = len(abs_ix)
@@ -211,14 +217,9 @@ def open_fish(
     if not np.all(np.isfinite(stim)) or np.any(stim != np.round(stim)):
         raise InputError(mat_path, "stim_full must hold finite integer stimulus codes")
 
-    beh = np.asarray(fields["Behavior_full"], dtype=float)
-    if beh.ndim != 2 or beh.shape[0] != len(BEHAVIOR_NAMES):
-        hint = " (it looks transposed: expected 5 x frames)" if beh.ndim == 2 and beh.shape[1] == len(BEHAVIOR_NAMES) else ""
-        raise InputError(mat_path, f"Behavior_full must be {len(BEHAVIOR_NAMES)} x frames, got {beh.shape}{hint}")
-    if beh.shape[1] != n_raw:
-        raise InputError(mat_path, f"Behavior_full has {beh.shape[1]} frames but CellResp has {n_raw}")
-    if not np.all(np.isfinite(beh)):
-        raise InputError(mat_path, f"Behavior_full holds {int((~np.isfinite(beh)).sum())} non-finite values")
+    behavior, behavior_problem = read_behavior(fields.get("Behavior_full"), n_raw)
+    if behavior_problem:
+        log.warning("%s: %s; the behaviour stages (PNM) cannot use this fish, the others can", mat_path, behavior_problem)
 
     # --- which cells are kept ----------------------------------------------------------------
     invalid = np.asarray(fields["IX_inval_anat"], dtype=float).ravel()
@@ -245,9 +246,29 @@ def open_fish(
         cell_id=abs_ix[keep],
         xyz_um=xyz[keep].astype(np.float32),
         stim_code=stim[:n_frames].astype(np.int64),
-        behavior=beh[:, :n_frames].T.astype(np.float32),
+        behavior=None if behavior is None else behavior[:n_frames],
+        behavior_problem=behavior_problem,
         dropped=dropped,
     )
+
+
+def read_behavior(beh, n_raw: int) -> tuple[np.ndarray | None, str]:
+    """(behaviour (T, 5), "") from Behavior_full, or (None, what is wrong with it). A fish whose
+    behaviour is missing or unusable still has brain activity, so this is not an error here: the
+    stages that need behaviour refuse the fish and say why (sbm.data.behavior)."""
+    if beh is None:
+        return None, "data_full.mat has no Behavior_full"
+    beh = np.asarray(beh, dtype=float)
+    if beh.ndim != 2 or beh.shape[0] != len(BEHAVIOR_NAMES):
+        hint = " (it looks transposed: expected 5 x frames)" if beh.ndim == 2 and beh.shape[1] == len(BEHAVIOR_NAMES) else ""
+        return None, f"Behavior_full must be {len(BEHAVIOR_NAMES)} x frames ({', '.join(BEHAVIOR_NAMES)}), got {beh.shape}{hint}"
+    if beh.shape[1] != n_raw:
+        return None, f"Behavior_full has {beh.shape[1]} frames but CellResp has {n_raw}"
+    bad = ~np.isfinite(beh)
+    if bad.any():
+        row, t = np.argwhere(bad)[0]
+        return None, f"Behavior_full holds {int(bad.sum())} non-finite values (first: {BEHAVIOR_NAMES[row]} at frame {t})"
+    return beh.T.astype(np.float32), ""
 
 
 def read_stim_codes(folder: str | Path) -> np.ndarray:

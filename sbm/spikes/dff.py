@@ -102,7 +102,8 @@ def write_dff(
         out.create_dataset("cell_id", data=fish.cell_id[keep]).attrs["meaning"] = "1-based index into the full cell list (absIX)"
         out.create_dataset("stimulus", data=stimulus).attrs["meaning"] = "one-hot over stimulus_names"
         out.create_dataset("stimulus_code", data=fish.stim_code)
-        out.create_dataset("behavior", data=fish.behavior).attrs["meaning"] = "columns are behavior_names"
+        if fish.behavior is not None:
+            out.create_dataset("behavior", data=fish.behavior).attrs["meaning"] = "columns are behavior_names"
         dropped = dict(fish.dropped, nonpositive_baseline=n_bad)
         out.attrs.update(
             subject=fish.subject,
@@ -110,6 +111,7 @@ def write_dff(
             stimulus_names=list(vocabulary["names"]),
             stimulus_codes=list(vocabulary["codes"]),
             behavior_names=list(fish.behavior_names),
+            behavior_problem=fish.behavior_problem,  # why there is no `behavior` dataset ("" if there is one)
             baseline_window_s=baseline_window_s,
             baseline_window_frames=window,
             baseline_percentile=baseline_percentile,

@@ -85,7 +85,9 @@ def write_probabilities(rates_path: str | Path, dff_path: str | Path, out_path: 
             for name in ("noise_level", "cell_id"):
                 out.create_dataset(name, data=r[name][()])
             for name in ("xyz", "stimulus", "behavior"):
-                out.create_dataset(name, data=d[name][()])
-                out[name].attrs.update(d[name].attrs)
+                if name in d:  # behaviour may be missing (dff attribute behavior_problem says why)
+                    out.create_dataset(name, data=d[name][()])
+                    out[name].attrs.update(d[name].attrs)
             out.attrs.update({k: d.attrs[k] for k in ("subject", "fps", "stimulus_names", "behavior_names")})
+            out.attrs["behavior_problem"] = d.attrs.get("behavior_problem", "")
             out.attrs.update(method=r.attrs["method"], model_id=r.attrs["model_id"], lookahead=r.attrs["lookahead"])

@@ -1,0 +1,116 @@
+"""The Peripheral Neural Model: one behaviour dimension read out of the last few brain states.
+
+For each of the last F frames and each neuron i, a per-neuron MLP reads
+  [z_i, Fourier features of xyz_i]
+where z_i is the neuron's activity z-scored across the fish's neurons in that frame (so fish with
+different overall activity and neuron counts look alike) and the Fourier features place it in the
+brain (positions centred and scaled to [-1, 1], sin and cos at octave frequencies per axis). A
+masked mean over neurons turns the neuron features into one vector per frame, invariant to neuron
+order and count; a temporal MLP over the F vectors gives the behaviour in [0, 1] (a sigmoid).
+
+Shapes: B samples, F frames, N neurons (padded, with mask (B, N)), P = 6 * fourier_frequencies.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from sbm.settings import from_dict
+
+
+@dataclass
+class PNMConfig:
+    """The config's `pnm.model` section."""
+
+    frames: int = 4  # brain states per behaviour frame: the frame itself and the F - 1 before it
+    fourier_frequencies: int = 6  # per axis, sin and cos at pi * 2^k, k < this (finest ~1/64 of the brain)
+    neuron_hidden: int = 32  # hidden width of the per-neuron MLP (its cost: N x F x this per sample)
+    neuron_features: int = 16  # features per neuron that the mean over neurons pools
+    temporal_hidden: int = 64  # hidden width of the temporal MLP
+    seed: int = 0  # initial weights
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PNMConfig":
+        return from_dict(cls, d, "pnm.model")
+
+
+def fourier_features(xyz: torch.Tensor, n_frequencies: int) -> torch.Tensor:
+    """(..., 3) positions in [-1, 1] -> (..., 6 n): sin and cos of pi 2^k x for each axis and k."""
+    freqs = math.pi * 2.0 ** torch.arange(n_frequencies, dtype=xyz.dtype, device=xyz.device)
+    angles = (xyz[..., None] * freqs).flatten(-2)  # (..., 3 n)
+    return torch.cat((angles.sin(), angles.cos()), dim=-1)
+
+
+def zscore_across_neurons(prob: torch.Tensor, mask: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """prob (B, F, N) -> z-scores over the real neurons of each frame; padding stays 0."""
+    m = mask[:, None, :].to(prob.dtype)
+    n = m.sum(dim=-1, keepdim=True)
+    mean = (prob * m).sum(dim=-1, keepdim=True) / n
+    var = (((prob - mean) * m) ** 2).sum(dim=-1, keepdim=True) / n
+    return (prob - mean) / (var + eps).sqrt() * m
+
+
+class PNM(nn.Module):
+    def __init__(self, cfg: PNMConfig):
+        super().__init__()
+        self.cfg = cfg
+        with torch.random.fork_rng():  # seeded initial weights, the caller's random state untouched
+            torch.manual_seed(cfg.seed)
+            self._build(cfg)
+
+    def _build(self, cfg: PNMConfig):
+        n_fourier = 6 * cfg.fourier_frequencies
+        # The first layer of the per-neuron MLP, split: its position part is the same in every
+        # frame, so it is computed once per neuron instead of once per neuron and frame.
+        self.activity_in = nn.Linear(1, cfg.neuron_hidden)
+        self.position_in = nn.Linear(n_fourier, cfg.neuron_hidden, bias=False)
+        self.neuron_out = nn.Linear(cfg.neuron_hidden, cfg.neuron_features)
+        self.temporal = nn.Sequential(
+            nn.Linear(cfg.frames * cfg.neuron_features, cfg.temporal_hidden), nn.GELU(), nn.Linear(cfg.temporal_hidden, 1)
+        )
+
+    def pooled(self, prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, F, neuron_features): the per-neuron MLP averaged over each sample's real neurons."""
+        z = zscore_across_neurons(prob, mask)
+        position = self.position_in(fourier_features(xyz, self.cfg.fourier_frequencies))  # (B, N, hidden)
+        hidden = F.gelu(self.activity_in(z[..., None]) + position[:, None])  # (B, F, N, hidden)
+        features = self.neuron_out(hidden)  # (B, F, N, features)
+        m = mask[:, None, :, None].to(features.dtype)
+        return (features * m).sum(dim=2) / m.sum(dim=2)
+
+    def forward(self, prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """prob (B, F, N) the brain states of frames t - F + 1 .. t; xyz (B, N, 3); mask (B, N)
+        True for real neurons. Returns the behaviour at t, (B,) in [0, 1]."""
+        if prob.shape[1] != self.cfg.frames:
+            raise ValueError(f"the PNM reads {self.cfg.frames} frames, got {prob.shape[1]}")
+        return self.head(self.pooled(prob, xyz, mask))
+
+    def head(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(B, F, neuron_features) pooled frames -> (B,) behaviour in [0, 1]."""
+        return torch.sigmoid(self.temporal(pooled.flatten(1)).squeeze(-1))
+
+    @torch.no_grad()
+    def series(self, prob: torch.Tensor, xyz: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+        """The behaviour at every frame of one recording, prob (T, N), xyz (N, 3): (T,), NaN for
+        the first F - 1 frames (too little history). Each frame is pooled once, not F times."""
+        T, N, F = prob.shape[0], prob.shape[1], self.cfg.frames
+        mask = torch.ones(1, N, dtype=torch.bool)
+        pooled = torch.cat([self.pooled(prob[i : i + chunk, None], xyz.expand(len(prob[i : i + chunk]), N, 3),
+                                        mask.expand(len(prob[i : i + chunk]), N))
+                            for i in range(0, T, chunk)])[:, 0]  # (T, features)
+        windows = pooled.unfold(0, F, 1).transpose(1, 2)  # (T - F + 1, F, features): frames t - F + 1 .. t
+        return torch.cat((torch.full((F - 1,), float("nan")), self.head(windows)))
+
+
+def save_pnm(model: PNM, path, **extra) -> None:
+    torch.save({"model": model.state_dict(), "config": asdict(model.cfg), **extra}, path)
+
+
+def load_pnm(path, map_location="cpu") -> tuple[PNM, dict]:
+    state = torch.load(path, map_location=map_location, weights_only=False)
+    model = PNM(PNMConfig(**state["config"]))
+    model.load_state_dict(state["model"])
+    return model.eval(), state
