@@ -1,4 +1,4 @@
-"""The paper's figures 1B, 1C and 2A-D, the rollouts and the connectome panel, drawn from
+"""The paper's figures 1B, 1C, 2A-D and 3A-C, the rollouts and the connectome panel, drawn from
 results/<dataset>/eval/.
 
 Every function takes what the evaluation stored (parsed JSON, HDF5 contents, CSV rows) and a path;
@@ -13,9 +13,14 @@ import numpy as np  # noqa: E402
 
 # One colour per forecaster, the same on every figure.
 COLOURS = {"truth": "0.35", "sbm": "tab:red", "persistence": "tab:purple", "context_mean": "tab:olive", "neuron_mean": "tab:brown",
-           "ridge": "tab:blue", "mlp": "tab:green", "attention": "tab:red", "lag1_correlation": "tab:blue"}
+           "ridge": "tab:blue", "mlp": "tab:green", "attention": "tab:red", "lag1_correlation": "tab:blue",
+           # figure 3: behaviour readouts and pattern sets
+           "pnm": "tab:red", "pca_ridge": "tab:cyan", "true": "0.35", "real": "tab:blue", "random": "tab:olive",
+           "optimised": "tab:red", "target": "black", "pnm_sbm_states": "tab:orange"}
 LABELS = {"sbm": "SBM", "persistence": "persistence", "context_mean": "context mean", "neuron_mean": "neuron mean",
-          "ridge": "ridge AR", "mlp": "MLP", "truth": "truth"}
+          "ridge": "ridge AR", "mlp": "MLP", "truth": "truth", "pnm": "PNM", "pca_ridge": "PCA + ridge",
+          "true": "true behaviour", "real": "real states", "random": "random patterns", "optimised": "optimised patterns",
+          "target": "targets", "pnm_sbm_states": "PNM on SBM forecasts"}
 
 
 def save(fig, path) -> None:
@@ -175,6 +180,97 @@ def fig_connectome(connectome: dict, path) -> None:
         fig.colorbar(image, ax=ax, shrink=0.6)
     fig.suptitle(f"Held-out {subject}: {s['wired_pairs']} of {s['pairs']} off-diagonal pairs are wired; "
                  f"chance AUROC 0.5 (95 % of random scores: {s['chance']['q2.5']:.2f}-{s['chance']['q97.5']:.2f})", fontsize=10)
+    save(fig, path)
+
+
+def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> None:
+    """Left: each behaviour's truth against the PNM reading true and SBM-forecast states over the
+    first `frames` evaluated frames. Right: r per behaviour for every readout, chance shaded."""
+    names = behavior["behaviors"]
+    fig = plt.figure(figsize=(13, 1.5 * len(names) + 1), layout="constrained")
+    grid = fig.add_gridspec(len(names), 2, width_ratios=(2.2, 1))
+    t = series["frame"][:frames]
+    for d, name in enumerate(names):
+        ax = fig.add_subplot(grid[d, 0])
+        ax.plot(t, series["truth"][:frames, d], color=COLOURS["truth"], lw=1.2, label="true")
+        for key, colour, label in (("pnm_true_states", COLOURS["pnm"], "PNM, true states"), ("pnm_sbm_states", COLOURS["pnm_sbm_states"], "PNM, SBM forecasts")):
+            ax.plot(t, series[key][:frames, d], color=colour, lw=1, label=f"{label} (r = {behavior['r'][key][name]:.2f})")
+        ax.set_ylabel(name.replace("_", " "), fontsize=8)
+        ax.legend(fontsize=7, frameon=False, loc="upper right", ncol=3)
+        if d == 0:
+            ax.set_title("Held-out behaviour (scaled to [0, 1] per fish) against the PNM's", fontsize=9)
+        if d == len(names) - 1:
+            ax.set_xlabel("frame")
+    bars = fig.add_subplot(grid[:, 1])
+    readouts = [(m, s) for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")]
+    y = np.arange(len(names))
+    height = 0.8 / len(readouts)
+    for i, (model, source) in enumerate(readouts):
+        key = f"{model}_{source}"
+        values = [behavior["r"][key][n] for n in names]
+        label = f"{LABELS[model]}, {'true states' if source == 'true_states' else 'SBM forecasts'} (mean {behavior['mean_r'][key]:.2f})"
+        bars.barh(y + i * height, values, height, color=COLOURS[model], alpha=1.0 if source == "true_states" else 0.45, label=label)
+    for j, n in enumerate(names):
+        bars.fill_betweenx([j - 0.1, j + 0.9], 0, behavior["chance_r95"][n], color="0.85", lw=0, label="chance (95 %)" if j == 0 else None)
+    bars.set_yticks(y + 0.4 - height / 2, [n.replace("_", " ") for n in names])
+    bars.invert_yaxis()
+    bars.set(xlabel="Pearson r on the held-out fish", title="Behaviour prediction")
+    bars.legend(fontsize=7, frameon=False, loc="lower right")
+    save(fig, path)
+
+
+def fig3b_behavior_space(rows: list[dict], search: dict, path) -> None:
+    """The behaviour PCA plane (fitted on the training fish): true behaviour, the PNM on SBM
+    forecasts, and what real, random and optimised patterns drive; the grid that coverage counts."""
+    subject = rows[0]["subject"]
+    points = {}
+    for r in rows:
+        if r["subject"] == subject:
+            points.setdefault(r["set"], []).append((float(r["pc1"]), float(r["pc2"])))
+    points = {k: np.array(v) for k, v in points.items()}
+    space, result = search["space"], search["per_subject"][subject]
+    fig, ax = plt.subplots(figsize=(7.5, 6.5))
+    for x in np.linspace(space["lo"][0], space["hi"][0], space["grid"] + 1):
+        ax.axvline(x, color="0.9", lw=0.8, zorder=0)
+    for y in np.linspace(space["lo"][1], space["hi"][1], space["grid"] + 1):
+        ax.axhline(y, color="0.9", lw=0.8, zorder=0)
+    ax.scatter(*points["truth"].T, s=4, color="0.8", label="true behaviour, every frame")
+    ax.scatter(*points["pnm_sbm_states"].T, s=4, color=COLOURS["pnm_sbm_states"], alpha=0.5, label=LABELS["pnm_sbm_states"])
+    ax.scatter(*points["target"].T, s=30, marker="x", color=COLOURS["target"], lw=0.8, label=LABELS["target"])
+    for name in ("true", "real", "random", "optimised"):
+        ax.scatter(*points[name].T, s=16, color=COLOURS[name], edgecolor="white", lw=0.3,
+                   label=f"{LABELS[name]}: {result['coverage'][name]:.0%} of cells, hull {result['hull_area'][name]:.3f}")
+    explained = space["explained_variance_ratio"]
+    ax.set(xlabel=f"behaviour PC 1 ({explained[0]:.0%} of variance)", ylabel=f"behaviour PC 2 ({explained[1]:.0%})",
+           title=f"Behaviour space, held-out {subject} ({len(points['target'])} patterns per set)")
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    save(fig, path)
+
+
+def fig3c_pattern(pattern: dict, search: dict, path) -> None:
+    """One optimised pattern on the brain (mean over its frames), beside the real state it
+    started from and their difference, voxelised in x-y and pooled over z."""
+    xyz, start, optimised = pattern["xyz_um"], pattern["start"].mean(axis=0), pattern["pattern"].mean(axis=0)
+    cmap = plt.get_cmap("magma").with_extremes(bad="0.92")
+    diff_cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.92")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), layout="constrained")
+    shape = (128, 64)
+    for ax, (title, values) in zip(axes[:2], (("real state it started from", start), ("optimised pattern", optimised))):
+        image = ax.imshow(voxelise(xyz, values, shape), origin="lower", cmap=cmap, vmin=0, vmax=1, interpolation="none")
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=axes[:2], shrink=0.8, label="spike probability (mean over frames, voxel mean)")
+    change = voxelise(xyz, optimised - start, shape)
+    limit = float(np.nanmax(np.abs(change))) or 1.0
+    image = axes[2].imshow(change, origin="lower", cmap=diff_cmap, vmin=-limit, vmax=limit, interpolation="none")
+    axes[2].set_title("optimised - real", fontsize=9)
+    fig.colorbar(image, ax=axes[2], shrink=0.8, label="change in spike probability")
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    names = search["behaviors"]
+    reached = ", ".join(f"{n.replace('_', ' ')} {v:.2f}" for n, v in zip(names, pattern["behavior"]))
+    fig.suptitle(f"Pattern {int(pattern['index'])} (from frame {int(pattern['frame'])}): behaviour plane "
+                 f"({pattern['started'][0]:.2f}, {pattern['started'][1]:.2f}) -> ({pattern['reached'][0]:.2f}, {pattern['reached'][1]:.2f}), "
+                 f"target ({pattern['target'][0]:.2f}, {pattern['target'][1]:.2f})\nPNM behaviour: {reached}", fontsize=9)
     save(fig, path)
 
 

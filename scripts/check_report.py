@@ -1,4 +1,4 @@
-"""Check in headless Chromium that a Snakemake report shows every figure of the `figures` rule.
+"""Check in headless Chromium that a Snakemake report shows every figure of the figure rules.
 
     snakemake --report results/synthetic/report.html
     python scripts/check_report.py results/synthetic/report.html --screenshots results/synthetic/report_screenshots
@@ -10,10 +10,11 @@ import sys
 from sbm.cli import run
 from sbm.report_check import browser_available, check_report
 
-# Sidebar category -> the files the figures rule marks for it (workflow/rules/figures.smk).
+# Sidebar category -> the files the figure rules mark for it (workflow/rules/figures.smk, behavior.smk).
 FIGURES = {
     "Figure 1: forecasts": ["fig1b_brain_maps.png", "fig1c_traces.png"],
     "Figure 2: evaluation": ["fig2a_calibration.png", "fig2b_context.png", "rollouts.png", "fig2d_fidelity.png", "next_step_table.html"],
+    "Figure 3: behaviour": ["fig3a_behavior.png", "fig3b_behavior_space.png", "fig3c_pattern.png"],
 }
 
 

@@ -38,7 +38,9 @@ def load_script(name: str):
 
 def write_probs(path, n_frames=60, n_neurons=24, n_stimuli=3, seed=0, subject="subject_1"):
     """A small probs file in the contract of the probabilities stage: slowly varying probabilities
-    (an AR(1) drive through a sigmoid, with a stimulus effect), positions, a one-hot stimulus."""
+    (an AR(1) drive through a sigmoid, with a stimulus effect), positions, a one-hot stimulus, and
+    five behaviour columns read out of the activity of brain regions (so a PNM can learn them):
+    bouts when a region's mean activity is high, and two raw channels mixing them."""
     import h5py
     import numpy as np
 
@@ -53,6 +55,12 @@ def write_probs(path, n_frames=60, n_neurons=24, n_stimuli=3, seed=0, subject="s
         f["xyz"] = rng.uniform(0, [400, 800, 250], (n_neurons, 3)).astype(np.float32)
         f["stimulus"] = np.eye(n_stimuli, dtype=np.float32)[code]
         f.attrs.update(subject=subject, fps=2.0, stimulus_names=[f"stim_{k}" for k in range(n_stimuli)])
+        prob, xyz = f["prob"][()], f["xyz"][()]
+        regions = [xyz[:, 0] < 130, xyz[:, 0] > 270, xyz[:, 1] > 550]  # left, right, rostral
+        bouts = np.stack([np.maximum(prob[:, r].mean(axis=1) - np.quantile(prob[:, r].mean(axis=1), 0.8), 0) for r in regions], axis=1)
+        raw = np.stack([bouts[:, 0] + 0.5 * bouts[:, 2], bouts[:, 1] + 0.5 * bouts[:, 2]], axis=1) + 0.01 * rng.random((n_frames, 2))
+        f["behavior"] = np.concatenate([bouts, raw], axis=1).astype(np.float32)
+        f.attrs.update(behavior_names=["left_turn", "right_turn", "forward_swim", "raw_left", "raw_right"], behavior_problem="")
     return path
 
 

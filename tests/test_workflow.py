@@ -14,11 +14,15 @@ import yaml
 
 from conftest import load_script
 from sbm.data.split import SplitConfig
+from sbm.eval.behavior import BehaviorBaselineConfig
 from sbm.eval.forecasters import ForecasterConfig
+from sbm.eval.search import SearchConfig
+from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
 from sbm.report_check import browser_available
 from sbm.report_check import check_report as check_report_in_browser
 from sbm.spikes.model import SpikeNetConfig
+from sbm.train.pnm import PNMTrainConfig
 from sbm.train.sbm import TrainConfig
 from sbm.synth.fish import SimConfig, simulate_fish
 
@@ -54,14 +58,14 @@ def test_dry_run_synthetic_default():
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
     assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "spikes": 5, "probabilities": 5,
                     "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1,
-                    "evaluate_fidelity": 1, "evaluate_connectome": 1, "figures": 1, "all": 1}
+                    "evaluate_fidelity": 1, "evaluate_connectome": 1, "figures": 1, "fit_behavior_baselines": 1, "train_pnm": 5, "evaluate_behavior": 1, "search_patterns": 1, "behavior_figures": 1, "all": 1}
 
 
 def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
     jobs = planned_jobs(snakemake("-n", "--forceall", "--configfile", REPO / "config/chen2018.yaml").stdout)
     assert jobs == {"figshare_listing": 1, "download": 18, "stimulus_vocabulary": 1, "dff": 18, "spikes": 18, "probabilities": 18,
                     "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1,
-                    "evaluate_fidelity": 1, "figures": 1, "all": 1}
+                    "evaluate_fidelity": 1, "figures": 1, "fit_behavior_baselines": 1, "train_pnm": 5, "evaluate_behavior": 1, "search_patterns": 1, "behavior_figures": 1, "all": 1}
 
 
 def test_lint_is_clean():
@@ -88,7 +92,9 @@ def test_bad_config_is_rejected(override, message):
 
 
 @pytest.mark.parametrize("section, dataclass", [(("synthetic",), SimConfig), (("spikes", "model"), SpikeNetConfig), (("split",), SplitConfig),
-                                                (("sbm", "model"), SBMConfig), (("sbm", "train"), TrainConfig), (("baselines",), ForecasterConfig)])
+                                                (("sbm", "model"), SBMConfig), (("sbm", "train"), TrainConfig), (("baselines",), ForecasterConfig),
+                                                (("pnm", "model"), PNMConfig), (("pnm", "train"), PNMTrainConfig),
+                                                (("pnm", "baselines"), BehaviorBaselineConfig), (("pnm", "search"), SearchConfig)])
 def test_schema_defaults_match_the_dataclasses(section, dataclass):
     """The config maps one to one onto the settings dataclasses, with the same defaults."""
     spec = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -118,6 +124,9 @@ QUICK_SPIKES = {"repeats": 1, "calibration_fish": 1, "training_noise_levels": [4
 QUICK_SBM = {"model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "cluster_size": 64}, "train": {"max_steps": 6, "batch_size": 2, "val_windows": 4},
              "evaluate": {"stride": 20, "rollout_horizon": 4, "rollout_starts": 2}}
 QUICK_BASELINES = {"windows": 20, "steps": 100}
+# PNMs for two behaviours, a few steps; a 3 x 3 search.
+QUICK_PNM = {"behaviors": ["left_turn", "raw_left"], "model": {"neuron_hidden": 8, "neuron_features": 8},
+             "train": {"steps": 20, "val_every": 10}, "search": {"grid": 3, "steps": 10}}
 TINY = {
     "dataset": "tiny",
     "source": "synthetic",
@@ -126,6 +135,7 @@ TINY = {
     "spikes": QUICK_SPIKES,
     "sbm": QUICK_SBM,
     "baselines": QUICK_BASELINES,
+    "pnm": QUICK_PNM,
 }
 
 
@@ -159,12 +169,41 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     connectome = json.loads((tmp_path / "results/tiny/eval/connectome.json").read_text())
     assert 0 <= connectome["auroc"]["attention"] <= 1 and 0 <= connectome["auroc"]["lag1_correlation"] <= 1
     assert len(result["mae_by_context"]["sbm"]) == 12
+    behavior = json.loads((tmp_path / "results/tiny/eval/behavior.json").read_text())
+    assert behavior["behaviors"] == ["left_turn", "raw_left"] and set(behavior["r"]) == {
+        f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")}
+    search = json.loads((tmp_path / "results/tiny/eval/search.json").read_text())
+    assert set(search["coverage"]) == {"true", "real", "random", "optimised"}
+    objective = search["per_subject"][split["heldout"][0]]["objective"]
+    assert objective["end"] < objective["start"]
     check_report(tmp_path)
     # Nothing left to do; `-R dff` reruns that stage and what depends on it, not the simulation.
     assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=tmp_path).stdout
     jobs = planned_jobs(snakemake("--configfile", config, "-n", "-R", "dff", cwd=tmp_path).stdout)
     assert jobs == {"dff": 3, "synthetic_qc": 1, "spikes": 3, "probabilities": 3, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1,
-                    "evaluate_rollout": 1, "evaluate_fidelity": 1, "evaluate_connectome": 1, "figures": 1, "all": 1}
+                    "evaluate_rollout": 1, "evaluate_fidelity": 1, "evaluate_connectome": 1, "figures": 1, "fit_behavior_baselines": 1,
+                    "train_pnm": 2, "evaluate_behavior": 1, "search_patterns": 1, "behavior_figures": 1, "all": 1}
+    check_fish_without_behaviour(tmp_path, config, split)
+
+
+def check_fish_without_behaviour(folder, config, split):
+    """A training fish loses its behaviour: the PNM stage stops with the reason, and the stages
+    that do not read behaviour (here, rerun: a rollout evaluation and figures 1-2) still run."""
+    probs = folder / f"results/tiny/probs/{split['train'][0]}.h5"
+    stat = probs.stat()
+    with h5py.File(probs, "r+") as f:
+        del f["behavior"]
+        f.attrs["behavior_problem"] = "data_full.mat has no Behavior_full"
+    os.utime(probs, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # unchanged for Snakemake: only the forced jobs run
+    figure = folder / "results/tiny/figures/rollouts.png"
+    before = figure.stat().st_mtime_ns
+    # The shipped profile (keep-going) as a user in the repository gets it.
+    proc = snakemake("--configfile", config, "--workflow-profile", REPO / "profiles/default", "--forcerun", "train_pnm", "evaluate_rollout",
+                     cwd=folder, check=False)
+    assert proc.returncode != 0
+    log = (folder / "logs/tiny/train_pnm/left_turn.log").read_text()
+    assert f"{probs.name}: this fish has no usable behaviour (data_full.mat has no Behavior_full)" in log
+    assert figure.stat().st_mtime_ns > before  # figures 1-2 were drawn again despite the failure
 
 
 def check_report(folder):
@@ -190,11 +229,13 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
         simulate_fish(SimConfig(n_neurons=150, n_frames=250, mat_format="v7.3" if s == "subject_7" else "v5"), s, raw / s)
     local = tmp_path / "local.yaml"
     spikes = {**QUICK_SPIKES, "ground_truth_dir": str(SHARED_GT), "ground_truth_datasets": ["DS06-GCaMP6f-zf-aDp"]}
-    local.write_text(yaml.safe_dump({"raw_dir": str(raw), "subjects": ["subject_3", "subject_7", "subject_8"], "spikes": spikes, "sbm": QUICK_SBM, "baselines": QUICK_BASELINES}))
+    local.write_text(yaml.safe_dump({"raw_dir": str(raw), "subjects": ["subject_3", "subject_7", "subject_8"], "spikes": spikes, "sbm": QUICK_SBM,
+                                     "baselines": QUICK_BASELINES, "pnm": QUICK_PNM}))
     args = ["--configfile", REPO / "config/chen2018.yaml", local]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=tmp_path).stdout)
     assert jobs == {"stimulus_vocabulary": 1, "dff": 3, "spikes": 3, "probabilities": 3, "split": 1, "train_sbm": 1, "fit_baselines": 1,
-                    "evaluate_next_step": 1, "evaluate_rollout": 1, "evaluate_fidelity": 1, "figures": 1, "all": 1}
+                    "evaluate_next_step": 1, "evaluate_rollout": 1, "evaluate_fidelity": 1, "figures": 1, "fit_behavior_baselines": 1,
+                    "train_pnm": 2, "evaluate_behavior": 1, "search_patterns": 1, "behavior_figures": 1, "all": 1}
     snakemake(*args, cwd=tmp_path)
     with h5py.File(tmp_path / "results/chen2018/dff/subject_7.h5") as f:
         assert f["dff"].shape[0] == 248 and "all_white" in list(f.attrs["stimulus_names"])

@@ -64,6 +64,7 @@ class BehaviorFish:
     xyz: np.ndarray  # (N, 3) normalised as for the SBM (sbm.data.windows.normalise_positions)
     target: np.ndarray  # (T, D) in [0, 1]
     names: list
+    stimulus: np.ndarray  # (T, K) as the SBM reads it
 
 
 def load_behavior_fish(path, names: list[str], quantile: float, frames: int) -> BehaviorFish:
@@ -72,7 +73,7 @@ def load_behavior_fish(path, names: list[str], quantile: float, frames: int) -> 
     target = scale_to_unit(read_behavior(path, names), quantile)
     with h5py.File(path, "r") as f:
         prob = f["prob"][()].astype(np.float16)
-    return BehaviorFish(fish.path, fish.subject, prob, fish.xyz, target, list(names))
+    return BehaviorFish(fish.path, fish.subject, prob, fish.xyz, target, list(names), fish.stimulus)
 
 
 def frame_index(fishes: list[BehaviorFish], frames: int) -> np.ndarray:

@@ -7,8 +7,10 @@ share of grid cells that a set of behaviours reaches, beside the area of its con
 
 A pattern is F frames of spike probabilities for every neuron of one fish, parameterised as
 sigmoid(logits) so it stays in [0, 1], started from a real brain state of that fish and moved by
-Adam to bring the PNMs' behaviour (one PNM per dimension, projected on the plane) to its target;
-an optional L1 term keeps it sparse. Optionally the pattern is played into the SBM, which rolls
+Adam to bring the PNMs' behaviour (one PNM per dimension, projected on the plane) to its target.
+The loss reads the PNMs' linear readouts, so that its gradient does not vanish where a readout
+leaves [0, 1], and a penalty keeps them inside that range; the behaviour reached is then measured
+clipped to [0, 1], as everywhere else. An optional L1 term keeps the pattern sparse. Optionally the pattern is played into the SBM, which rolls
 out `rollout` frames, and the PNMs read the last F frames of the rollout: the behaviour the
 pattern would drive in the model brain rather than the one it shows at once.
 
@@ -24,6 +26,7 @@ import torch
 from scipy.spatial import ConvexHull, QhullError
 from sklearn.decomposition import PCA
 
+from sbm.data.behavior import BehaviorFish
 from sbm.model.pnm import PNM
 from sbm.model.sbm import SBM
 from sbm.settings import from_dict
@@ -90,14 +93,16 @@ def hull_area(coords: np.ndarray) -> float:
         return 0.0
 
 
-def behaviors(pnms: list[PNM], prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
-    """(M, D) every PNM's behaviour for M patterns (M, F, N) of one fish (xyz (N, 3), mask (N,))."""
+def behaviors(pnms: list[PNM], prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor, clip: bool = True, batch_size: int = 64) -> torch.Tensor:
+    """(M, D) every PNM's behaviour for M patterns (M, F, N) of one fish (xyz (N, 3), mask (N,));
+    clip=False gives the linear readouts (the search's gradients must not vanish at 0 and 1)."""
     out = []
     for i in range(0, len(prob), batch_size):
         p = prob[i : i + batch_size]
         B = len(p)
         out.append(torch.stack([pnm(p, xyz.expand(B, -1, -1), mask.expand(B, -1)) for pnm in pnms], dim=1))
-    return torch.cat(out)
+    readout = torch.cat(out)
+    return readout.clamp(0, 1) if clip else readout
 
 
 def sbm_rollout(sbm: SBM, frames: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
@@ -125,18 +130,20 @@ def search_patterns(pnms: list[PNM], space: BehaviorSpace, start: torch.Tensor, 
     goal = torch.as_tensor(targets, dtype=torch.float32)
     opt = torch.optim.Adam([logits], lr=cfg.lr)
 
-    def read_out(pattern):
+    def read_out(pattern, clip=True):
         if sbm is None:
-            return behaviors(pnms, pattern, xyz, mask)
+            return behaviors(pnms, pattern, xyz, mask, clip)
         seq = sbm_rollout(sbm, torch.cat((context, pattern), dim=1), xyz, stimulus, mask, cfg.rollout)
-        return behaviors(pnms, seq[:, -F:], xyz, mask)
+        return behaviors(pnms, seq[:, -F:], xyz, mask, clip)
 
     history = []
     for _ in range(cfg.steps + 1):
         pattern = torch.sigmoid(logits)
-        distance = ((space.project_torch(read_out(pattern)) - goal) ** 2).sum(dim=1).mean()
-        loss = distance + cfg.sparsity * pattern.mean()
-        history.append({"loss": float(loss), "distance": float(distance)})
+        readout = read_out(pattern, clip=False)
+        distance = ((space.project_torch(readout) - goal) ** 2).sum(dim=1).mean()
+        outside = (torch.relu(-readout) + torch.relu(readout - 1)).pow(2).sum(dim=1).mean()  # behaviour lives in [0, 1]
+        loss = distance + outside + cfg.sparsity * pattern.mean()
+        history.append({"loss": loss.item(), "distance": distance.item()})
         if len(history) > cfg.steps:  # the loss of the final patterns is recorded, not stepped on
             break
         opt.zero_grad()
@@ -153,3 +160,46 @@ def shuffled_neurons(patterns: torch.Tensor, mask: torch.Tensor, seed: int) -> t
     for m in range(len(patterns)):
         out[m][:, real] = patterns[m][:, real[torch.randperm(len(real), generator=g)]]
     return out
+
+
+SETS = ("real", "random", "optimised")  # the PNMs' behaviour for real states, shuffled and optimised patterns
+
+
+def search_fish(pnms: list[PNM], space: BehaviorSpace, fish: BehaviorFish, cfg: SearchConfig, sbm: SBM | None = None) -> dict:
+    """One pattern per grid cell of behaviour space for one fish, started from G^2 evenly spaced
+    real brain states; the behaviour reached by real, random and optimised patterns, with the
+    coverage and hull area of each beside those of the fish's true behaviour at the same frames."""
+    F, M, T = pnms[0].cfg.frames, cfg.grid**2, len(fish.prob)
+    C = sbm.cfg.context if sbm is not None else F
+    ahead = cfg.rollout if sbm is not None else 0
+    if T < C + ahead + M:
+        raise ValueError(f"{fish.path}: {T} frames are too few for {M} search starts")
+    ends = np.linspace(C - 1, T - 1 - ahead, M).round().astype(int)  # the last frame of each start state
+    frames = lambda first, last: torch.from_numpy(np.stack([fish.prob[t + first : t + last] for t in ends]).astype(np.float32))  # noqa: E731
+    start, xyz = frames(1 - F, 1), torch.from_numpy(fish.xyz)
+    mask = torch.ones(len(fish.xyz), dtype=torch.bool)
+    extra = {}
+    if sbm is not None:
+        extra = {"sbm": sbm, "context": frames(1 - C, 1 - F),
+                 "stimulus": torch.from_numpy(np.stack([fish.stimulus[t + 1 - C : t + 1 + ahead] for t in ends]))}
+    targets = space.cell_centres()
+    found = search_patterns(pnms, space, start, xyz, mask, targets, cfg, **extra)
+    patterns = found["patterns"]
+    with torch.no_grad():
+        reached = {"real": found["read_out"](start), "optimised": found["read_out"](patterns),
+                   "random": found["read_out"](shuffled_neurons(patterns, mask, cfg.seed))}
+    coords = {"true": space.project(fish.target[ends]), **{k: space.project(v.numpy()) for k, v in reached.items()}}
+    moved = np.linalg.norm(coords["optimised"] - coords["real"], axis=1)
+    shown = int(np.argmax(moved))  # the pattern that moved its behaviour furthest
+    return {
+        "subject": fish.subject, "frames": ends.tolist(), "targets": targets, "coords": coords,
+        "coverage": {k: space.coverage(c) for k, c in coords.items()},
+        "hull_area": {k: hull_area(c) for k, c in coords.items()},
+        "distance_to_target": {k: float(np.sqrt(((c - targets) ** 2).sum(axis=1)).mean()) for k, c in coords.items()},
+        "objective": {"start": found["history"][0]["loss"], "end": found["history"][-1]["loss"],
+                      "every_10_steps": [h["loss"] for h in found["history"][::10]]},
+        "pattern_mean": {k: float(v.mean()) for k, v in (("real", start), ("optimised", patterns))},
+        "shown": {"index": shown, "frame": int(ends[shown]), "pattern": patterns[shown].numpy(), "start": start[shown].numpy(),
+                  "target": targets[shown], "reached": coords["optimised"][shown], "started": coords["real"][shown],
+                  "behavior": reached["optimised"][shown].numpy()},
+    }

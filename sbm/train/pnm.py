@@ -29,7 +29,7 @@ class PNMTrainConfig:
 
     batch_size: int = 32  # frames per optimiser step
     steps: int = 2000
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.01
     warmup: float = 0.1  # fraction of the steps with a linear learning-rate ramp
     clip: float = 1.0

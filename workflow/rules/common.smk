@@ -73,6 +73,29 @@ def evaluation_outputs():
     return [f"{RESULTS}/eval/{name}" for name in names]
 
 
+def behavior_outputs():
+    """The held-out behaviour results figure 3 draws (the inputs of `behavior_figures`)."""
+    names = ["behavior.json", "behavior_predictions.h5", "search.json", "behavior_space.csv", "search_pattern.h5"]
+    return [f"{RESULTS}/eval/{name}" for name in names]
+
+
+def pnm_models():
+    """One PNM per behaviour dimension of the config."""
+    return expand(f"{RESULTS}/pnm/{{behavior}}.pt", behavior=config["pnm"]["behaviors"])
+
+
+def pnm_settings(*parts):
+    """The `pnm` config keys a rule uses, as JSON: a change elsewhere in the section (say, the
+    search) does not retrain the PNMs."""
+    return json.dumps({k: config["pnm"][k] for k in ("behaviors", "scale_quantile", *parts)})
+
+
+def pnm_memory_mb(wildcards, input):
+    """The behaviour stages hold their fish's brain states in memory as float16: a quarter of the
+    probs files (which hold prob and rate in float32), with room for the batches."""
+    return int(2000 + 0.4 * input.size_mb)
+
+
 def all_outputs(wildcards):
     """The probs files, the synthetic QC; the Snakefile's `all` adds every figure. The split is
     checked here: Snakemake skips a rule whose input function fails when its output already
