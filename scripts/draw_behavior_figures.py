@@ -9,21 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-import h5py
-
 from sbm import figures
 from sbm.cli import run
-from sbm.io.atomic import atomic_path
-from sbm.io.errors import InputError
-
-
-def first_group(path) -> dict:
-    """The first held-out fish's group of an HDF5 file of eval/: datasets and attributes."""
-    with h5py.File(path, "r") as f:
-        if not len(f):
-            raise InputError(path, "holds no fish")
-        group = next(iter(f.values()))
-        return {**{k: group[k][()] for k in group}, **dict(group.attrs)}
+from sbm.io.atomic import atomic_path, read_first_group
 
 
 def _main(argv):
@@ -36,9 +24,9 @@ def _main(argv):
     behavior = json.loads((src / "behavior.json").read_text())
     search = json.loads((src / "search.json").read_text())
     drawings = {
-        "fig3a_behavior.png": (figures.fig3a_behavior, behavior, first_group(src / "behavior_predictions.h5")),
+        "fig3a_behavior.png": (figures.fig3a_behavior, behavior, read_first_group(src / "behavior_predictions.h5")),
         "fig3b_behavior_space.png": (figures.fig3b_behavior_space, list(csv.DictReader(open(src / "behavior_space.csv"))), search),
-        "fig3c_pattern.png": (figures.fig3c_pattern, first_group(src / "search_pattern.h5"), search),
+        "fig3c_pattern.png": (figures.fig3c_pattern, read_first_group(src / "search_pattern.h5"), search),
     }
     for name, (draw, *data) in drawings.items():
         with atomic_path(out / name) as tmp:  # an interrupted job leaves no half-written figure

@@ -9,21 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-import h5py
-
 from sbm import figures
 from sbm.cli import run
-from sbm.io.atomic import atomic_path
-from sbm.io.errors import InputError
-
-
-def read_example(path) -> dict:
-    """The first held-out fish's rollout example (evaluate_rollout.py --example-out)."""
-    with h5py.File(path, "r") as f:
-        if not len(f):
-            raise InputError(path, "holds no rollout example")
-        group = next(iter(f.values()))
-        return {**{k: group[k][()] for k in group}, **dict(group.attrs)}
+from sbm.io.atomic import atomic_path, read_first_group
 
 
 def drawn(out_dir: Path, name: str, draw, *data) -> None:
@@ -42,7 +30,7 @@ def _main(argv):
     out.mkdir(parents=True, exist_ok=True)
     next_step = json.loads((src / "next_step.json").read_text())
     rollout = json.loads((src / "rollout.json").read_text())
-    example = read_example(src / "rollout_example.h5")
+    example = read_first_group(src / "rollout_example.h5")  # the first held-out fish's rollout example
     embedding = list(csv.DictReader(open(src / "embedding.csv")))
     fidelity = json.loads((src / "fidelity.json").read_text())
     drawn(out, "fig1b_brain_maps.png", figures.fig1b_brain_maps, example)

@@ -40,6 +40,20 @@ def write_h5_groups(path: str | Path, groups: dict[str, dict]) -> None:
                     group.attrs[key] = value
 
 
+def read_first_group(path: str | Path) -> dict:
+    """The first group of a file write_h5_groups wrote (the first held-out fish): its datasets and
+    attributes in one dict."""
+    import h5py
+
+    from sbm.io.errors import InputError
+
+    with h5py.File(path, "r") as f:
+        if not len(f):
+            raise InputError(path, "holds no fish")
+        group = next(iter(f.values()))
+        return {**{k: group[k][()] for k in group}, **dict(group.attrs)}
+
+
 def write_json(path: str | Path, obj) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")

@@ -101,7 +101,7 @@ class PNM(nn.Module):
         return self(prob, xyz, mask).clamp(0, 1)
 
     @torch.no_grad()
-    def series(self, prob: torch.Tensor, xyz: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+    def series(self, prob: torch.Tensor, xyz: torch.Tensor, chunk: int = 16) -> torch.Tensor:
         """`behavior` at every frame of one recording, prob (T, N), xyz (N, 3): (T,), NaN for the
         first F - 1 frames (too little history). Each frame is pooled once, not F times."""
         T, N, F = prob.shape[0], prob.shape[1], self.cfg.frames

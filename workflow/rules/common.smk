@@ -85,7 +85,7 @@ def pnm_models():
 
 
 def pnm_settings(*parts):
-    """The `pnm` config keys a rule uses, as JSON: a change elsewhere in the section (say, the
+    """The `pnm` config keys a job reads, as JSON; a change elsewhere in the section (say, the
     search) does not retrain the PNMs."""
     return json.dumps({k: config["pnm"][k] for k in ("behaviors", "scale_quantile", *parts)})
 
