@@ -215,7 +215,7 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
     bars.set_yticks(y + 0.4 - height / 2, [n.replace("_", " ") for n in names])
     bars.invert_yaxis()
     bars.set(xlabel="Pearson r on the held-out fish", title="Behaviour prediction")
-    bars.legend(fontsize=7, frameon=False, loc="lower right")
+    bars.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.07))
     save(fig, path)
 
 
@@ -243,7 +243,7 @@ def fig3b_behavior_space(rows: list[dict], search: dict, path) -> None:
     explained = space["explained_variance_ratio"]
     ax.set(xlabel=f"behaviour PC 1 ({explained[0]:.0%} of variance)", ylabel=f"behaviour PC 2 ({explained[1]:.0%})",
            title=f"Behaviour space, held-out {subject} ({len(points['target'])} patterns per set)")
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     save(fig, path)
 
 

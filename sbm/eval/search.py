@@ -10,9 +10,10 @@ sigmoid(logits) so it stays in [0, 1], started from a real brain state of that f
 Adam to bring the PNMs' behaviour (one PNM per dimension, projected on the plane) to its target.
 The loss reads the PNMs' linear readouts, so that its gradient does not vanish where a readout
 leaves [0, 1], and a penalty keeps them inside that range; the behaviour reached is then measured
-clipped to [0, 1], as everywhere else. An optional L1 term keeps the pattern sparse. Optionally the pattern is played into the SBM, which rolls
-out `rollout` frames, and the PNMs read the last F frames of the rollout: the behaviour the
-pattern would drive in the model brain rather than the one it shows at once.
+clipped to [0, 1], as everywhere else. An optional L1 term keeps the pattern sparse. Optionally
+the pattern is played into the SBM, which rolls out `rollout` frames, and the PNMs read the last
+F frames of the rollout: the behaviour the pattern would drive in the model brain rather than the
+one it shows at once. All patterns of a fish are optimised together, one batch.
 
 The baseline, random stimulation with the same budget and activity statistics: each optimised
 pattern with its neurons shuffled (one permutation for all its frames), so it has the same values,
@@ -160,9 +161,6 @@ def shuffled_neurons(patterns: torch.Tensor, mask: torch.Tensor, seed: int) -> t
     for m in range(len(patterns)):
         out[m][:, real] = patterns[m][:, real[torch.randperm(len(real), generator=g)]]
     return out
-
-
-SETS = ("real", "random", "optimised")  # the PNMs' behaviour for real states, shuffled and optimised patterns
 
 
 def search_fish(pnms: list[PNM], space: BehaviorSpace, fish: BehaviorFish, cfg: SearchConfig, sbm: SBM | None = None) -> dict:

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 
 import h5py
 
@@ -94,6 +95,11 @@ def pnm_memory_mb(wildcards, input):
     """The behaviour stages hold their fish's brain states in memory as float16: a quarter of the
     probs files (which hold prob and rate in float32), with room for the batches."""
     return int(2000 + 0.4 * input.size_mb)
+
+
+# Before the probs files exist Snakemake defers input.size_mb (a documented use) and leaves an
+# unawaited coroutine behind, which Python reports as a RuntimeWarning: noise, not a problem.
+warnings.filterwarnings("ignore", message="coroutine 'InputFiles._predicated_size_files", category=RuntimeWarning)
 
 
 def all_outputs(wildcards):
