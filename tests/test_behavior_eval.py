@@ -145,3 +145,13 @@ def test_evaluate_fish_scores_every_readout_on_the_same_frames(tmp_path):
     series = result["series"]
     assert series["truth"].shape == series["pnm_sbm_states"].shape == (73, 5) and series["frame"][0] == 7
     assert all(np.isfinite(series[k]).all() for k in series)
+
+
+def test_the_sparsity_term_makes_sparser_patterns():
+    g = torch.Generator().manual_seed(2)
+    start = torch.rand(4, 2, 12, generator=g)
+    xyz, mask = torch.rand(12, 3, generator=g) * 2 - 1, torch.ones(12, dtype=torch.bool)
+    space = BehaviorSpace(np.random.default_rng(0).random((50, 3)), grid=2)
+    mean = {w: search_patterns(pnms(), space, start, xyz, mask, space.cell_centres(), SearchConfig(steps=30, lr=0.3, sparsity=w))["patterns"].mean()
+            for w in (0.0, 5.0)}
+    assert mean[5.0] < 0.5 * mean[0.0]
