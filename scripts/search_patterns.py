@@ -27,6 +27,7 @@ from sbm.eval.behavior import load_pnms
 from sbm.eval.load import load_evaluated
 from sbm.eval.search import BehaviorSpace, SearchConfig, search_fish
 from sbm.io.atomic import atomic_path, write_h5_groups, write_json
+from sbm.io.errors import InputError
 
 
 def _main(argv):
@@ -63,7 +64,7 @@ def _main(argv):
             logging.info("%s: coverage %s; hull area %s; objective %.4f -> %.4f", subject, result["coverage"], result["hull_area"],
                          result["objective"]["start"], result["objective"]["end"])
             if subject not in predictions:
-                raise ValueError(f"{args.predictions} has no predictions for held-out fish {subject}")
+                raise InputError(args.predictions, f"no predictions for held-out fish {subject}: rerun evaluate_behavior")
             group = predictions[subject]
             for name in ("truth", "pnm_true_states", "pnm_sbm_states"):
                 for frame, (pc1, pc2) in zip(group["frame"][()], space.project(group[name][()])):

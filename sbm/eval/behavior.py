@@ -79,7 +79,7 @@ def ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.nd
     return w, ym - xm @ w
 
 
-def fit_readout(x, y, x_val, y_val, alphas, components=(None,)) -> tuple[LinearReadout, dict]:
+def fit_readout(x, y, x_val, y_val, alphas, components=(None,)) -> tuple[list[LinearReadout], list[dict]]:
     """For each behaviour column, the (components, alpha) with the best validation Pearson r."""
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-12
     D = y.shape[1]

@@ -28,6 +28,7 @@ from scipy.spatial import ConvexHull, QhullError
 from sklearn.decomposition import PCA
 
 from sbm.data.behavior import BehaviorFish
+from sbm.io.errors import InputError
 from sbm.model.pnm import PNM
 from sbm.model.sbm import SBM
 from sbm.settings import from_dict
@@ -171,7 +172,7 @@ def search_fish(pnms: list[PNM], space: BehaviorSpace, fish: BehaviorFish, cfg: 
     C = sbm.cfg.context if sbm is not None else F
     ahead = cfg.rollout if sbm is not None else 0
     if T < C + ahead + M:
-        raise ValueError(f"{fish.path}: {T} frames are too few for {M} search starts")
+        raise InputError(fish.path, f"{T} frames are too few for {M} search starts (lower pnm.search.grid)")
     ends = np.linspace(C - 1, T - 1 - ahead, M).round().astype(int)  # the last frame of each start state
     frames = lambda first, last: torch.from_numpy(np.stack([fish.prob[t + first : t + last] for t in ends]).astype(np.float32))  # noqa: E731
     start, xyz = frames(1 - F, 1), torch.from_numpy(fish.xyz)
