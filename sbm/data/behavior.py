@@ -69,11 +69,9 @@ class BehaviorFish:
 
 def load_behavior_fish(path, names: list[str], quantile: float, frames: int) -> BehaviorFish:
     """One probs file, checked (sbm.data.windows.open_fish and read_behavior), in memory."""
-    fish = open_fish(path, frames)
+    fish = open_fish(path, frames, keep_prob=True)
     target = scale_to_unit(read_behavior(path, names), quantile)
-    with h5py.File(path, "r") as f:
-        prob = f["prob"][()].astype(np.float16)
-    return BehaviorFish(fish.path, fish.subject, prob, fish.xyz, target, list(names), fish.stimulus)
+    return BehaviorFish(fish.path, fish.subject, fish.prob, fish.xyz, target, list(names), fish.stimulus)
 
 
 def frame_index(fishes: list[BehaviorFish], frames: int) -> np.ndarray:

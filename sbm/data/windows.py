@@ -31,6 +31,7 @@ class Fish:
     stimulus: np.ndarray  # (T, K) one-hot
     stimulus_names: list
     mean_prob: float  # over all frames and neurons
+    prob: np.ndarray | None = None  # (T, N) float16, only when open_fish was asked to keep it
 
 
 def normalise_positions(xyz: np.ndarray) -> np.ndarray:
@@ -41,8 +42,10 @@ def normalise_positions(xyz: np.ndarray) -> np.ndarray:
     return ((xyz - (lo + hi) / 2) / (half if half > 0 else 1.0)).astype(np.float32)
 
 
-def open_fish(path, min_frames: int, block_frames: int = 512) -> Fish:
-    """Read and check a probs file: datasets present, shapes agree, probabilities finite and in [0, 1]."""
+def open_fish(path, min_frames: int, block_frames: int = 512, keep_prob: bool = False) -> Fish:
+    """Read and check a probs file: datasets present, shapes agree, probabilities finite and in
+    [0, 1]. With keep_prob, the probabilities read for the check are kept (float16: half the
+    memory), so a caller that needs them all does not read the file twice."""
     try:
         f = h5py.File(path, "r")
     except OSError as err:
@@ -65,10 +68,12 @@ def open_fish(path, min_frames: int, block_frames: int = 512) -> Fish:
             raise InputError(path, "xyz has non-finite positions")
         if not np.all(np.isfinite(stimulus)):
             raise InputError(path, "stimulus has non-finite values")
-        total = 0.0
+        total, kept = 0.0, []
         for start in range(0, T, block_frames):
             block = f["prob"][start : start + block_frames]
             total += float(block.sum(dtype=np.float64))
+            if keep_prob:
+                kept.append(block.astype(np.float16))
             bad = ~np.isfinite(block) | (block < 0) | (block > 1)
             if bad.any():
                 t, n = np.argwhere(bad)[0]
@@ -77,7 +82,7 @@ def open_fish(path, min_frames: int, block_frames: int = 512) -> Fish:
         if len(names) != stimulus.shape[1]:
             raise InputError(path, f"{len(names)} stimulus names for {stimulus.shape[1]} stimulus columns")
         return Fish(str(path), str(f.attrs.get("subject", "")), T, N, float(f.attrs["fps"]), normalise_positions(xyz),
-                    stimulus.astype(np.float32), names, total / (T * N))
+                    stimulus.astype(np.float32), names, total / (T * N), np.concatenate(kept) if keep_prob else None)
 
 
 def check_same_stimuli(fishes: list[Fish]) -> None:

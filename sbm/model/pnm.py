@@ -7,8 +7,8 @@ different overall activity and neuron counts look alike) and the Fourier feature
 brain (positions centred and scaled to [-1, 1], sin and cos at octave frequencies per axis). A
 masked mean over neurons turns the neuron features into one vector per frame, invariant to neuron
 order and count; a temporal MLP over the F vectors gives the behaviour. Training fits its linear
-output (forward) with an L1 loss to targets in [0, 1]; everything downstream reads `behavior`,
-that output clipped to [0, 1], the range behaviour lives in. A sigmoid head instead saturates at 0
+output (forward) with an L1 loss to targets in [0, 1]; everything downstream reads that output
+clipped to [0, 1], the range behaviour lives in. A sigmoid head instead saturates at 0
 under the L1 loss on sparse targets and stops learning (forward swims on the synthetic validation
 fish: r 0.23 with a sigmoid, 0.43 without, same steps).
 
@@ -96,19 +96,16 @@ class PNM(nn.Module):
         """(B, F, neuron_features) pooled frames -> (B,) linear readout."""
         return self.temporal(pooled.flatten(1)).squeeze(-1)
 
-    def behavior(self, prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The behaviour at t, (B,) in [0, 1]: forward's readout clipped to that range."""
-        return self(prob, xyz, mask).clamp(0, 1)
-
     @torch.no_grad()
     def series(self, prob: torch.Tensor, xyz: torch.Tensor, chunk: int = 16) -> torch.Tensor:
-        """`behavior` at every frame of one recording, prob (T, N), xyz (N, 3): (T,), NaN for the
-        first F - 1 frames (too little history). Each frame is pooled once, not F times."""
-        T, N, F = prob.shape[0], prob.shape[1], self.cfg.frames
-        mask = torch.ones(1, N, dtype=torch.bool)
-        pooled = torch.cat([self.pooled(prob[i : i + chunk, None], xyz.expand(len(prob[i : i + chunk]), N, 3),
-                                        mask.expand(len(prob[i : i + chunk]), N))
-                            for i in range(0, T, chunk)])[:, 0]  # (T, features)
+        """The behaviour (clipped to [0, 1]) at every frame of one recording, prob (T, N), xyz (N, 3):
+        (T,), NaN for the first F - 1 frames (too little history). Each frame is pooled once, not F times."""
+        N, F = prob.shape[1], self.cfg.frames
+        pooled = []
+        for block in prob.split(chunk):  # each frame a sample of one frame
+            B = len(block)
+            pooled.append(self.pooled(block[:, None], xyz.expand(B, N, 3), torch.ones(B, N, dtype=torch.bool))[:, 0])
+        pooled = torch.cat(pooled)  # (T, features)
         windows = pooled.unfold(0, F, 1).transpose(1, 2)  # (T - F + 1, F, features): frames t - F + 1 .. t
         return torch.cat((torch.full((F - 1,), float("nan")), self.head(windows).clamp(0, 1)))
 
