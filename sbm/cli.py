@@ -4,8 +4,7 @@ import logging
 import sys
 from typing import Callable
 
-from sbm.io.errors import InputError
-from sbm.io.figshare import DownloadError
+from sbm.io.errors import DownloadError, InputError
 
 
 def run(main: Callable[[list[str] | None], None], argv: list[str] | None = None) -> int:

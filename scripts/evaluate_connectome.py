@@ -19,18 +19,14 @@ from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_
 from sbm.eval.load import load_evaluated
 from sbm.io.atomic import write_json
 from sbm.io.errors import InputError
+from sbm.io.layouts import GROUND_TRUTH, PROBS, open_checked
 
 
 def neuron_populations(probs_path, truth_path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Each probs neuron's true population (through cell_id), the true wiring and the names."""
-    with h5py.File(probs_path, "r") as f:
-        if "cell_id" not in f:
-            raise InputError(probs_path, "no 'cell_id' to match neurons with the ground truth")
+    with open_checked(probs_path, PROBS, require=("cell_id",)) as f:  # to match neurons with the ground truth
         cell_id = f["cell_id"][()]
-    with h5py.File(truth_path, "r") as g:
-        for name in ("cell_id", "population", "connectivity"):
-            if name not in g:
-                raise InputError(truth_path, f"missing dataset '{name}'")
+    with open_checked(truth_path, GROUND_TRUTH) as g:
         where = {int(c): i for i, c in enumerate(g["cell_id"][()])}
         missing = [int(c) for c in cell_id if int(c) not in where]
         if missing:

@@ -1,6 +1,7 @@
 """Shared fixtures: small simulated fish, written once per test session."""
 
 import importlib.util
+import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,19 @@ import pytest
 from sbm.synth.fish import SimConfig, simulate_fish
 
 SMALL = SimConfig(n_neurons=300, n_frames=400, chunk_frames=64)
+
+
+def ground_truth_dir() -> Path | None:
+    """CASCADE's ground-truth datasets, where a user has them: the folder named by the environment
+    variable SBM_GROUND_TRUTH_DIR, or what the download_ground_truth rule fetched into this
+    checkout. Tests that read real ground truth skip without it (CI points the variable at the
+    copy beside the repository)."""
+    folder = os.environ.get("SBM_GROUND_TRUTH_DIR") or Path(__file__).resolve().parents[1] / "resources" / "cascade_ground_truth"
+    return Path(folder) if Path(folder, "DS06-GCaMP6f-zf-aDp").is_dir() else None
+
+
+needs_ground_truth = pytest.mark.skipif(ground_truth_dir() is None, reason="no CASCADE ground truth with DS06-GCaMP6f-zf-aDp: "
+                                        "set SBM_GROUND_TRUTH_DIR or run `snakemake download_ground_truth --configfile config/chen2018.yaml`")
 
 
 @pytest.fixture(scope="session")

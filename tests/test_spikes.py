@@ -1,12 +1,11 @@
 """Spike inference: causality, the Poisson conversion, ground-truth resampling and noise, the model file."""
 
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
 import torch
 
+from conftest import ground_truth_dir, needs_ground_truth
 from sbm.io.errors import InputError
 from sbm.spikes.baselines import first_difference
 from sbm.spikes.ground_truth import (
@@ -23,7 +22,6 @@ from sbm.spikes.metrics import lagged_r
 from sbm.spikes.model import SpikeModel, SpikeNet, SpikeNetConfig, train_model
 from sbm.spikes.stage import check_frame_rate, spike_probability, write_probabilities, write_rates
 
-SHARED_GT = Path(__file__).resolve().parents[2] / "shared" / "data" / "cascade_ground_truth"
 TINY = SpikeNetConfig(channels=8, steps=30, ensemble=1, window=32, batch=16)
 
 
@@ -87,8 +85,9 @@ def test_noise_is_topped_up_to_the_target_level():
     assert frame_traces([rec], 2.0, "sample", 0.5, np.random.default_rng(1)) == []
 
 
+@needs_ground_truth
 def test_cascade_ground_truth_loads_and_bad_folders_fail(tmp_path):
-    recs = load_cascade(SHARED_GT, ["DS06-GCaMP6f-zf-aDp"])["DS06-GCaMP6f-zf-aDp"]
+    recs = load_cascade(ground_truth_dir(), ["DS06-GCaMP6f-zf-aDp"])["DS06-GCaMP6f-zf-aDp"]
     assert len(recs) >= 8 and all(25 < r.fps < 35 for r in recs)
     assert all(np.all(np.diff(r.time) > 0) and len(r.spike_times) > 0 for r in recs)
     with pytest.raises(InputError, match="no .mat ground-truth files"):
@@ -159,6 +158,11 @@ def test_rates_and_probability_files(small_fish, tmp_path):
     with pytest.raises(InputError, match="dff.h5: dff holds 1 non-finite values"):
         write_rates(tmp_path / "dff.h5", model, tmp_path / "rates2.h5", "m")
     assert not (tmp_path / "rates2.h5").exists()
+    # A dff file without its noise levels is named, with the missing dataset, before any work.
+    with h5py.File(tmp_path / "dff.h5", "r+") as d:
+        del d["noise_level"]
+    with pytest.raises(InputError, match=r"dff.h5: missing dataset\(s\) \['noise_level'\] of a dff file: rerun the dff stage"):
+        write_rates(tmp_path / "dff.h5", model, tmp_path / "rates2.h5", "m")
 
 
 @pytest.mark.slow

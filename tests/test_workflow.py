@@ -3,6 +3,8 @@
 import csv
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 import warnings
@@ -12,7 +14,7 @@ import h5py
 import pytest
 import yaml
 
-from conftest import load_script
+from conftest import ground_truth_dir, load_script, needs_ground_truth
 from sbm.data.split import SplitConfig
 from sbm.eval.behavior import BehaviorBaselineConfig
 from sbm.eval.forecasters import ForecasterConfig
@@ -28,11 +30,10 @@ from sbm.synth.fish import SimConfig, simulate_fish
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
-SHARED_GT = REPO.parent / "shared" / "data" / "cascade_ground_truth"
 
 
-def snakemake(*args, cwd=REPO, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "2", *map(str, args)]
+def snakemake(*args, cwd=REPO, check=True, cores=2):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *(["--cores", str(cores)] if cores else []), *map(str, args)]
     # Jobs call `python`: make it this interpreter even when its environment is not activated.
     env = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -77,11 +78,13 @@ def test_lint_is_clean():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("bogus_key=1", "'bogus_key' was unexpected"),
-        ("synthetic={'n_nerons': 5}", "'n_nerons' was unexpected"),
-        ("source=matlab", "'matlab' is not one of"),
-        ("subjects=['fish1']", "does not match"),
-        ("sbm={'model': {'d_modle': 64}}", "'d_modle' was unexpected"),
+        ("bogus_key=1", "config key 'bogus_key' (from --config) is unknown; known here: baselines, cpu_allocator, dataset,"),
+        ("synthetic={'n_nerons': 5}", "config key 'synthetic.n_nerons' (from --config) is unknown; known here: chunk_frames,"),
+        ("source=matlab", "config key 'source' (from --config): 'matlab' is not one of ['synthetic', 'chen2018']"),
+        ("subjects=['fish1']", "config key 'subjects.0' (from --config): 'fish1' does not match"),
+        ("sbm={'model': {'d_modle': 64}}", "config key 'sbm.model.d_modle' (from --config) is unknown"),
+        ("sbm={'model': {'d_model': 64}}", "config key 'sbm.model.d_model' (from --config): '64' is not of type 'integer' "
+                                           "(values nested inside --config arrive as strings: put them in a YAML file"),
         ("split={'train': ['subject_1', 'subject_2'], 'val': ['subject_3'], 'heldout': ['subject_2']}", "appear in both train and heldout"),
     ],
 )
@@ -89,6 +92,107 @@ def test_bad_config_is_rejected(override, message):
     proc = snakemake("-n", "--forceall", "--config", override, check=False)  # the whole DAG, whatever exists
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr
+    if message.startswith("config key"):  # the problem, not the whole schema and config
+        assert len((proc.stdout + proc.stderr).splitlines()) < 15
+
+
+def test_bad_config_file_names_the_file_and_every_problem(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"sbm": {"model": {"d_modle": 64, "n_heads": 0}}, "pnm": {"behaviors": ["tail_flip"]}}))
+    proc = snakemake("-n", "--configfile", REPO / "config/chen2018.yaml", mine, check=False)
+    lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()]
+    assert proc.returncode != 0 and len(lines) < 15
+    assert f"config key 'sbm.model.d_modle' (from {mine}) is unknown; known here: backend," in proc.stdout
+    assert f"config key 'sbm.model.n_heads' (from {mine}): 0 is less than the minimum of 1" in lines
+    assert f"config key 'pnm.behaviors.0' (from {mine}): 'tail_flip' is not one of" in proc.stdout
+
+
+def job_blocks(output: str) -> list[dict]:
+    """The jobs of a dry run: rule, threads, resources line and shell command of each."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:\n)", output)[1:]:
+        rule = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block).group(1)
+        threads = re.search(r"^    threads: (\d+)$", block, re.M)
+        resources = re.search(r"^    resources: (.*)$", block, re.M)
+        shell = re.search(r"^Shell command: (.*)$", block, re.M)
+        jobs.append({"rule": rule, "threads": int(threads.group(1)) if threads else 1,
+                     "resources": resources.group(1) if resources else "", "shell": shell.group(1) if shell else ""})
+    return jobs
+
+
+def shell_settings(job: dict, flag: str = "--settings") -> dict:
+    return json.loads(shlex.split(job["shell"])[shlex.split(job["shell"]).index(flag) + 1])
+
+
+# The paper's settings (DESIGN.md, "The model"): what config/chen2018.yaml must train, evaluate
+# and read behaviour with, whatever config/config.yaml (the synthetic default) sets.
+PAPER_SBM = {"model": {"d_model": 256, "n_heads": 8, "n_layers": 4, "cluster_size": 384, "context": 12, "spatial": "routed"},
+             "train": {"muon_lr": 0.02, "adamw_lr": 0.0005, "betas": [0.9, 0.95], "weight_decay": 0.0001, "clip": 1.0, "max_steps": 0}}
+PAPER_PNM = {"model": {"frames": 4, "neuron_hidden": 32}, "train": {"steps": 2000, "warmup": 0.1, "clip": 1.0}}
+
+
+def test_chen2018_plan_trains_the_papers_model(tmp_path):
+    """The paper's configuration plans the paper's model, not the synthetic default's small one;
+    and no key the synthetic default sets leaks into it (each takes the schema's default)."""
+    raw = tmp_path / "raw"
+    for s in ("subject_1", "subject_2", "subject_3"):
+        simulate_fish(SimConfig(n_neurons=60, n_frames=120), s, raw / s)
+    args = ["--configfile", REPO / "config/chen2018.yaml", "--config", f"raw_dir={raw}", "subjects=[subject_1,subject_2,subject_3]"]
+    # DF/F first: the spike models join the plan once the frame rates are known.
+    snakemake(*args, "--", *[f"results/chen2018/dff/subject_{i}.h5" for i in (1, 2, 3)], cwd=tmp_path)
+    jobs = job_blocks(snakemake(*args, "-n", "-p", cwd=tmp_path).stdout)
+    by_rule = {job["rule"]: job for job in jobs}
+    sbm = shell_settings(by_rule["train_sbm"])
+    for part, values in PAPER_SBM.items():
+        assert {k: sbm[part][k] for k in values} == values
+    pnm = shell_settings(by_rule["train_pnm"])
+    for part, values in PAPER_PNM.items():
+        assert {k: pnm[part][k] for k in values} == values
+    spikes = shell_settings(by_rule["spike_model"])
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
+    spike_defaults = schema["spikes"]["properties"]["model"]["properties"]
+    assert spikes["model"] == {k: v["default"] for k, v in spike_defaults.items()} and spikes["model"]["ensemble"] == 3
+    synthetic = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    planned = {"sbm": sbm, "pnm": pnm, "spikes": spikes}
+    for section in planned:
+        for part, values in synthetic[section].items():
+            if part not in planned[section]:
+                continue  # sbm.evaluate: checked below
+            for key, value in (values.items() if isinstance(values, dict) else [(None, values)]):
+                spec = schema[section]["properties"][part]
+                default = spec["properties"][key]["default"] if key else spec["default"]
+                got = planned[section][part][key] if key else planned[section][part]
+                assert got == default != value, (section, part, key)
+    evaluate = by_rule["evaluate_rollout"]["shell"]
+    assert "--starts 16 " in evaluate and "--stride 1 " in by_rule["evaluate_next_step"]["shell"]
+
+
+def test_slurm_plan_gives_each_job_as_many_cpus_as_threads():
+    """With profiles/slurm the executor asks SLURM for as many CPUs as a job has threads (no
+    cpus_per_task anywhere); every job's --threads must be those threads."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    proc = snakemake("-n", "--forceall", "--workflow-profile", REPO / "profiles/slurm", "--configfile", REPO / "config/chen2018.yaml", cores=None)
+    jobs = job_blocks(proc.stdout)
+    assert len(jobs) > 50
+    threads = {}
+    for job in jobs:
+        assert "cpus_per_task" not in job["resources"] and "cpus_per_gpu" not in job["resources"], job["rule"]
+        flag = re.search(r"--threads (\d+)", job["shell"])
+        if flag:
+            assert int(flag.group(1)) == job["threads"], job["rule"]
+        threads[job["rule"]] = job["threads"]
+    assert threads["train_sbm"] == threads["evaluate_next_step"] == threads["evaluate_rollout"] == 8  # the profile's max-threads
+    assert threads["spikes"] == 2 and threads["dff"] == 1
+    assert "gpu=1" in next(job["resources"] for job in jobs if job["rule"] == "train_sbm")
+
+
+def test_a_rule_depends_on_the_code_it_runs():
+    from sbm.workflow import python_sources
+
+    sources = [os.path.relpath(p, REPO) for p in python_sources(REPO / "scripts/train_sbm.py", REPO / "sbm")]
+    assert sources[-1] == "scripts/train_sbm.py"
+    assert {"sbm/model/sbm.py", "sbm/train/sbm.py", "sbm/data/windows.py", "sbm/__init__.py", "sbm/io/__init__.py"} <= set(sources)
+    assert "sbm/figures.py" not in sources and "sbm/eval/rollout.py" not in sources
 
 
 @pytest.mark.parametrize("section, dataclass", [(("synthetic",), SimConfig), (("spikes", "model"), SpikeNetConfig), (("split",), SplitConfig),
@@ -222,13 +326,14 @@ def check_report(folder):
 
 
 @pytest.mark.slow
+@needs_ground_truth
 def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
     """The real-data configuration on data already on disk (here simulated, in the same layout)."""
     raw = tmp_path / "chen_raw"
     for s in ("subject_3", "subject_7", "subject_8"):
         simulate_fish(SimConfig(n_neurons=150, n_frames=250, mat_format="v7.3" if s == "subject_7" else "v5"), s, raw / s)
     local = tmp_path / "local.yaml"
-    spikes = {**QUICK_SPIKES, "ground_truth_dir": str(SHARED_GT), "ground_truth_datasets": ["DS06-GCaMP6f-zf-aDp"]}
+    spikes = {**QUICK_SPIKES, "ground_truth_dir": str(ground_truth_dir()), "ground_truth_datasets": ["DS06-GCaMP6f-zf-aDp"]}
     local.write_text(yaml.safe_dump({"raw_dir": str(raw), "subjects": ["subject_3", "subject_7", "subject_8"], "spikes": spikes, "sbm": QUICK_SBM,
                                      "baselines": QUICK_BASELINES, "pnm": QUICK_PNM}))
     args = ["--configfile", REPO / "config/chen2018.yaml", local]

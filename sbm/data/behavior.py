@@ -12,19 +12,19 @@ where behaviour is needed, that reason becomes the error.
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 import yaml
 
 from sbm.data.windows import open_fish
 from sbm.io.errors import InputError
+from sbm.io.layouts import PROBS, open_checked
 
 
 def read_behavior(path, names: list[str]) -> np.ndarray:
     """The behaviour columns `names` (T, D) of one probs file, refused with the reason if they are
     missing, non-finite, of the wrong length or constant (nothing to predict, r undefined)."""
-    with h5py.File(path, "r") as f:
+    with open_checked(path, PROBS) as f:
         if "behavior" not in f:
             why = str(f.attrs.get("behavior_problem", "")) or "no 'behavior' dataset"
             raise InputError(path, f"this fish has no usable behaviour ({why}); the PNM stages need it for every fish of the split")

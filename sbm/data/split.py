@@ -7,6 +7,8 @@ selection (that is what the validation fish is for), not for any normalisation s
 import random
 from dataclasses import dataclass, field
 
+from sbm.io.errors import InputError
+from sbm.io.layouts import PROBS, open_checked
 from sbm.settings import from_dict
 
 
@@ -62,6 +64,20 @@ def check_split(split: Split, subjects: list[str]) -> None:
         both = sorted(set(getattr(split, a)) & set(getattr(split, b)))
         if both:
             raise ValueError(f"fish {both} appear in both {a} and {b}: the held-out fish must be unseen and the validation fish distinct")
+
+
+def check_neuron_counts(probs_files: list, cluster_size: int) -> None:
+    """Routed spatial attention needs at least `cluster_size` neurons per fish: refuse before any
+    training, naming every fish that has fewer (not only the first)."""
+    counts = {}
+    for path in probs_files:
+        with open_checked(path, PROBS) as f:
+            counts[str(path)] = f["prob"].shape[1]
+    small = sorted((n, path) for path, n in counts.items() if n < cluster_size)
+    if small:
+        listed = ", ".join(f"{path} ({n})" for n, path in small)
+        raise InputError(small[0][1], f"fewer neurons than sbm.model.cluster_size {cluster_size} in {len(small)} fish: {listed}; "
+                                      f"set sbm.model.cluster_size to at most {small[0][0]}")
 
 
 def _number(subject: str) -> int:

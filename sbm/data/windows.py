@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from sbm.io.errors import InputError
+from sbm.io.layouts import PROBS, open_checked
 
 
 @dataclass
@@ -46,24 +47,13 @@ def open_fish(path, min_frames: int, block_frames: int = 512, keep_prob: bool = 
     """Read and check a probs file: datasets present, shapes agree, probabilities finite and in
     [0, 1]. With keep_prob, the probabilities read for the check are kept (float16: half the
     memory), so a caller that needs them all does not read the file twice."""
-    try:
-        f = h5py.File(path, "r")
-    except OSError as err:
-        raise InputError(path, f"cannot be read as HDF5 ({err}); rerun the probabilities stage") from err
-    with f:
-        missing = [name for name in ("prob", "xyz", "stimulus") if name not in f]
-        if missing:
-            raise InputError(path, f"missing dataset(s) {missing}")
+    with open_checked(path, PROBS) as f:
         T, N = f["prob"].shape
         if N == 0 or T == 0:
             raise InputError(path, f"empty fish: prob has shape {(T, N)}")
         if T < min_frames:
             raise InputError(path, f"{T} frames, fewer than the {min_frames} of one window (context + 1)")
         xyz, stimulus = f["xyz"][()], f["stimulus"][()]
-        if xyz.shape != (N, 3):
-            raise InputError(path, f"xyz has shape {xyz.shape} but prob has {N} neurons")
-        if stimulus.ndim != 2 or stimulus.shape[0] != T:
-            raise InputError(path, f"stimulus has shape {stimulus.shape} but prob has {T} frames")
         if not np.all(np.isfinite(xyz)):
             raise InputError(path, "xyz has non-finite positions")
         if not np.all(np.isfinite(stimulus)):
@@ -78,10 +68,8 @@ def open_fish(path, min_frames: int, block_frames: int = 512, keep_prob: bool = 
             if bad.any():
                 t, n = np.argwhere(bad)[0]
                 raise InputError(path, f"prob[{start + t}, {n}] = {block[t, n]}: probabilities must be finite and in [0, 1]")
-        names = [str(s) for s in f.attrs.get("stimulus_names", [])]
-        if len(names) != stimulus.shape[1]:
-            raise InputError(path, f"{len(names)} stimulus names for {stimulus.shape[1]} stimulus columns")
-        return Fish(str(path), str(f.attrs.get("subject", "")), T, N, float(f.attrs["fps"]), normalise_positions(xyz),
+        names = [str(s) for s in f.attrs["stimulus_names"]]
+        return Fish(str(path), str(f.attrs["subject"]), T, N, float(f.attrs["fps"]), normalise_positions(xyz),
                     stimulus.astype(np.float32), names, total / (T * N), np.concatenate(kept) if keep_prob else None)
 
 

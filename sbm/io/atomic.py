@@ -4,6 +4,7 @@ An interrupted job therefore never leaves a file that looks complete: either the
 (nothing) or the finished file is visible under the final name.
 """
 
+import glob
 import json
 import os
 from contextlib import contextmanager
@@ -12,9 +13,13 @@ from pathlib import Path
 
 @contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` if the block succeeds. The
+    temporary files of earlier writers of `path` that were killed (SIGKILL, a node lost) are
+    removed first: Snakemake never runs two jobs with the same output at once."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stray in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        stray.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         yield tmp

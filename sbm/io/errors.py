@@ -1,4 +1,4 @@
-"""One exception type for bad input, so that scripts can show a clean one-line message."""
+"""The exceptions scripts turn into a clean one-line message: bad input, a download that gave up."""
 
 from pathlib import Path
 
@@ -10,3 +10,7 @@ class InputError(ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class DownloadError(RuntimeError):
+    """A transfer failed for good (retries spent, or an HTTP error that retrying cannot fix)."""

@@ -21,16 +21,12 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from sbm.io.errors import InputError
+from sbm.io.errors import DownloadError, InputError
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 MAX_PAGES = 1000  # a server that ignores `page` would otherwise be paged forever
-
-
-class DownloadError(RuntimeError):
-    """A transfer failed for good (retries spent, or an HTTP error that retrying cannot fix)."""
 
 
 def _retryable_status(code: int) -> bool:

@@ -1,9 +1,9 @@
 """How faithful is the DF/F of a simulated fish to its ground truth?"""
 
-import h5py
 import numpy as np
 
 from sbm.io.errors import InputError
+from sbm.io.layouts import DFF, GROUND_TRUTH, open_checked
 from sbm.spikes.metrics import lagged_r
 
 
@@ -11,7 +11,7 @@ def dff_vs_truth(dff_path, truth_path, block: int = 8192) -> dict:
     """Per fish: median r between each neuron's DF/F and its true rate (same frame, and with the
     DF/F one frame later, where most of a spike's fluorescence arrives at ~2 Hz), and the range
     of noise levels."""
-    with h5py.File(dff_path, "r") as d, h5py.File(truth_path, "r") as g:
+    with open_checked(dff_path, DFF) as d, open_checked(truth_path, GROUND_TRUTH) as g:
         cell_id, truth_id = d["cell_id"][()], g["cell_id"][()]
         col = np.searchsorted(truth_id, cell_id)
         if np.any(col >= len(truth_id)) or np.any(truth_id[np.minimum(col, len(truth_id) - 1)] != cell_id):

@@ -8,6 +8,7 @@ import numpy as np
 
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
+from sbm.io.layouts import DFF, RATES, open_checked
 from sbm.spikes.model import SpikeModel
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def check_frame_rate(model: SpikeModel, fps: float, tolerance: float, source: st
 def write_rates(dff_path: str | Path, model: SpikeModel, out_path: str | Path, model_id: str, fps_tolerance: float = 0.1,
                 block: int = 4096) -> dict:
     """Infer expected spikes per frame for every neuron of a dff file, neuron block by block."""
-    with h5py.File(dff_path, "r") as d:
+    with open_checked(dff_path, DFF) as d:
         fps = float(d.attrs["fps"])
         check_frame_rate(model, fps, fps_tolerance, dff_path)
         noise = d["noise_level"][()]
@@ -66,9 +67,9 @@ def spike_probability(rate: np.ndarray) -> np.ndarray:
 
 def write_probabilities(rates_path: str | Path, dff_path: str | Path, out_path: str | Path, block: int = 8192) -> None:
     """The probs file: p = 1 - exp(-lambda), lambda kept, plus what the model stages need."""
-    with h5py.File(rates_path, "r") as r, h5py.File(dff_path, "r") as d:
-        if not np.array_equal(r["cell_id"][()], d["cell_id"][()]):
-            raise InputError(rates_path, f"neurons differ from those of {dff_path}: rerun the spikes stage")
+    with open_checked(rates_path, RATES) as r, open_checked(dff_path, DFF) as d:
+        if not np.array_equal(r["cell_id"][()], d["cell_id"][()]) or r["rate"].shape[0] != d["dff"].shape[0]:
+            raise InputError(rates_path, f"neurons or frames differ from those of {dff_path}: rerun the spikes stage")
         T, N = r["rate"].shape
         with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as out:
             prob = out.create_dataset("prob", (T, N), np.float32, chunks=(min(T, 128), min(N, 2048)))

@@ -8,6 +8,7 @@ rule train_pnm:
     input:
         split=f"{RESULTS}/split.yaml",
         probs=probs_of("train", "val"),
+        code=code("train_pnm.py"),
     output:
         f"{RESULTS}/pnm/{{behavior}}.pt",
     params:
@@ -31,6 +32,7 @@ rule fit_behavior_baselines:
     input:
         split=f"{RESULTS}/split.yaml",
         probs=probs_of("train", "val"),
+        code=code("fit_behavior_baselines.py"),
     output:
         f"{RESULTS}/baselines/behavior.pt",
     params:
@@ -57,6 +59,7 @@ rule evaluate_behavior:
         baselines=f"{RESULTS}/baselines/behavior.pt",
         split=f"{RESULTS}/split.yaml",
         probs=probs_of("heldout"),
+        code=code("evaluate_behavior.py"),
     output:
         metrics=f"{RESULTS}/eval/behavior.json",
         predictions=f"{RESULTS}/eval/behavior_predictions.h5",
@@ -68,7 +71,7 @@ rule evaluate_behavior:
         ENV
     log:
         f"{LOGS}/evaluate_behavior.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     resources:
         mem_mb=8000,
         runtime=120,
@@ -86,6 +89,7 @@ rule search_patterns:
         predictions=f"{RESULTS}/eval/behavior_predictions.h5",
         # The SBM rolls the patterns out only with pnm.search.through_sbm.
         weights=[f"{RESULTS}/sbm/weights.pt"] if config["pnm"]["search"]["through_sbm"] else [],
+        code=code("search_patterns.py"),
     output:
         metrics=f"{RESULTS}/eval/search.json",
         space=f"{RESULTS}/eval/behavior_space.csv",
@@ -99,7 +103,7 @@ rule search_patterns:
         ENV
     log:
         f"{LOGS}/search_patterns.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     resources:
         mem_mb=8000,
         runtime=120,
@@ -112,6 +116,7 @@ rule search_patterns:
 rule behavior_figures:
     input:
         behavior_outputs(),
+        code=code("draw_behavior_figures.py"),
     output:
         fig3a=report(f"{RESULTS}/figures/fig3a_behavior.png", caption="../report/fig3a.rst", category="Figure 3: behaviour"),
         fig3b=report(f"{RESULTS}/figures/fig3b_behavior_space.png", caption="../report/fig3b.rst", category="Figure 3: behaviour"),

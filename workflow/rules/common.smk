@@ -1,18 +1,17 @@
-# Helpers shared by the rules: config validation, paths, settings passed to the scripts.
+# Helpers shared by the rules: config validation, paths, threads, the code each rule runs.
 
 import hashlib
 import json
 import os
 import sys
 import warnings
+from pathlib import Path
 
 import h5py
+import yaml
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
-
-
-validate(config, schema="../schemas/config.schema.yaml")
 
 # Jobs import the sbm package of this checkout (also inside per-rule conda environments and on
 # cluster nodes, which re-read this file), whether or not it was pip-installed.
@@ -20,6 +19,29 @@ REPO = os.path.abspath(os.path.join(workflow.basedir, ".."))
 sys.path.insert(0, REPO)
 from sbm.allocator import find_allocator
 from sbm.data.split import SplitConfig, make_split
+from sbm.workflow import config_problems, python_sources
+
+
+# --- the config -----------------------------------------------------------------------------
+def config_layers():
+    """The config files in the order Snakemake merged them, then --config: where each key came from."""
+    files = [str(f) for f in workflow.overwrite_configfiles] or [DEFAULT_CONFIG]
+    layers = []
+    for name in files:
+        with open(name) as f:
+            short = os.path.relpath(name)
+            layers.append((name if short.startswith("..") else short, yaml.safe_load(f) or {}))
+    return layers + [("--config", dict(workflow.config_settings.config))]
+
+
+# One line per problem, naming the key and the file that set it; then Snakemake's own validation,
+# which fills in the schema's defaults (the paper's settings).
+SCHEMA = "../schemas/config.schema.yaml"
+with open(os.path.join(workflow.basedir, "schemas", "config.schema.yaml")) as f:
+    problems = config_problems(config, yaml.safe_load(f), config_layers())
+if problems:
+    raise WorkflowError("the config is not valid:\n  " + "\n  ".join(problems))
+validate(config, schema=SCHEMA)
 
 # Jobs run with tcmalloc where it is installed (sbm/allocator.py: PyTorch on CPUs is faster);
 # checked again on the node that runs the job, which may be another machine.
@@ -29,6 +51,13 @@ shell.prefix(
     + (f'if [ -e "{ALLOCATOR}" ]; then export LD_PRELOAD="{ALLOCATOR}${{{{LD_PRELOAD:+:$LD_PRELOAD}}}}"; fi; ' if ALLOCATOR else "")
 )
 ENV = "../../environment.yml"
+
+
+# Threads of a job that can use a whole machine (training, evaluation). Snakemake lowers a job's
+# threads to --cores and to --max-threads: a local run gives such a job every core, and
+# profiles/slurm sets max-threads, the CPUs of one such job on the cluster (SLURM is asked for as
+# many CPUs as a job has threads).
+ALL_CORES = 1024
 
 DATASET = config["dataset"]
 SUBJECTS = config["subjects"]
@@ -47,6 +76,13 @@ wildcard_constraints:
 def script(name):
     """Path of a script in scripts/, wherever Snakemake runs from."""
     return os.path.join(workflow.basedir, "..", "scripts", name)
+
+
+def code(name):
+    """The script `name` and every module of sbm/ it imports: inputs of the rule that runs it, so
+    that editing the code a rule runs reruns the rule (its outputs are then older than the code;
+    `snakemake -n` names the edited file). Downloads declare none: their data does not change."""
+    return python_sources(script(name), os.path.join(REPO, "sbm"))
 
 
 def settings(section):
@@ -103,14 +139,21 @@ warnings.filterwarnings("ignore", message="coroutine 'InputFiles._predicated_siz
 
 
 def all_outputs(wildcards):
-    """The probs files, the synthetic QC; the Snakefile's `all` adds every figure. The split is
-    checked here: Snakemake skips a rule whose input function fails when its output already
-    exists, so a bad split would otherwise go unnoticed behind old results."""
+    """Every file the pipeline builds from the raw data, intermediate ones included (the Snakefile's
+    `all` adds the figures): Snakemake rebuilds a missing file only when a target asks for it, so
+    listing them all here makes a plain `snakemake` rebuild a file that an interrupted run or a
+    user removed, and everything built from it. The raw data is not listed: it may be removed
+    after processing without being downloaded again. The split is checked here too: Snakemake
+    skips a rule whose input function fails when its output already exists, so a bad split would
+    otherwise go unnoticed behind old results."""
     subject_split()
-    outputs = expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS)
+    stages = ["dff", "rates", "probs"]
+    outputs = [f"{RESULTS}/{stage}/{subject}.h5" for stage in stages for subject in SUBJECTS]
     if config["source"] == "synthetic":
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")
-    return outputs
+    models = ["split.yaml", "sbm/weights.pt", "baselines/forecasters.pt", "baselines/behavior.pt"]
+    outputs += [f"{RESULTS}/{name}" for name in models] + pnm_models()
+    return outputs + evaluation_outputs() + [f"{RESULTS}/eval/next_step_states.h5"] + behavior_outputs()
 
 
 def subject_pattern(wildcards):
@@ -191,9 +234,11 @@ def sbm_settings():
 
 
 def sbm_run_dir():
-    """Training state (ckpts, metrics) of these settings: a rerun with the same settings resumes,
-    changed settings start a new folder (the weights output is what Snakemake tracks)."""
+    """Training state (ckpts, metrics) of these settings and code: a rerun with the same settings
+    and code resumes, a change starts a new folder (the weights output is what Snakemake tracks)."""
     key = {"sbm": json.loads(sbm_settings()), "split": config["split"]}
+    # A ckpt of other training code is not resumed: a model or loop edited since starts afresh.
+    key["code"] = hashlib.sha1(b"".join(Path(path).read_bytes() for path in code("train_sbm.py"))).hexdigest()
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return f"{RESULTS}/sbm/run-{digest}"
 

@@ -4,6 +4,7 @@
 rule stimulus_vocabulary:
     input:
         data_full=expand(raw("data_full.mat", "{subject}"), subject=SUBJECTS),
+        code=code("stimulus_vocabulary.py"),
     output:
         f"{RESULTS}/stimulus_vocabulary.json",
     params:
@@ -27,6 +28,7 @@ checkpoint dff:
         timeseries=raw("TimeSeries.h5"),
         data_full=raw("data_full.mat"),
         vocabulary=rules.stimulus_vocabulary.output[0],
+        code=code("compute_dff.py"),
     output:
         f"{RESULTS}/dff/{{subject}}.h5",
     params:
@@ -54,6 +56,7 @@ rule synthetic_qc:
     input:
         dff=expand(f"{RESULTS}/dff/{{subject}}.h5", subject=SUBJECTS),
         ground_truth=expand(raw("ground_truth.h5", "{subject}"), subject=SUBJECTS),
+        code=code("synthetic_qc.py"),
     output:
         f"{RESULTS}/qc/dff_vs_truth.csv",
     params:

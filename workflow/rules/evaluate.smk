@@ -8,6 +8,7 @@ rule evaluate_next_step:
         forecasters=f"{RESULTS}/baselines/forecasters.pt",
         split=f"{RESULTS}/split.yaml",
         probs=probs_of("heldout"),
+        code=code("evaluate_next_step.py"),
     output:
         metrics=f"{RESULTS}/eval/next_step.json",
         states=f"{RESULTS}/eval/next_step_states.h5",
@@ -21,7 +22,7 @@ rule evaluate_next_step:
         ENV
     log:
         f"{LOGS}/evaluate_next_step.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     resources:
         mem_mb=8000,
         runtime=120,
@@ -37,6 +38,7 @@ rule evaluate_rollout:
         forecasters=f"{RESULTS}/baselines/forecasters.pt",
         split=f"{RESULTS}/split.yaml",
         probs=probs_of("heldout"),
+        code=code("evaluate_rollout.py"),
     output:
         metrics=f"{RESULTS}/eval/rollout.json",
         example=f"{RESULTS}/eval/rollout_example.h5",
@@ -50,7 +52,7 @@ rule evaluate_rollout:
         ENV
     log:
         f"{LOGS}/evaluate_rollout.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     resources:
         mem_mb=8000,
         runtime=120,
@@ -62,7 +64,8 @@ rule evaluate_rollout:
 
 rule evaluate_fidelity:
     input:
-        f"{RESULTS}/eval/next_step_states.h5",
+        states=f"{RESULTS}/eval/next_step_states.h5",
+        code=code("evaluate_fidelity.py"),
     output:
         metrics=f"{RESULTS}/eval/fidelity.json",
         embedding=f"{RESULTS}/eval/embedding.csv",
@@ -78,7 +81,7 @@ rule evaluate_fidelity:
         mem_mb=4000,
         runtime=60,
     shell:
-        "python {params.script:q} --states {input:q} --components {params.components} --out {output.metrics:q} "
+        "python {params.script:q} --states {input.states:q} --components {params.components} --out {output.metrics:q} "
         "--embedding-out {output.embedding:q} > {log:q} 2>&1"
 
 
@@ -89,6 +92,7 @@ rule evaluate_connectome:
         probs=probs_of("heldout"),
         # The simulator's wiring: there is no such truth for real fish.
         truth=lambda wildcards: expand(raw("ground_truth.h5", "{subject}"), subject=subject_split().heldout),
+        code=code("evaluate_connectome.py"),
     output:
         f"{RESULTS}/eval/connectome.json",
     params:
@@ -100,7 +104,7 @@ rule evaluate_connectome:
         ENV
     log:
         f"{LOGS}/evaluate_connectome.log",
-    threads: workflow.cores
+    threads: ALL_CORES
     resources:
         mem_mb=4000,
         runtime=60,

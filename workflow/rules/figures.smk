@@ -6,6 +6,7 @@
 rule figures:
     input:
         evaluation_outputs(),
+        code=code("draw_figures.py"),
     output:
         fig1b=report(f"{RESULTS}/figures/fig1b_brain_maps.png", caption="../report/fig1b.rst", category="Figure 1: forecasts"),
         fig1c=report(f"{RESULTS}/figures/fig1c_traces.png", caption="../report/fig1c.rst", category="Figure 1: forecasts"),

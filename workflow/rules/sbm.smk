@@ -2,12 +2,17 @@
 
 
 rule split:
+    input:
+        # Every fish's neuron count is checked against the SBM's cluster size before any training.
+        probs=expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS),
+        code=code("split_subjects.py"),
     output:
         f"{RESULTS}/split.yaml",
     params:
         script=script("split_subjects.py"),
         subjects=SUBJECTS,
         settings=settings("split"),
+        cluster_size=config["sbm"]["model"]["cluster_size"] if config["sbm"]["model"]["spatial"] == "routed" else 0,
     conda:
         ENV
     log:
@@ -17,7 +22,8 @@ rule split:
         mem_mb=500,
         runtime=5,
     shell:
-        "python {params.script:q} --subjects {params.subjects} --settings {params.settings:q} --out {output:q} > {log:q} 2>&1"
+        "python {params.script:q} --subjects {params.subjects} --settings {params.settings:q} "
+        "--probs {input.probs:q} --cluster-size {params.cluster_size} --out {output:q} > {log:q} 2>&1"
 
 
 rule train_sbm:
@@ -25,6 +31,7 @@ rule train_sbm:
         split=f"{RESULTS}/split.yaml",
         # Training and validation fish only: the held-out fish is not even an input.
         probs=probs_of("train", "val"),
+        code=code("train_sbm.py"),
     output:
         f"{RESULTS}/sbm/weights.pt",
     params:
@@ -40,7 +47,7 @@ rule train_sbm:
         f"{LOGS}/train_sbm.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_sbm.tsv"
-    threads: workflow.cores
+    threads: ALL_CORES
     resources:
         mem_mb=16000,
         runtime=24 * 60,
@@ -55,6 +62,7 @@ rule fit_baselines:
     input:
         split=f"{RESULTS}/split.yaml",
         probs=probs_of("train", "val"),
+        code=code("fit_forecasters.py"),
     output:
         f"{RESULTS}/baselines/forecasters.pt",
     params:

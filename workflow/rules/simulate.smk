@@ -2,6 +2,8 @@
 
 
 rule simulate:
+    input:
+        code=code("simulate_fish.py"),
     output:
         timeseries=raw("TimeSeries.h5"),
         data_full=raw("data_full.mat"),

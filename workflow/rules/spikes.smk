@@ -27,6 +27,7 @@ rule download_ground_truth:
 rule spike_model:
     input:
         ground_truth_inputs,
+        code=code("train_spike_model.py"),
     output:
         f"{SPIKE_MODELS}/fps{{fps}}.pt",
     params:
@@ -58,6 +59,7 @@ rule spikes:
     input:
         dff=f"{RESULTS}/dff/{{subject}}.h5",
         model=spike_model_for,
+        code=code("infer_spikes.py"),
     output:
         f"{RESULTS}/rates/{{subject}}.h5",
     params:
@@ -82,6 +84,7 @@ rule probabilities:
     input:
         rates=f"{RESULTS}/rates/{{subject}}.h5",
         dff=f"{RESULTS}/dff/{{subject}}.h5",
+        code=code("spike_probabilities.py"),
     output:
         f"{RESULTS}/probs/{{subject}}.h5",
     params:

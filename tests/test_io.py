@@ -1,0 +1,86 @@
+"""Stage files: atomic writes that clean up after killed writers, and each layout's checks."""
+
+import h5py
+import numpy as np
+import pytest
+
+from sbm.data.split import check_neuron_counts
+from sbm.io.atomic import atomic_path
+from sbm.io.errors import InputError
+from sbm.io.layouts import DFF, PROBS, open_checked
+
+
+def test_a_write_removes_the_temporary_files_of_killed_writers(tmp_path):
+    target = tmp_path / "subject_2.h5"
+    strays = [tmp_path / ".subject_2.h5.tmp-30965", tmp_path / ".subject_2.h5.tmp-4"]
+    other = tmp_path / ".subject_20.h5.tmp-7"  # another file's writer: left alone
+    for path in strays + [other]:
+        path.write_bytes(b"half a file")
+    with atomic_path(target) as tmp:
+        tmp.write_text("done")
+    assert target.read_text() == "done"
+    assert not any(p.exists() for p in strays) and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".subject_20.h5.tmp-7", "subject_2.h5"]
+
+
+def test_an_interrupted_write_leaves_no_file(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "x.h5") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def write(path, **datasets):
+    with h5py.File(path, "w") as f:
+        for name, value in datasets.items():
+            f[name] = value
+        f.attrs.update(subject="subject_1", fps=2.0, stimulus_names=["a", "b"])
+    return path
+
+
+GOOD = dict(prob=np.zeros((10, 4), np.float32), xyz=np.zeros((4, 3), np.float32), stimulus=np.zeros((10, 2), np.float32))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(xyz=np.zeros((5, 3))), r"xyz has shape \(5, 3\) but prob has 4 along N"),
+    (dict(xyz=np.zeros((4, 2))), r"xyz has shape \(4, 2\), expected \('N', 3\)"),
+    (dict(stimulus=np.zeros((10, 3))), "2 stimulus_names for 3 columns of stimulus"),
+    (dict(behavior=np.zeros((9, 5))), r"behavior has shape \(9, 5\) but prob has 10 along T"),
+    (dict(prob=np.zeros((10,))), "prob has shape \\(10,\\), expected 2 dimensions"),
+])
+def test_a_probs_file_that_breaks_its_layout_is_named(tmp_path, change, message):
+    path = write(tmp_path / "subject_1.h5", **{**GOOD, **change})
+    with pytest.raises(InputError, match=message) as err:
+        with open_checked(path, PROBS):
+            pass
+    assert str(err.value).startswith(str(path))
+
+
+def test_missing_attributes_and_optional_datasets(tmp_path):
+    path = write(tmp_path / "p.h5", **GOOD)
+    with open_checked(path, PROBS) as f:  # rate, cell_id, behaviour: optional
+        assert f["prob"].shape == (10, 4)
+    with pytest.raises(InputError, match=r"missing dataset\(s\) \['cell_id'\] of a probabilities file"):
+        with open_checked(path, PROBS, require=("cell_id",)):
+            pass
+    with h5py.File(path, "r+") as f:
+        del f.attrs["subject"]
+    with pytest.raises(InputError, match=r"missing attribute\(s\) \['subject'\]"):
+        with open_checked(path, PROBS):
+            pass
+    with pytest.raises(InputError, match=r"missing dataset\(s\) \['dff', 'noise_level', 'cell_id', 'stimulus_code'\] of a dff file"):
+        with open_checked(path, DFF):
+            pass
+    (tmp_path / "cut.h5").write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(InputError, match="cut.h5: cannot be read as HDF5"):
+        with open_checked(tmp_path / "cut.h5", PROBS):
+            pass
+
+
+def test_fish_smaller_than_a_cluster_are_all_named(probs_dir):
+    files = sorted(probs_dir.glob("subject_*.h5"))  # 26, 28, 30, 32, 34 neurons
+    check_neuron_counts(files, 26)
+    with pytest.raises(InputError, match=r"in 3 fish: .*subject_1.h5 \(26\), .*subject_2.h5 \(28\), .*subject_3.h5 \(30\); "
+                                         r"set sbm.model.cluster_size to at most 26"):
+        check_neuron_counts(files, 31)
