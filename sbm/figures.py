@@ -21,6 +21,8 @@ LABELS = {"sbm": "SBM", "persistence": "persistence", "context_mean": "context m
           "ridge": "ridge AR", "mlp": "MLP", "truth": "truth", "pnm": "PNM", "pca_ridge": "PCA + ridge",
           "true": "true behaviour", "real": "real states", "random": "random patterns", "optimised": "optimised patterns",
           "target": "targets", "pnm_sbm_states": "PNM on SBM forecasts"}
+# The behaviour readouts: their ridge reads spatial Fourier moments, it is not autoregressive.
+BEHAVIOR_LABELS = {"pnm": "PNM", "ridge": "ridge", "pca_ridge": "PCA + ridge"}
 
 
 def save(fig, path) -> None:
@@ -185,22 +187,31 @@ def fig_connectome(connectome: dict, path) -> None:
 
 def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> None:
     """Left: each behaviour's truth against the PNM reading true and SBM-forecast states over the
-    first `frames` evaluated frames. Right: r per behaviour for every readout, chance shaded."""
+    first `frames` evaluated frames. Right: r per behaviour for every readout, chance shaded; the
+    legend in a column of its own, so it covers nothing."""
     names = behavior["behaviors"]
-    fig = plt.figure(figsize=(13, 1.5 * len(names) + 1), layout="constrained")
-    grid = fig.add_gridspec(len(names), 2, width_ratios=(2.2, 1))
+    fig = plt.figure(figsize=(12, 1.6 * len(names) + 1.2), layout="constrained")
+    grid = fig.add_gridspec(len(names), 3, width_ratios=(2.2, 1.1, 0.75))
     t = series["frame"][:frames]
     for d, name in enumerate(names):
         ax = fig.add_subplot(grid[d, 0])
-        ax.plot(t, series["truth"][:frames, d], color=COLOURS["truth"], lw=1.2, label="true")
-        for key, colour, label in (("pnm_true_states", COLOURS["pnm"], "PNM, true states"), ("pnm_sbm_states", COLOURS["pnm_sbm_states"], "PNM, SBM forecasts")):
-            ax.plot(t, series[key][:frames, d], color=colour, lw=1, label=f"{label} (r = {behavior['r'][key][name]:.2f})")
-        ax.set_ylabel(name.replace("_", " "), fontsize=8)
-        ax.legend(fontsize=7, frameon=False, loc="upper right", ncol=3)
+        # The truth as a grey area and the two readouts as lines of different styles, the PNM on
+        # true states drawn last: where they agree, both stay visible.
+        ax.fill_between(t, series["truth"][:frames, d], color="0.8", lw=0, label="true behaviour")
+        ax.plot(t, series["pnm_sbm_states"][:frames, d], color=COLOURS["pnm_sbm_states"], lw=1.4, ls="--", label="PNM, SBM forecasts")
+        ax.plot(t, series["pnm_true_states"][:frames, d], color=COLOURS["pnm"], lw=1.2, label="PNM, true states")
+        r = behavior["r"]
+        ax.text(0.99, 0.95, f"r = {r['pnm_true_states'][name]:.2f} (true states), {r['pnm_sbm_states'][name]:.2f} (SBM forecasts)",
+                transform=ax.transAxes, ha="right", va="top", fontsize=9, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        ax.set_ylabel(name.replace("_", " "), fontsize=10)
+        ax.tick_params(labelsize=9)
         if d == 0:
-            ax.set_title("Held-out behaviour (scaled to [0, 1] per fish) against the PNM's", fontsize=9)
+            ax.legend(fontsize=9, frameon=False, loc="lower left", ncol=3, bbox_to_anchor=(0, 1.0))
         if d == len(names) - 1:
-            ax.set_xlabel("frame")
+            ax.set_xlabel("frame", fontsize=10)
+        else:
+            ax.tick_params(labelbottom=False)
+    fig.suptitle("Held-out behaviour (scaled to [0, 1] per fish) and the PNM's readings", fontsize=11)
     bars = fig.add_subplot(grid[:, 1])
     readouts = [(m, s) for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")]
     y = np.arange(len(names))
@@ -208,14 +219,18 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
     for i, (model, source) in enumerate(readouts):
         key = f"{model}_{source}"
         values = [behavior["r"][key][n] for n in names]
-        label = f"{LABELS[model]}, {'true states' if source == 'true_states' else 'SBM forecasts'} (mean {behavior['mean_r'][key]:.2f})"
+        label = f"{BEHAVIOR_LABELS[model]}, {'true states' if source == 'true_states' else 'SBM forecasts'} (mean {behavior['mean_r'][key]:.2f})"
         bars.barh(y + i * height, values, height, color=COLOURS[model], alpha=1.0 if source == "true_states" else 0.45, label=label)
     for j, n in enumerate(names):
-        bars.fill_betweenx([j - 0.1, j + 0.9], 0, behavior["chance_r95"][n], color="0.85", lw=0, label="chance (95 %)" if j == 0 else None)
-    bars.set_yticks(y + 0.4 - height / 2, [n.replace("_", " ") for n in names])
+        bars.fill_betweenx([j - 0.1, j + 0.9], 0, behavior["chance_r95"][n], color="0.85", lw=0, label="chance (95 % of shifted |r|)" if j == 0 else None)
+    bars.set_yticks(y + 0.4 - height / 2, [n.replace("_", " ") for n in names], fontsize=10)
+    bars.tick_params(axis="x", labelsize=9)
     bars.invert_yaxis()
-    bars.set(xlabel="Pearson r on the held-out fish", title="Behaviour prediction")
-    bars.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.07))
+    bars.set_xlabel("Pearson r on the held-out fish", fontsize=10)
+    bars.set_title("Behaviour prediction", fontsize=11)
+    key = fig.add_subplot(grid[:, 2])
+    key.axis("off")
+    key.legend(*bars.get_legend_handles_labels(), fontsize=9, frameon=False, loc="center left")
     save(fig, path)
 
 
@@ -253,24 +268,24 @@ def fig3c_pattern(pattern: dict, search: dict, path) -> None:
     xyz, start, optimised = pattern["xyz_um"], pattern["start"].mean(axis=0), pattern["pattern"].mean(axis=0)
     cmap = plt.get_cmap("magma").with_extremes(bad="0.92")
     diff_cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.92")
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), layout="constrained")
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
     shape = (128, 64)
     for ax, (title, values) in zip(axes[:2], (("real state it started from", start), ("optimised pattern", optimised))):
         image = ax.imshow(voxelise(xyz, values, shape), origin="lower", cmap=cmap, vmin=0, vmax=1, interpolation="none")
-        ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=axes[:2], shrink=0.8, label="spike probability (mean over frames, voxel mean)")
+        ax.set_title(title, fontsize=11)
+    fig.colorbar(image, ax=axes[:2], shrink=0.8).set_label("spike probability\n(mean over frames and voxel)", fontsize=10)
     change = voxelise(xyz, optimised - start, shape)
     limit = float(np.nanmax(np.abs(change))) or 1.0
     image = axes[2].imshow(change, origin="lower", cmap=diff_cmap, vmin=-limit, vmax=limit, interpolation="none")
-    axes[2].set_title("optimised - real", fontsize=9)
-    fig.colorbar(image, ax=axes[2], shrink=0.8, label="change in spike probability")
+    axes[2].set_title("optimised - real", fontsize=11)
+    fig.colorbar(image, ax=axes[2], shrink=0.8).set_label("change in spike probability", fontsize=10)
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
     names = search["behaviors"]
     reached = ", ".join(f"{n.replace('_', ' ')} {v:.2f}" for n, v in zip(names, pattern["behavior"]))
     fig.suptitle(f"Pattern {int(pattern['index'])} (from frame {int(pattern['frame'])}): behaviour plane "
                  f"({pattern['started'][0]:.2f}, {pattern['started'][1]:.2f}) -> ({pattern['reached'][0]:.2f}, {pattern['reached'][1]:.2f}), "
-                 f"target ({pattern['target'][0]:.2f}, {pattern['target'][1]:.2f})\nPNM behaviour: {reached}", fontsize=9)
+                 f"target ({pattern['target'][0]:.2f}, {pattern['target'][1]:.2f})\nPNM behaviour: {reached}", fontsize=11)
     save(fig, path)
 
 

@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -287,7 +288,38 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     assert jobs == {"dff": 3, "synthetic_qc": 1, "spikes": 3, "probabilities": 3, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1,
                     "evaluate_rollout": 1, "evaluate_fidelity": 1, "evaluate_connectome": 1, "figures": 1, "fit_behavior_baselines": 1,
                     "train_pnm": 2, "evaluate_behavior": 1, "search_patterns": 1, "behavior_figures": 1, "all": 1}
+    check_code_change_reruns_its_rule(tmp_path, config)
+    check_missing_intermediate_is_rebuilt(tmp_path, config)
     check_fish_without_behaviour(tmp_path, config, split)
+
+
+def check_code_change_reruns_its_rule(folder, config):
+    """Editing a script, or a module of sbm/ that it imports, reruns the rules that run it (and
+    only those, with what depends on their outputs); a dry run names the edited file."""
+    for edited, rules in (("scripts/synthetic_qc.py", {"synthetic_qc"}), ("sbm/spikes/qc.py", {"synthetic_qc"}),
+                          ("sbm/figures.py", {"figures", "behavior_figures"})):
+        path = REPO / edited
+        stat = path.stat()
+        try:
+            os.utime(path, (stat.st_atime, time.time() + 60))  # as if edited now (the content is left alone)
+            proc = snakemake("--configfile", config, "-n", cwd=folder)
+        finally:
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert set(planned_jobs(proc.stdout)) - {"all"} == rules, edited
+        assert f"Updated input files: {path}" in proc.stdout
+
+
+def check_missing_intermediate_is_rebuilt(folder, config):
+    """A file lost from the middle of the chain (an interrupted rerun, a user's rm) is rebuilt by a
+    plain run, with everything built from it."""
+    dff = folder / "results/tiny/dff/subject_2.h5"
+    aside = folder / "dff_subject_2.h5"
+    os.rename(dff, aside)
+    try:
+        jobs = planned_jobs(snakemake("--configfile", config, "-n", cwd=folder).stdout)
+    finally:
+        os.rename(aside, dff)
+    assert jobs["dff"] == 1 and jobs["spikes"] == 1 and jobs["probabilities"] == 1 and jobs["train_sbm"] == 1 and jobs["figures"] == 1
 
 
 def check_fish_without_behaviour(folder, config, split):
