@@ -15,7 +15,7 @@ import yaml
 
 from sbm.cli import run
 from sbm.data.windows import Windows, check_same_stimuli, open_fish
-from sbm.eval.forecasters import ForecasterConfig, fit_forecasters
+from sbm.train.baselines import ForecasterConfig, fit_forecasters
 from sbm.io.atomic import atomic_path
 
 

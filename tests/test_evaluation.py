@@ -11,7 +11,8 @@ from conftest import load_script
 from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
 from sbm.eval.fidelity import classifier_accuracy, cross_fitted_energy, energy_distance, fidelity
 from sbm.eval.next_step import next_step_errors
-from sbm.eval.rollout import rollout, rollout_errors, sbm_forecaster
+from sbm.eval.rollout import rollout_errors
+from sbm.model.forecast import rollout, sbm_forecaster
 from sbm.figures import voxelise
 from sbm.io.errors import InputError
 from sbm.model.sbm import SBM, SBMConfig
@@ -59,7 +60,7 @@ def test_rollout_example_is_the_true_window_and_the_sbm_rollout(probs_dir):
     assert first == result["start_frames"][1]  # the middle start
     np.testing.assert_array_equal(ex["truth"], p[first : first + 6 + 5])
     xyz = torch.from_numpy(ex["xyz"])[None]
-    again = rollout(sbm_forecaster(model, xyz), torch.from_numpy(ex["truth"][None, :6]), torch.from_numpy(stim[None, first : first + 11]),
+    again = rollout(sbm_forecaster(model), torch.from_numpy(ex["truth"][None, :6]), xyz, torch.from_numpy(stim[None, first : first + 11]),
                     torch.ones(1, p.shape[1], dtype=torch.bool), 5)
     torch.testing.assert_close(torch.from_numpy(ex["sbm"]), again[0])
 

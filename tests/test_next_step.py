@@ -8,7 +8,9 @@ import yaml
 
 from conftest import load_script
 from sbm.data.windows import Windows, collate, open_fish
-from sbm.eval.forecasters import ForecasterConfig, Forecasters, fit_forecasters, fit_ridge
+from sbm.data.windows import window
+from sbm.model.baselines import Forecasters
+from sbm.train.baselines import ForecasterConfig, fit_forecasters, fit_ridge
 from sbm.eval.metrics import Reliability
 from sbm.eval.next_step import next_step_errors, summarise
 from sbm.model.sbm import SBM, SBMConfig, save_weights
@@ -74,13 +76,18 @@ def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(
     torch.save(forecasters.state(), tmp_path / "f.pt")
     reloaded = Forecasters.from_state(torch.load(tmp_path / "f.pt", weights_only=False))
     batch = collate([Windows(fish, 6)[0], Windows(fish, 6)[60]])  # 26 and 28 neurons: padded
-    out = reloaded.predict(batch["prob"], batch["stimulus"], batch["mask"])
+
+    def forecast(name, frames):  # the forecast of frame 6 from the window of frames 0..5
+        prob, stimulus = window(frames, batch["stimulus"], 0, 6)
+        return reloaded.forecaster(name)(prob, batch["xyz"], stimulus, batch["mask"])
+
+    out = {name: forecast(name, batch["prob"]) for name in ("ridge", "mlp")}
     assert out["ridge"].shape == (2, 28) and out["ridge"][0, 26:].abs().sum() == 0
     x = torch.cat((batch["prob"][1, :6, 5], batch["stimulus"][1, 6], torch.ones(1))).double()
     assert float(out["ridge"][1, 5]) == pytest.approx(float((x @ reloaded.ridge).clamp(0, 1)), rel=1e-5)
     changed = batch["prob"].clone()
     changed[:, 6] = 1 - changed[:, 6]  # the frame being forecast is never read
-    assert torch.equal(reloaded.predict(changed, batch["stimulus"], batch["mask"])["mlp"], out["mlp"])
+    assert torch.equal(forecast("mlp", changed), out["mlp"])
 
 
 def test_reliability_bins_and_ece_have_known_answers():

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from sbm.data.windows import Windows, collate, model_inputs, open_fish
-from sbm.eval.rollout import growth_exponent, persistence, rollout, rollout_errors, sbm_forecaster, summarise_rollouts
+from sbm.eval.rollout import growth_exponent, rollout_errors, summarise_rollouts
+from sbm.model.forecast import abs_error, persistence, rollout, sbm_forecaster
 from sbm.model.sbm import SBM, SBMConfig
 
 
@@ -23,8 +24,8 @@ def setup(probs_dir, horizon=8):
 
 def test_first_rollout_step_is_the_next_step_forecast(probs_dir):
     model, batch = setup(probs_dir)
-    forecast = sbm_forecaster(model, batch["xyz"])
-    out = rollout(forecast, batch["prob"][:, :6], batch["stimulus"][:, :14], batch["mask"], horizon=8)
+    forecast = sbm_forecaster(model)
+    out = rollout(forecast, batch["prob"][:, :6], batch["xyz"], batch["stimulus"][:, :14], batch["mask"], horizon=8)
     assert out.shape == (2, 8, 30)
     window = {k: (v[:, :7] if k in ("prob", "stimulus") else v) for k, v in batch.items()}
     inputs, _ = model_inputs(window)
@@ -33,26 +34,26 @@ def test_first_rollout_step_is_the_next_step_forecast(probs_dir):
 
 def test_rollouts_never_read_the_true_future(probs_dir):
     model, batch = setup(probs_dir)
-    forecast = sbm_forecaster(model, batch["xyz"])
-    out = rollout(forecast, batch["prob"][:, :6], batch["stimulus"], batch["mask"], horizon=8)
+    forecast = sbm_forecaster(model)
+    out = rollout(forecast, batch["prob"][:, :6], batch["xyz"], batch["stimulus"], batch["mask"], horizon=8)
     assert batch["prob"].shape[1] == 14  # the true future frames 6..13 exist but are not passed
     changed_stimulus = batch["stimulus"].clone()
     changed_stimulus[:, 10:] = changed_stimulus[:, 10:].flip(-1)  # the stimulus of frames 10+ changes
-    again = rollout(forecast, batch["prob"][:, :6], changed_stimulus, batch["mask"], horizon=8)
+    again = rollout(forecast, batch["prob"][:, :6], batch["xyz"], changed_stimulus, batch["mask"], horizon=8)
     torch.testing.assert_close(again[:, :4], out[:, :4], atol=0, rtol=0)  # forecasts of frames 6..9
     assert (again[:, 4:] - out[:, 4:]).abs().max() > 0
 
 
 def test_persistence_rolls_out_to_the_last_true_frame(probs_dir):
     _, batch = setup(probs_dir)
-    out = rollout(persistence, batch["prob"][:, :6], batch["stimulus"], batch["mask"], horizon=8)
+    out = rollout(persistence, batch["prob"][:, :6], batch["xyz"], batch["stimulus"], batch["mask"], horizon=8)
     assert torch.equal(out, batch["prob"][:, 5:6].expand(2, 8, 30))
 
 
 def test_rollout_needs_the_whole_future_stimulus(probs_dir):
     _, batch = setup(probs_dir)
     with pytest.raises(ValueError, match="stimulus covers 10 frames"):
-        rollout(persistence, batch["prob"][:, :6], batch["stimulus"][:, :10], batch["mask"], horizon=8)
+        rollout(persistence, batch["prob"][:, :6], batch["xyz"], batch["stimulus"][:, :10], batch["mask"], horizon=8)
 
 
 @pytest.mark.parametrize("b", [0.3, 1.0, 1.7])
@@ -76,3 +77,37 @@ def test_rollout_errors_of_persistence_match_a_direct_computation(probs_dir):
     summary = summarise_rollouts([result])
     assert summary["horizon"] == [1, 2, 3, 4, 5] and summary["starts"] == 3
     assert summary["growth_exponent"]["persistence"] == pytest.approx(growth_exponent(np.arange(1, 6), expected))
+
+
+def test_an_edit_hook_changes_every_window_before_it_is_read(probs_dir):
+    _, batch = setup(probs_dir)
+
+    def excite_neuron_3(step, frames):  # a perturbation: neuron 3 held at 1 in the newest frame
+        frames = frames.clone()
+        frames[:, -1, 3] = 1.0
+        return frames
+
+    out = rollout(persistence, batch["prob"][:, :6], batch["xyz"], batch["stimulus"], batch["mask"], horizon=8, edit=excite_neuron_3)
+    assert torch.equal(out[:, :, 3], torch.ones(2, 8))
+    untouched = [n for n in range(30) if n != 3]
+    assert torch.equal(out[:, :, untouched], batch["prob"][:, 5:6, untouched].expand(2, 8, 29))
+
+
+def test_gradients_flow_through_a_rollout_only_when_asked(probs_dir):
+    model, batch = setup(probs_dir)
+    start = batch["prob"][:, :6].clone().requires_grad_(True)
+    args = (sbm_forecaster(model), start, batch["xyz"], batch["stimulus"][:, :9], batch["mask"], 3)
+    assert not rollout(*args).requires_grad
+    out = rollout(*args, grad=True)
+    out[:, -1].sum().backward()
+    assert start.grad is not None and start.grad.abs().sum() > 0
+
+
+def test_absolute_errors_count_real_neurons_only():
+    truth = torch.zeros(2, 3, 4)
+    pred = torch.full((2, 3, 4), 0.5)
+    pred[1, :, 3] = 100.0  # padding of the second window: never counted
+    mask = torch.tensor([[True] * 4, [True] * 3 + [False]])
+    assert abs_error(pred, truth, mask).shape == (2, 3) and abs_error(pred, truth, mask).dtype == torch.float64
+    assert float(abs_error(pred, truth, mask).sum() / (mask.sum() * 3)) == pytest.approx(0.5)
+    assert abs_error(pred[:, 0], truth[:, 0], mask).tolist() == [2.0, 1.5]

@@ -18,7 +18,7 @@ import yaml
 from conftest import ground_truth_dir, load_script, needs_ground_truth
 from sbm.data.split import SplitConfig
 from sbm.eval.behavior import BehaviorBaselineConfig
-from sbm.eval.forecasters import ForecasterConfig
+from sbm.train.baselines import ForecasterConfig
 from sbm.eval.search import SearchConfig
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig

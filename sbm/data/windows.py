@@ -133,10 +133,20 @@ def collate(items: list[dict]) -> dict:
             "fish": torch.tensor([it["fish"] for it in items]), "start": torch.tensor([it["start"] for it in items])}
 
 
+def window(prob: torch.Tensor, stimulus: torch.Tensor, start: int, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """What a forecaster reads (sbm.model.forecast) from a stretch of frames (prob (B, T, N),
+    stimulus (B, T, K) of the same frames): the probabilities of frames start .. start + context - 1
+    and the stimulus of frames start + 1 .. start + context, each step carrying the stimulus of the
+    frame it forecasts (external, known when that frame is recorded). The one place of that rule."""
+    return prob[:, start : start + context], stimulus[:, start + 1 : start + context + 1]
+
+
 def model_inputs(batch: dict) -> tuple[tuple, torch.Tensor]:
-    """(inputs of SBM.forward, targets): frames 0..C-1 and the stimulus of frames 1..C; targets 1..C."""
+    """(inputs of SBM.forward, targets) of a batch of windows of C + 1 frames: the window of frames
+    0..C-1, and as targets frames 1..C (step t forecasts frame t + 1)."""
     prob = batch["prob"]
-    return (prob[:, :-1], batch["xyz"], batch["stimulus"][:, 1:], batch["mask"]), prob[:, 1:]
+    frames, stimulus = window(prob, batch["stimulus"], 0, prob.shape[1] - 1)
+    return (frames, batch["xyz"], stimulus, batch["mask"]), prob[:, 1:]
 
 
 def epoch_batches(windows: Windows, batch_size: int, epoch: int, seed: int, rank: int = 0, world: int = 1,

@@ -15,13 +15,11 @@ are scored by the AUROC of telling wired pairs (weight != 0) from unwired ones, 
 chance is 0.5, and the spread of AUROC under random scores is given beside it.
 """
 
-import math
-
 import numpy as np
 import torch
 
 from sbm.data.windows import Windows, collate, model_inputs, open_fish, spaced_windows
-from sbm.model.sbm import SBM, rotate
+from sbm.model.sbm import SBM
 
 
 def auroc(score: np.ndarray, label: np.ndarray) -> float:
@@ -83,28 +81,17 @@ def attention_influence(model: SBM, path, group: np.ndarray, n_groups: int, wind
     return (total / pairs.clamp(min=1)).view(n_groups, n_groups).numpy()
 
 
-def layer_pair_sums(attn, x, xyz, mask, group, n_groups) -> torch.Tensor:
+def layer_pair_sums(attn, x, xyz, mask, group, n_groups, chunk: int = 64) -> torch.Tensor:
     """Sum of one layer's attention weights (mean over heads) per (target group, source group),
     flattened; one window (batch of 1), neurons only (the stimulus token is left out)."""
-    B, T, S, D = x.shape
-    H, E, N = attn.cfg.n_heads, D // attn.cfg.n_heads, S - 1
-    q, k, _ = attn.qkv(x).view(B, T, S, 3, H, E).unbind(dim=3)
-    cos, sin = attn.rotary(xyz.to(x.dtype))
-    q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-    if attn.cfg.spatial == "routed":
-        rows, owner, _ = attn.route(x[:, :, 1:], mask)
-    else:  # dense: one cluster of every neuron per step
-        rows = torch.arange(T)[:, None] * N + torch.arange(N)[None, :]
-        owner = torch.arange(T)
+    B, T, S, _ = x.shape
+    rows, weights = attn.attention_weights(x, xyz, mask, chunk)
     # A neuron in several clusters gets the mean of their outputs: each membership weighs 1/count.
-    share = 1 / torch.bincount(rows.reshape(-1), minlength=B * T * N).clamp(min=1).double()
+    share = 1 / torch.bincount(rows.reshape(-1), minlength=B * T * (S - 1)).clamp(min=1).double()
     out = torch.zeros(n_groups * n_groups, dtype=torch.float64)
-    for m in range(len(rows)):  # one cluster at a time: (H, W + 1, W + 1) weights
-        members = rows[m]
-        qm = torch.cat((q.reshape(B * T, S, H, E)[owner[m], :1], q.reshape(B * T, S, H, E)[owner[m], 1:][members % N]))
-        km = torch.cat((k.reshape(B * T, S, H, E)[owner[m], :1], k.reshape(B * T, S, H, E)[owner[m], 1:][members % N]))
-        weights = torch.softmax(torch.einsum("qhe,khe->hqk", qm.float(), km.float()) / math.sqrt(E), dim=-1).mean(dim=0)
-        g = group[members % N]
-        out += torch.bincount((g[:, None] * n_groups + g[None, :]).reshape(-1), weights=(weights[1:, 1:].double() * share[members][:, None]).reshape(-1),
-                              minlength=n_groups * n_groups)
+    for start, w in zip(range(0, len(rows), chunk), weights):  # w (m, W + 1, W + 1)
+        members = rows[start : start + chunk]
+        g = group[members % (S - 1)]  # (m, W)
+        pairs = (g[:, :, None] * n_groups + g[:, None, :]).reshape(-1)
+        out += torch.bincount(pairs, weights=(w[:, 1:, 1:].double() * share[members][:, :, None]).reshape(-1), minlength=n_groups * n_groups)
     return out

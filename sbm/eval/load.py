@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from sbm.eval.forecasters import Forecasters
+from sbm.model.baselines import Forecasters
 from sbm.io.errors import InputError
 from sbm.model.sbm import SBM, load_weights
 

@@ -7,7 +7,7 @@ neurons. The baselines forecast the same frames:
   context_mean  each neuron's mean over the context frames;
   neuron_mean   each neuron's mean over every earlier frame of the recording (causal: nothing at
                 or after the forecast frame, and nothing from other fish);
-  ridge, mlp    per-neuron forecasters fitted on the training fish (sbm.eval.forecasters), if given.
+  ridge, mlp    per-neuron forecasters fitted on the training fish (sbm.model.baselines), if given.
 Calibration (a reliability table and the ECE) is gathered on the same forecasts.
 
 Context length: the SBM is causal in time and trained to forecast at every step of a window, so
@@ -25,6 +25,8 @@ import torch
 from tqdm import tqdm
 
 from sbm.data.windows import Windows, collate, model_inputs, open_fish, spaced_windows
+from sbm.model.baselines import NAMES
+from sbm.model.forecast import abs_error
 from sbm.model.sbm import SBM
 
 BASELINES = ("persistence", "context_mean", "neuron_mean")
@@ -58,7 +60,7 @@ def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, dev
     windows = Windows([fish], C, stride)
     kept = set(spaced_windows(windows, keep_states)) if keep_states else set()
     model.eval().to(device)
-    names = ("sbm",) + BASELINES + (("ridge", "mlp") if forecasters is not None else ())
+    names = ("sbm",) + BASELINES + (NAMES if forecasters is not None else ())
     sums = dict.fromkeys(names, 0.0)
     by_context = {name: np.zeros(C) for name in BY_CONTEXT}
     states = {"frame": [], "truth": [], **{name: [] for name in names}}
@@ -73,14 +75,14 @@ def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, dev
             sbm_all = torch.sigmoid(model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))).cpu()  # (B, C, N)
             every_step = {"sbm": sbm_all, "persistence": prob, "context_mean": prob.cumsum(dim=1) / steps}
             for name, value in every_step.items():
-                by_context[name] += ((value - target).abs() * mask[:, None]).sum(dim=(0, 2), dtype=torch.float64).numpy()
+                by_context[name] += abs_error(value, target, mask).sum(dim=0).numpy()
             truth = target[:, -1]
             forecasts = {name: value[:, -1] for name, value in every_step.items()}
             forecasts["neuron_mean"] = torch.from_numpy(np.stack([history.until(int(s) + C) for s in batch["start"]])).float()
             if forecasters is not None:
-                forecasts.update(forecasters.predict(batch["prob"], batch["stimulus"], batch["mask"]))
+                forecasts.update({name: forecasters.forecaster(name)(prob, xyz, stimulus, mask) for name in NAMES})
             for name, value in forecasts.items():
-                sums[name] += float(((value - truth).abs() * mask).sum(dtype=torch.float64))
+                sums[name] += float(abs_error(value, truth, mask).sum())
                 if reliability is not None and name in reliability:
                     reliability[name].update(value, truth, mask)
             count += int(mask.sum())

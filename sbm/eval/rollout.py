@@ -1,51 +1,17 @@
-"""Autoregressive rollouts with a fixed sliding window, and how their error grows with the horizon.
+"""Autoregressive rollouts on held-out fish, and how their error grows with the horizon.
 
-A rollout starts from `context` true frames and forecasts one frame at a time; each forecast
-joins the window and the oldest frame leaves it, so after `context` steps the forecaster reads
-only its own output. The stimulus is external: the true future stimulus is given at every step.
-Every forecaster (the SBM, persistence, the fitted baselines) is rolled out the same way, through
-one function with the signature of `Forecasters.predict`:
-
-    forecast(prob (B, C+1, N), stimulus (B, C+1, K), mask (B, N)) -> (B, N) forecast of frame C
-
-whose last frame of `prob` is a placeholder it must not read (the frame being forecast).
+A rollout (sbm.model.forecast.rollout) starts from `context` true frames and forecasts one frame
+at a time with a fixed sliding window; the true future stimulus is given at every step. The SBM,
+persistence and the fitted baselines are rolled out the same way, from the same starts.
 """
 
 import numpy as np
 import torch
 
 from sbm.data.windows import Windows, collate, open_fish, spaced_windows
+from sbm.model.baselines import Forecasters
+from sbm.model.forecast import abs_error, persistence, rollout, sbm_forecaster
 from sbm.model.sbm import SBM
-
-
-def sbm_forecaster(model: SBM, xyz: torch.Tensor):
-    """The SBM as a forecaster: reads frames 0..C-1 and the stimulus of frames 1..C."""
-
-    @torch.no_grad()
-    def forecast(prob, stimulus, mask):
-        return torch.sigmoid(model(prob[:, :-1], xyz, stimulus[:, 1:], mask)[:, -1])
-
-    return forecast
-
-
-def persistence(prob, stimulus, mask):
-    return prob[:, -2]
-
-
-@torch.no_grad()
-def rollout(forecast, prob: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor, horizon: int) -> torch.Tensor:
-    """Forecasts (B, horizon, N) of the frames after `prob` (B, C, N), the C true frames the
-    rollout starts from; `stimulus` (B, C + horizon, K) covers those frames and the forecast ones."""
-    B, C, N = prob.shape
-    if stimulus.shape[1] != C + horizon:
-        raise ValueError(f"stimulus covers {stimulus.shape[1]} frames, the rollout needs {C + horizon}")
-    window, out = prob, []
-    for h in range(horizon):
-        placeholder = torch.zeros_like(window[:, :1])
-        step = forecast(torch.cat((window, placeholder), dim=1), stimulus[:, h : h + C + 1], mask)
-        out.append(step)
-        window = torch.cat((window[:, 1:], step[:, None]), dim=1)  # slide: drop the oldest frame
-    return torch.stack(out, dim=1)
 
 
 def growth_exponent(horizons: np.ndarray, error: np.ndarray) -> float:
@@ -56,7 +22,8 @@ def growth_exponent(horizons: np.ndarray, error: np.ndarray) -> float:
     return float(np.polyfit(np.log(horizons), np.log(error), 1)[0])
 
 
-def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int = 8, forecasters=None) -> dict:
+@torch.no_grad()
+def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int = 8, forecasters: Forecasters | None = None) -> dict:
     """Roll the SBM and the baselines out from `starts` evenly spaced points of one fish: sums of
     absolute errors and of the mean activity (forecast and true) at each horizon step, and one
     example (the middle start) in full: the true frames and the SBM's rollout, for the figures."""
@@ -65,26 +32,25 @@ def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int 
     windows = Windows([fish], context=C + horizon - 1)  # C frames to start from + the true future
     chosen = spaced_windows(windows, starts)
     model.eval()
+    rollers = {"sbm": sbm_forecaster(model), "persistence": persistence}
+    if forecasters is not None:
+        rollers.update({name: forecasters.forecaster(name) for name in ("ridge", "mlp")})
     sums: dict = {}
     true_activity = np.zeros(horizon)
     count, example = 0, None
     for b in range(0, len(chosen), batch_size):
         batch = collate([windows[i] for i in chosen[b : b + batch_size]])
-        prob, stimulus, mask = batch["prob"], batch["stimulus"], batch["mask"]
+        prob, xyz, stimulus, mask = batch["prob"], batch["xyz"], batch["stimulus"], batch["mask"]
         truth, n = prob[:, C:], mask.sum(dim=1, keepdim=True)  # (B, H, N), (B, 1)
-        rollers = {"sbm": sbm_forecaster(model, batch["xyz"]), "persistence": persistence}
-        if forecasters is not None:
-            rollers.update({name: (lambda p, s, m, name=name: forecasters.predict(p, s, m, names=(name,))[name]) for name in ("ridge", "mlp")})
         for name, forecast in rollers.items():
-            out = rollout(forecast, prob[:, :C], stimulus, mask, horizon)
+            out = rollout(forecast, prob[:, :C], xyz, stimulus, mask, horizon)
             if name == "sbm" and b <= len(chosen) // 2 < b + batch_size:
                 row = len(chosen) // 2 - b
                 example = {"first_frame": windows.index[chosen[len(chosen) // 2]][1], "context": C, "truth": prob[row].numpy(),
                            "sbm": out[row].numpy(), "xyz": fish.xyz, "stimulus": stimulus[row].numpy(),
                            "fps": fish.fps, "stimulus_names": list(fish.stimulus_names)}
-            err = ((out - truth).abs() * mask[:, None]).sum(dim=2)  # (B, H)
             entry = sums.setdefault(name, {"abs_error": np.zeros(horizon), "activity": np.zeros(horizon)})
-            entry["abs_error"] += err.sum(dim=0).double().numpy()
+            entry["abs_error"] += abs_error(out, truth, mask).sum(dim=0).numpy()
             entry["activity"] += ((out * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
         true_activity += ((truth * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
         count += len(chosen[b : b + batch_size])

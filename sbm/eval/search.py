@@ -29,6 +29,7 @@ from sklearn.decomposition import PCA
 
 from sbm.data.behavior import BehaviorFish
 from sbm.io.errors import InputError
+from sbm.model.forecast import rollout, sbm_forecaster
 from sbm.model.pnm import PNM
 from sbm.model.sbm import SBM
 from sbm.settings import from_dict
@@ -107,18 +108,6 @@ def behaviors(pnms: list[PNM], prob: torch.Tensor, xyz: torch.Tensor, mask: torc
     return readout.clamp(0, 1) if clip else readout
 
 
-def sbm_rollout(sbm: SBM, frames: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
-    """Differentiable rollout: frames (M, C, N) -> (M, C + steps, N), each step the SBM's
-    forecast from the last C frames; stimulus (M, C + steps, K) covers every frame."""
-    M, C, N = frames.shape
-    seq = frames
-    for h in range(steps):
-        window = seq[:, -C:]
-        logits = sbm(window, xyz.expand(M, -1, -1), stimulus[:, h + 1 : h + C + 1], mask.expand(M, -1))[:, -1]
-        seq = torch.cat((seq, torch.sigmoid(logits)[:, None]), dim=1)
-    return seq
-
-
 def search_patterns(pnms: list[PNM], space: BehaviorSpace, start: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor,
                     targets: np.ndarray, cfg: SearchConfig, sbm: SBM | None = None, context: torch.Tensor | None = None,
                     stimulus: torch.Tensor | None = None) -> dict:
@@ -135,8 +124,10 @@ def search_patterns(pnms: list[PNM], space: BehaviorSpace, start: torch.Tensor, 
     def read_out(pattern, clip=True):
         if sbm is None:
             return behaviors(pnms, pattern, xyz, mask, clip)
-        seq = sbm_rollout(sbm, torch.cat((context, pattern), dim=1), xyz, stimulus, mask, cfg.rollout)
-        return behaviors(pnms, seq[:, -F:], xyz, mask, clip)
+        frames = torch.cat((context, pattern), dim=1)
+        M = len(frames)
+        future = rollout(sbm_forecaster(sbm), frames, xyz.expand(M, -1, -1), stimulus, mask.expand(M, -1), cfg.rollout, grad=True)
+        return behaviors(pnms, torch.cat((frames, future), dim=1)[:, -F:], xyz, mask, clip)
 
     history = []
     for _ in range(cfg.steps + 1):

@@ -11,27 +11,22 @@ A forecaster reads a window and forecasts the frame after it:
     mask      (B, N)     True for real neurons (a batch pads its fish to the largest)
 
 These are the SBM's forward inputs (the SBM forecasts at every step; a forecaster returns the last).
-`window` cuts them out of a longer stretch, so the stimulus convention lives in one place; the SBM
+sbm.data.windows.window cuts them out of a longer stretch: the stimulus convention lives there; the SBM
 (`sbm_forecaster`), the baselines (`persistence`, `context_mean`, sbm.model.baselines) and any
 future peer implement the interface, and `rollout` rolls any of them out.
 """
 
+from contextlib import nullcontext
 from typing import Callable, Protocol
 
 import torch
 
+from sbm.data.windows import window
 from sbm.model.sbm import SBM
 
 
 class Forecaster(Protocol):
     def __call__(self, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
-
-
-def window(prob: torch.Tensor, stimulus: torch.Tensor, start: int, context: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The window of frames start .. start + context - 1 of a stretch (prob (B, T, N), stimulus
-    (B, T, K) over the same frames): its probabilities and the stimulus of frames start + 1 ..
-    start + context (of the frame each step forecasts)."""
-    return prob[:, start : start + context], stimulus[:, start + 1 : start + context + 1]
 
 
 def sbm_forecaster(model: SBM) -> Forecaster:
@@ -63,12 +58,12 @@ def rollout(forecast: Forecaster, prob: torch.Tensor, xyz: torch.Tensor, stimulu
     leaves it, so after C steps the forecaster reads only its own output. `stimulus` (B, C +
     horizon, K) covers the start frames and the forecast ones (the true future stimulus).
     `edit(step, window)` may change each window before it is read (a perturbation experiment);
-    with `grad`, gradients flow through every step (the pattern search)."""
+    with `grad`, gradients flow through every step where autograd is on (the pattern search)."""
     B, C, N = prob.shape
     if stimulus.shape[1] != C + horizon:
         raise ValueError(f"stimulus covers {stimulus.shape[1]} frames, the rollout needs {C + horizon}")
     seq = prob
-    with torch.set_grad_enabled(grad):
+    with nullcontext() if grad else torch.no_grad():
         for h in range(horizon):
             frames, stim = window(seq, stimulus, h, C)
             if edit is not None:
@@ -79,12 +74,8 @@ def rollout(forecast: Forecaster, prob: torch.Tensor, xyz: torch.Tensor, stimulu
 
 def abs_error(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """|pred - truth| summed over the real neurons: pred and truth (B, ..., N), mask (B, N) ->
-    (B, ...) in float64. Every MAE of the project is such sums over the count of real values."""
+    (B, ...) in float64. Every MAE of the project (training, evaluation) is such sums divided by
+    the count of real values they cover."""
     mask = mask.reshape(mask.shape[0], *[1] * (pred.ndim - 2), mask.shape[1])
     return ((pred - truth).abs() * mask).sum(dim=-1, dtype=torch.float64)
 
-
-def masked_mae(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean |pred - truth| over every real neuron (and every leading step of pred)."""
-    values = mask.sum() * (pred[0, ..., 0].numel() if pred.ndim > 2 else 1)
-    return float(abs_error(pred, truth, mask).sum() / values)

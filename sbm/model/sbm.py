@@ -127,12 +127,17 @@ class SpatialAttention(nn.Module):
         angles = F.pad(angles, (0, 0, 0, 0, 1, 0))
         return angles.cos()[:, None], angles.sin()[:, None]
 
-    def forward(self, x: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor, xyz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k, v (B, T, S, H, E) of the tokens x (B, T, S, D), positions rotated into q and k."""
         B, T, S, D = x.shape
         H, E = self.cfg.n_heads, D // self.cfg.n_heads
         q, k, v = self.qkv(x).view(B, T, S, 3, H, E).unbind(dim=3)  # each (B, T, S, H, E)
         cos, sin = self.rotary(xyz.to(x.dtype))
-        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        return rotate(q, cos, sin), rotate(k, cos, sin), v
+
+    def forward(self, x: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        B, T, S, D = x.shape
+        q, k, v = self.project(x, xyz)
         if self.cfg.spatial == "dense":
             y = self.dense(q, k, v, mask)
         else:
@@ -193,6 +198,37 @@ class SpatialAttention(nn.Module):
             # recomputation of this forward (activation checkpointing) routes the same way
             self.pending = self.member_sums(route.reshape(B * T * N, -1), rows, sel.view(B * T, K))
         return rows, owner, n_clusters
+
+    @torch.no_grad()
+    def attention_weights(self, x: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor, chunk: int = 64):
+        """The layer's attention made explicit, to read what it attends to (the connectome), with
+        the q, k and clusters of `forward` (call it in eval mode with the inputs the layer got).
+        Returns rows (M, W), each cluster's member neurons as indices into the flattened B * T * N
+        neurons (dense attention: one cluster of every neuron per step), and an iterator over the
+        weights of `chunk` clusters at a time, (m, W + 1, W + 1) query x key averaged over heads,
+        the stimulus token first."""
+        B, T, S, D = x.shape
+        H, E, N = self.cfg.n_heads, D // self.cfg.n_heads, S - 1
+        q, k, _ = (t.reshape(B * T, S, H, E) for t in self.project(x, xyz))
+        if self.cfg.spatial == "routed":
+            rows, owner, _ = self.route(x[:, :, 1:], mask)
+        else:
+            owner = torch.arange(B * T, device=x.device)
+            rows = owner[:, None] * N + torch.arange(N, device=x.device)
+
+        def weights():
+            for start in range(0, len(rows), chunk):
+                who, neuron = owner[start : start + chunk], rows[start : start + chunk] % N  # (m,), (m, W)
+
+                def tokens(t):  # (B * T, S, H, E) -> (m, W + 1, H, E)
+                    return torch.cat((t[who, :1], t[who[:, None], 1 + neuron]), dim=1)
+
+                logits = torch.einsum("mqhe,mkhe->mhqk", tokens(q).float(), tokens(k).float()) / math.sqrt(E)
+                real = mask[(who // T)[:, None], neuron]  # padded neurons are no keys (dense attention)
+                keep = torch.cat((real.new_ones(len(who), 1), real), dim=1)
+                yield torch.softmax(logits.masked_fill(~keep[:, None, None, :], float("-inf")), dim=-1).mean(dim=1)
+
+        return rows, weights()
 
     def attend(self, q, k, v):
         """Attention inside each cluster: (M, W, H, E) -> (M, W, H, E). Every cluster has the same

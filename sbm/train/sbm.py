@@ -24,6 +24,7 @@ from tqdm import tqdm
 from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, model_inputs, open_fish, spaced_windows
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
+from sbm.model.forecast import abs_error, persistence
 from sbm.model.sbm import SBM, SBMConfig, body_matrices, masked_bce, save_weights, update_centroids
 from sbm.settings import from_dict
 
@@ -92,7 +93,7 @@ def load_fish(paths: list[str], context: int, model_cfg: SBMConfig) -> list:
 @torch.no_grad()
 def validate(model, batches: list[list[int]], windows: Windows, device, autocast) -> dict:
     """Masked BCE over all steps, and MAE of the forecast of each window's last frame beside
-    persistence (the last frame copied); sums reduced over processes."""
+    persistence (the last frame carried forward); sums reduced over processes."""
     if not batches:
         raise ValueError("no validation windows for this process: raise sbm.train.val_windows")
     model.eval()
@@ -106,9 +107,9 @@ def validate(model, batches: list[list[int]], windows: Windows, device, autocast
         mask = batch["mask"]
         tokens = mask.sum() * target.shape[1]
         last = target[:, -1]
-        sums += torch.stack([masked_bce(logits, target, mask) * tokens, tokens,
-                             ((torch.sigmoid(logits[:, -1]) - last).abs() * mask).sum(),
-                             ((inputs[0][:, -1] - last).abs() * mask).sum(), mask.sum()]).double()
+        sums += torch.stack([(masked_bce(logits, target, mask) * tokens).double(), tokens.double(),
+                             abs_error(torch.sigmoid(logits[:, -1]), last, mask).sum(),
+                             abs_error(persistence(*inputs), last, mask).sum(), mask.sum().double()])
     if dist.is_initialized():
         dist.all_reduce(sums)
     model.train()

@@ -1,23 +1,17 @@
-"""Baseline forecasters of the next frame, fitted on the training fish, selected on the validation fish.
-
-Both read one neuron at a time (the style of the ZAPBench / POCO per-neuron baselines): the
-neuron's own `context` last probabilities and the stimulus of the forecast frame, with weights
-shared by every neuron, so they transfer to a held-out fish whose neurons they have never seen.
-  ridge: a linear autoregressive model, closed-form ridge; the penalty chosen on the validation fish.
-  mlp:   a small MLP (two hidden layers, SiLU, sigmoid output, BCE), trained with AdamW; the
-         step with the best validation MAE is kept.
-
-Shapes: windows (B, C+1, N) -> features (B*N, C + K), targets (B*N,).
+"""Fitting the per-neuron baseline forecasters (sbm.model.baselines) on the training fish, with
+their penalty (ridge) and step (MLP) chosen on the validation fish.
+  ridge: closed-form, the penalty with the best validation MAE;
+  mlp:   AdamW on the binary cross-entropy; the step with the best validation MAE is kept.
 """
 
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from sbm.data.windows import Windows, collate, spaced_windows
+from sbm.data.windows import Windows, collate, spaced_windows, window
+from sbm.model.baselines import MLP, Forecasters, add_bias, features
 from sbm.settings import from_dict
 
 
@@ -39,67 +33,20 @@ class ForecasterConfig:
         return from_dict(cls, d, "baselines")
 
 
-def features(prob: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor):
-    """(x, y) of every real neuron of every window: x = its context and the forecast frame's stimulus."""
-    B, C1, N = prob.shape
-    context = prob[:, :-1].transpose(1, 2)  # (B, N, C)
-    stim = stimulus[:, -1][:, None, :].expand(B, N, stimulus.shape[-1])  # (B, N, K)
-    x = torch.cat((context, stim), dim=-1)[mask]  # (real neurons, C + K)
-    return x, prob[:, -1][mask]
-
-
 def sample(windows: Windows, cfg: ForecasterConfig, seed: int):
-    """Features of `cfg.windows` evenly spaced windows, `neurons_per_window` random neurons each."""
+    """Features and targets of `cfg.windows` evenly spaced windows, `neurons_per_window` random
+    neurons each: (x (samples, C + K), y (samples,)) in float64."""
     rng = np.random.default_rng(seed)
     xs, ys = [], []
+    C = windows.context
     for i in spaced_windows(windows, cfg.windows):
         batch = collate([windows[i]])
-        x, y = features(batch["prob"], batch["stimulus"], batch["mask"])
+        prob, stimulus = window(batch["prob"], batch["stimulus"], 0, C)
+        x, y = features(prob, stimulus, batch["mask"]), batch["prob"][:, C][batch["mask"]]
         keep = rng.choice(len(y), min(len(y), cfg.neurons_per_window), replace=False)
         xs.append(x[keep])
         ys.append(y[keep])
     return torch.cat(xs).double(), torch.cat(ys).double()
-
-
-class MLP(nn.Module):
-    def __init__(self, n_in: int, hidden: int):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
-
-    def forward(self, x):
-        return self.net(x).squeeze(-1)
-
-
-class Forecasters:
-    """The fitted baselines: `predict(prob, stimulus, mask)` gives each one's forecast of the last frame."""
-
-    def __init__(self, ridge: torch.Tensor, mlp: MLP, info: dict):
-        self.ridge, self.mlp, self.info = ridge, mlp, info
-
-    def predict(self, prob: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor, names=("ridge", "mlp")) -> dict:
-        """Forecasts (B, N) of frame C from windows (B, C+1, N) (the last frame is not read)."""
-        x, _ = features(prob, stimulus, mask)
-        out = {}
-        with torch.no_grad():
-            if "ridge" in names:
-                out["ridge"] = (add_bias(x.double()) @ self.ridge).clamp(0, 1).float()
-            if "mlp" in names:
-                out["mlp"] = torch.sigmoid(self.mlp(x.float()))
-        return {name: torch.zeros(mask.shape, dtype=v.dtype).masked_scatter(mask, v) for name, v in out.items()}
-
-    def state(self) -> dict:
-        return {"ridge": self.ridge, "mlp": self.mlp.state_dict(), "info": self.info}
-
-    @classmethod
-    def from_state(cls, state: dict) -> "Forecasters":
-        n_in, hidden = state["info"]["n_features"], state["info"]["config"]["hidden"]
-        mlp = MLP(n_in, hidden)
-        mlp.load_state_dict(state["mlp"])
-        return cls(state["ridge"], mlp.eval(), state["info"])
-
-
-def add_bias(x: torch.Tensor) -> torch.Tensor:
-    return torch.cat((x, torch.ones(len(x), 1, dtype=x.dtype)), dim=1)
 
 
 def fit_ridge(x, y, x_val, y_val, alphas) -> tuple[torch.Tensor, dict]:
