@@ -14,7 +14,7 @@ import torch
 from sbm.cli import run
 from sbm.io.chen import BEHAVIOR_NAMES
 from sbm.data.behavior import load_split_fish
-from sbm.eval.behavior import BehaviorBaselineConfig, fit_behavior_baselines
+from sbm.train.behavior_baselines import BehaviorBaselineConfig, fit_behavior_baselines
 from sbm.io.atomic import atomic_path
 from sbm.model.pnm import PNMConfig
 

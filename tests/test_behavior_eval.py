@@ -6,8 +6,8 @@ import torch
 
 from conftest import write_probs
 from sbm.data.behavior import load_behavior_fish
-from sbm.eval.behavior import chance_r, evaluate_fish, fit_behavior_baselines, fit_readout, fourier_moments, predict_columns, sbm_states
-from sbm.eval.behavior import BehaviorBaselineConfig
+from sbm.eval.behavior import chance_r, evaluate_fish, sbm_states
+from sbm.train.behavior_baselines import BehaviorBaselineConfig, fit_behavior_baselines, fit_readout, fourier_moments, predict_columns
 from sbm.eval.search import BehaviorSpace, SearchConfig, behaviors, hull_area, search_fish, search_patterns, shuffled_neurons
 from sbm.model.pnm import PNM, PNMConfig
 from sbm.model.sbm import SBM, SBMConfig

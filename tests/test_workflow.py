@@ -17,7 +17,7 @@ import yaml
 
 from conftest import ground_truth_dir, load_script, needs_ground_truth
 from sbm.data.split import SplitConfig
-from sbm.eval.behavior import BehaviorBaselineConfig
+from sbm.train.behavior_baselines import BehaviorBaselineConfig
 from sbm.train.baselines import ForecasterConfig
 from sbm.eval.search import SearchConfig
 from sbm.model.pnm import PNMConfig
