@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sbm.io.chen import open_fish, read_stim_codes
+from sbm.io.chen import read_chen_fish, read_stim_codes
 from sbm.spikes.dff import build_vocabulary, write_dff
 
 
@@ -23,7 +23,7 @@ def main():
     p.add_argument("--block-neurons", type=int, default=4096)
     args = p.parse_args()
     t0 = time.perf_counter()
-    fish = open_fish(args.raw_dir)
+    fish = read_chen_fish(args.raw_dir)
     vocabulary = build_vocabulary({fish.subject: read_stim_codes(args.raw_dir)})
     with tempfile.TemporaryDirectory() as tmp:
         write_dff(fish, Path(tmp) / "dff.h5", vocabulary, block_neurons=args.block_neurons)

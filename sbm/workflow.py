@@ -1,7 +1,10 @@
-"""What the Snakemake workflow asks of the package at parse time: the config checked with one line
-per problem, and the source files a rule's script runs (so that editing them reruns the rule)."""
+"""What the Snakemake workflow asks of the package: the config checked with one line per problem,
+the source files a rule's script runs (so that editing them reruns the rule), and a job's command
+line (its named files and settings under the names of its script's arguments, sbm.cli)."""
 
 import ast
+import json
+import shlex
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -82,3 +85,22 @@ def _imported_modules(path: Path) -> set[str]:
             modules.add(node.module)
             modules.update(f"{node.module}.{alias.name}" for alias in node.names)
     return modules
+
+
+def command_line(arguments: dict) -> str:
+    """`--name value ...` for each item, quoted for the shell: lists give one value each (an empty
+    list gives nothing), dicts JSON, True a bare flag; False and None are left out."""
+    parts = []
+    for name, value in arguments.items():
+        flag = "--" + name.replace("_", "-")
+        if value is None or value is False or (isinstance(value, (list, tuple)) and not value):
+            continue
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, dict):
+            parts.append(f"{flag} {shlex.quote(json.dumps(value))}")
+        elif isinstance(value, (list, tuple)):
+            parts.append(" ".join([flag, *(shlex.quote(str(v)) for v in value)]))
+        else:
+            parts.append(f"{flag} {shlex.quote(str(value))}")
+    return " ".join(parts)

@@ -9,32 +9,30 @@ manifest (the rule's output) is written last, atomically, and lists every file w
 For a reproducible download give a commit SHA as --ref: a branch such as master can move.
 """
 
-import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from sbm.cli import run
+from sbm.cli import Command, arg, run
 from sbm.io.atomic import write_json
 from sbm.io.github import download_dataset, git_blob_sha1
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--api-url", default="https://api.github.com")
-    parser.add_argument("--repo", default="HelmchenLabSoftware/Cascade", help="owner/name")
-    parser.add_argument("--ref", default="master", help="branch, tag or commit SHA")
-    parser.add_argument("--path", default="Ground_truth", help="folder holding one folder per dataset")
-    parser.add_argument("--datasets", nargs="+", required=True, help="e.g. DS06-GCaMP6f-zf-aDp")
-    parser.add_argument("--out-dir", type=Path, required=True)
-    parser.add_argument("--manifest", type=Path, required=True, help="JSON written once all are verified")
-    parser.add_argument("--retries", type=int, default=5)
-    parser.add_argument("--backoff-s", type=float, default=1.0)
-    return parser
+@dataclass(kw_only=True)
+class Args(Command):
+    api_url: str = arg("GitHub's API", "https://api.github.com")
+    repo: str = arg("owner/name", "HelmchenLabSoftware/Cascade")
+    ref: str = arg("branch, tag or commit SHA", "master")
+    path: str = arg("folder holding one folder per dataset", "Ground_truth")
+    datasets: list[str] = arg("e.g. DS06-GCaMP6f-zf-aDp")
+    out_dir: Path = arg("folder for the dataset folders")
+    manifest: Path = arg("JSON written once all are verified")
+    retries: int = arg("extra attempts per request", 5)
+    backoff_s: float = arg("first wait between attempts, doubled each time", 1.0)
 
 
-def _main(argv: list[str] | None) -> None:
-    args = _parser().parse_args(argv)
+def main(args: Args) -> None:
     datasets = {}
     for dataset in dict.fromkeys(args.datasets):  # a name given twice is downloaded once
         paths = download_dataset(args.api_url, args.repo, args.ref, args.path, dataset, args.out_dir,
@@ -50,9 +48,5 @@ def _main(argv: list[str] | None) -> None:
     logging.info("%s: manifest of %d datasets written", args.manifest, len(datasets))
 
 
-def main(argv: list[str] | None = None) -> int:
-    return run(_main, argv)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main, Args))

@@ -1,37 +1,46 @@
-"""Draw figures 3A-C (behaviour) from results/<dataset>/eval/.
+"""Figures 3A (predicted against true behaviour), 3B (behaviour space) and 3C (an optimised pattern),
+drawn from the behaviour evaluation's files only.
 
-    python scripts/draw_behavior_figures.py --eval-dir results/synthetic/eval --out-dir results/synthetic/figures
+    python scripts/draw_behavior_figures.py --behavior eval/behavior.json --predictions eval/behavior_predictions.h5 \
+        --search eval/search.json --space eval/behavior_space.csv --pattern eval/search_pattern.h5 \
+        --fig3a fig3a.png --fig3b fig3b.png --fig3c fig3c.png
 """
 
-import argparse
 import csv
-import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from sbm import figures
-from sbm.cli import run
+from sbm.cli import Command, arg, read_json, run
 from sbm.io.atomic import atomic_path, read_first_group
 
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--eval-dir", required=True)
-    p.add_argument("--out-dir", required=True)
-    args = p.parse_args(argv)
-    src, out = Path(args.eval_dir), Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    behavior = json.loads((src / "behavior.json").read_text())
-    search = json.loads((src / "search.json").read_text())
+@dataclass(kw_only=True)
+class Args(Command):
+    behavior: Path = arg("eval/behavior.json")
+    predictions: Path = arg("eval/behavior_predictions.h5 (its first held-out fish is drawn)")
+    search: Path = arg("eval/search.json")
+    space: Path = arg("eval/behavior_space.csv")
+    pattern: Path = arg("eval/search_pattern.h5")
+    fig3a: Path = arg("PNG: predicted against true behaviour")
+    fig3b: Path = arg("PNG: the behaviour space")
+    fig3c: Path = arg("PNG: an optimised pattern on the brain")
+
+
+def main(args: Args) -> None:
+    behavior, search = read_json(args.behavior), read_json(args.search)
+    with open(args.space) as f:
+        space = list(csv.DictReader(f))
     drawings = {
-        "fig3a_behavior.png": (figures.fig3a_behavior, behavior, read_first_group(src / "behavior_predictions.h5")),
-        "fig3b_behavior_space.png": (figures.fig3b_behavior_space, list(csv.DictReader(open(src / "behavior_space.csv"))), search),
-        "fig3c_pattern.png": (figures.fig3c_pattern, read_first_group(src / "search_pattern.h5"), search),
+        args.fig3a: (figures.fig3a_behavior, behavior, read_first_group(args.predictions)),
+        args.fig3b: (figures.fig3b_behavior_space, space, search),
+        args.fig3c: (figures.fig3c_pattern, read_first_group(args.pattern), search),
     }
-    for name, (draw, *data) in drawings.items():
-        with atomic_path(out / name) as tmp:  # an interrupted job leaves no half-written figure
+    for path, (draw, *data) in drawings.items():
+        with atomic_path(path) as tmp:  # an interrupted job leaves no half-written figure
             draw(*data, tmp)
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

@@ -1,52 +1,69 @@
-"""Draw figures 1B, 1C, 2A-D (and the connectome panel, synthetic data) from results/<dataset>/eval/.
+"""Figures 1B, 1C, 2A-D, the rollouts, the next-step table and (simulated data) the connectome panel,
+drawn from the evaluation's files only.
 
-    python scripts/draw_figures.py --eval-dir results/synthetic/eval --out-dir results/synthetic/figures
+    python scripts/draw_figures.py --next-step eval/next_step.json --rollout eval/rollout.json \
+        --example eval/rollout_example.h5 --fidelity eval/fidelity.json --embedding eval/embedding.csv \
+        [--connectome eval/connectome.json] --fig1b fig1b.png --fig1c fig1c.png --fig2a fig2a.png --fig2b fig2b.png \
+        --rollouts rollouts.png --fig2d fig2d.png --table table.html --table-csv table.csv [--connectome-figure connectome.png]
 """
 
-import argparse
 import csv
-import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from sbm import figures
-from sbm.cli import run
+from sbm.cli import Command, arg, read_json, run
 from sbm.io.atomic import atomic_path, read_first_group
+from sbm.io.errors import InputError
 
 
-def drawn(out_dir: Path, name: str, draw, *data) -> None:
+@dataclass(kw_only=True)
+class Args(Command):
+    next_step: Path = arg("eval/next_step.json")
+    rollout: Path = arg("eval/rollout.json")
+    example: Path = arg("eval/rollout_example.h5 (its first held-out fish is drawn)")
+    fidelity: Path = arg("eval/fidelity.json")
+    embedding: Path = arg("eval/embedding.csv")
+    connectome: Path | None = arg("eval/connectome.json (simulated data)", None)
+    fig1b: Path = arg("PNG: brain maps, truth against rollout")
+    fig1c: Path = arg("PNG: neuron traces")
+    fig2a: Path = arg("PNG: calibration and mean activity")
+    fig2b: Path = arg("PNG: MAE against context length")
+    rollouts: Path = arg("PNG: rollout MAE and mean activity against horizon")
+    fig2d: Path = arg("PNG: PCA and UMAP of true and forecast states")
+    table: Path = arg("HTML: the next-step table")
+    table_csv: Path = arg("CSV: the next-step table")
+    connectome_figure: Path | None = arg("PNG: attention against the true wiring (with --connectome)", None)
+
+
+def drawn(path: Path, draw, *data) -> None:
     """Draw to a temporary name and rename: an interrupted job leaves no half-written figure."""
-    with atomic_path(out_dir / name) as tmp:
+    with atomic_path(path) as tmp:
         draw(*data, tmp)
 
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--eval-dir", required=True)
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--connectome", action="store_true", help="also draw eval/connectome.json (synthetic data)")
-    args = p.parse_args(argv)
-    src, out = Path(args.eval_dir), Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    next_step = json.loads((src / "next_step.json").read_text())
-    rollout = json.loads((src / "rollout.json").read_text())
-    example = read_first_group(src / "rollout_example.h5")  # the first held-out fish's rollout example
-    embedding = list(csv.DictReader(open(src / "embedding.csv")))
-    fidelity = json.loads((src / "fidelity.json").read_text())
-    drawn(out, "fig1b_brain_maps.png", figures.fig1b_brain_maps, example)
-    drawn(out, "fig1c_traces.png", figures.fig1c_traces, example)
-    drawn(out, "fig2a_calibration.png", figures.fig2a_calibration, next_step)
-    drawn(out, "fig2b_context.png", figures.fig2b_context, next_step)
-    drawn(out, "rollouts.png", figures.fig_rollouts, rollout)
-    drawn(out, "fig2d_fidelity.png", figures.fig2d_fidelity, embedding, fidelity)
+def main(args: Args) -> None:
+    next_step, rollout, fidelity = read_json(args.next_step), read_json(args.rollout), read_json(args.fidelity)
+    example = read_first_group(args.example)  # the first held-out fish's rollout example
+    with open(args.embedding) as f:
+        embedding = list(csv.DictReader(f))
+    drawn(args.fig1b, figures.fig1b_brain_maps, example)
+    drawn(args.fig1c, figures.fig1c_traces, example)
+    drawn(args.fig2a, figures.fig2a_calibration, next_step)
+    drawn(args.fig2b, figures.fig2b_context, next_step)
+    drawn(args.rollouts, figures.fig_rollouts, rollout)
+    drawn(args.fig2d, figures.fig2d_fidelity, embedding, fidelity)
+    if (args.connectome is None) != (args.connectome_figure is None):
+        raise InputError(args.connectome or args.connectome_figure, "--connectome and --connectome-figure go together")
     if args.connectome:
-        drawn(out, "connectome.png", figures.fig_connectome, json.loads((src / "connectome.json").read_text()))
+        drawn(args.connectome_figure, figures.fig_connectome, read_json(args.connectome))
     rows = figures.next_step_table(next_step)
-    with atomic_path(out / "next_step_table.csv") as tmp, open(tmp, "w", newline="") as f:
+    with atomic_path(args.table_csv) as tmp, open(tmp, "w", newline="") as f:
         csv.writer(f).writerows(rows)
-    with atomic_path(out / "next_step_table.html") as tmp:
+    with atomic_path(args.table) as tmp:
         tmp.write_text(figures.html_table(rows, f"Held-out fish {', '.join(next_step['heldout'])}: next-step MAE of spike probability"))
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

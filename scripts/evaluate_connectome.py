@@ -1,25 +1,26 @@
 """The SBM's attention against the simulator's true wiring on the held-out fish (synthetic data only).
 
-    python scripts/evaluate_connectome.py --weights results/synthetic/sbm/weights.pt \\
-        --split results/synthetic/split.yaml --probs-dir results/synthetic/probs \\
-        --ground-truth-dir resources/synthetic/raw --windows 16 --out connectome.json
+    python scripts/evaluate_connectome.py --weights results/synthetic/sbm/weights.pt \
+        --split results/synthetic/split.yaml --heldout results/synthetic/probs/subject_4.h5 \
+        --truth resources/synthetic/raw/subject_4/ground_truth.h5 --windows 16 --out connectome.json
 """
 
-import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
-import torch
 
-from sbm.cli import run
+from sbm.cli import arg, run
 from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
-from sbm.eval.load import load_evaluated
-from sbm.io.atomic import write_json
+from sbm.eval.load import Evaluation, load_evaluation
+from sbm.io.chen import chen_folder
 from sbm.io.errors import InputError
+from sbm.io.atomic import write_json
 from sbm.io.layouts import GROUND_TRUTH, PROBS, open_checked
+
 
 
 def neuron_populations(probs_path, truth_path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -39,26 +40,21 @@ def neuron_populations(probs_path, truth_path) -> tuple[np.ndarray, np.ndarray, 
     return population, wiring, names
 
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", required=True)
-    p.add_argument("--split", required=True)
-    p.add_argument("--probs-dir", required=True)
-    p.add_argument("--ground-truth-dir", required=True, help="folder of <subject>/ground_truth.h5 (the simulator's)")
-    p.add_argument("--windows", type=int, default=16, help="evenly spaced held-out windows whose attention is read")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    import yaml
+@dataclass(kw_only=True)
+class Args(Evaluation):
+    truth: list[Path] = arg("the simulator's ground_truth.h5 of each held-out fish, in the split's order")
+    windows: int = arg("evenly spaced held-out windows whose attention is read", 16)
+    out: Path = arg("JSON: the AUROCs and matrices")
 
-    heldout = yaml.safe_load(Path(args.split).read_text())["heldout"]
-    model, _ = load_evaluated(args.weights, None, heldout)
+
+def main(args: Args) -> None:
+    heldout, paths, model, _ = load_evaluation(args)
+    truth = {chen_folder(t).name: t for t in args.truth}  # <raw>/<subject>/ground_truth.h5
+    if sorted(truth) != sorted(heldout):
+        raise InputError(args.truth[0], f"ground truth given for {sorted(truth)}, the held-out fish are {heldout}")
     per_subject = {}
-    for subject in heldout:
-        probs = Path(args.probs_dir) / f"{subject}.h5"
-        population, wiring, names = neuron_populations(probs, Path(args.ground_truth_dir) / subject / "ground_truth.h5")
+    for subject, probs in zip(heldout, paths):
+        population, wiring, names = neuron_populations(probs, truth[subject])
         G = len(names)
         attention = attention_influence(model, probs, population, G, args.windows)
         with h5py.File(probs, "r") as f:
@@ -76,4 +72,4 @@ def _main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

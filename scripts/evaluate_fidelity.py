@@ -1,21 +1,23 @@
 """Distributional fidelity of forecast brain states on the held-out fish: metrics and 2-D embeddings.
 
-    python scripts/evaluate_fidelity.py --states results/synthetic/eval/next_step_states.h5 \\
-        --out fidelity.json --embedding-out embedding.csv
+    python scripts/evaluate_fidelity.py --states results/synthetic/eval/next_step_states.h5 \
+        --metrics fidelity.json --embedding embedding.csv
 """
 
-import argparse
 import csv
 import logging
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import h5py
 import numpy as np
 
-from sbm.cli import run
+from sbm.cli import Command, arg, run
 from sbm.eval.fidelity import fidelity
 from sbm.io.atomic import atomic_path, write_json
 from sbm.io.errors import InputError
+
 
 
 def read_states(path) -> dict:
@@ -36,14 +38,16 @@ def read_states(path) -> dict:
     return out
 
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--states", required=True, help="next_step_states.h5 (evaluate_next_step.py --states-out)")
-    p.add_argument("--components", type=int, default=50, help="principal components the metrics are computed in")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--embedding-out", required=True, help="CSV: subject, method, source, frame, x, y")
-    args = p.parse_args(argv)
+@dataclass(kw_only=True)
+class Args(Command):
+    states: Path = arg("next_step_states.h5 (evaluate_next_step.py)")
+    components: int = arg("principal components the metrics are computed in", 50)
+    seed: int = arg("seeds the classifier's folds and UMAP", 0)
+    metrics: Path = arg("JSON: energy distance and classifier accuracy per forecaster")
+    embedding: Path = arg("CSV: subject, method, source, frame, x, y")
+
+
+def main(args: Args) -> None:
     per_subject, rows = {}, []
     for subject, (frame, truth, forecasts) in read_states(args.states).items():
         per_subject[subject], coords, shown = fidelity(truth, forecasts, args.components, seed=args.seed)
@@ -54,13 +58,13 @@ def _main(argv):
     names = list(next(iter(per_subject.values()))["metrics"])
     mean = {name: {m: float(np.mean([s["metrics"][name][m] for s in per_subject.values()])) for m in ("energy_distance", "classifier_accuracy")}
             for name in names}
-    write_json(args.out, {"metrics": mean, "per_subject": per_subject, "components": args.components,
-                          "note": "pictures: PCA and UMAP fitted on the true states of even frames, odd frames shown; chance accuracy is 0.5"})
-    with atomic_path(args.embedding_out) as tmp, open(tmp, "w", newline="") as f:
+    write_json(args.metrics, {"metrics": mean, "per_subject": per_subject, "components": args.components,
+                              "note": "pictures: PCA and UMAP fitted on the true states of even frames, odd frames shown; chance accuracy is 0.5"})
+    with atomic_path(args.embedding) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["subject", "method", "source", "frame", "x", "y"])
         writer.writerows(rows)
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

@@ -1,39 +1,42 @@
 """Fit the linear behaviour baselines (ridge, PCA + ridge) on the training fish, selected on the validation fish.
 
-    python scripts/fit_behavior_baselines.py --split results/synthetic/split.yaml --probs-dir results/synthetic/probs \\
-        --settings '{...the config's pnm section...}' --out behavior_baselines.pt
+    python scripts/fit_behavior_baselines.py --split results/synthetic/split.yaml --train probs/subject_1.h5 ... \\
+        --val probs/subject_3.h5 --settings '{...the config's pnm section...}' --out behavior_baselines.pt
 """
 
-import argparse
-import json
 import logging
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from sbm.cli import run
-from sbm.io.chen import BEHAVIOR_NAMES
-from sbm.data.behavior import load_split_fish
-from sbm.train.behavior_baselines import BehaviorBaselineConfig, fit_behavior_baselines
+from sbm.cli import Command, arg, run
+from sbm.data.behavior import load_behavior_fish
+from sbm.data.split import read_split, split_files
 from sbm.io.atomic import atomic_path
+from sbm.io.chen import BEHAVIOR_NAMES
 from sbm.model.pnm import PNMConfig
+from sbm.train.behavior_baselines import BehaviorBaselineConfig, fit_behavior_baselines
 
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--split", required=True)
-    p.add_argument("--probs-dir", required=True)
-    p.add_argument("--settings", default="{}", help="JSON: the config's `pnm` section")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    settings = json.loads(args.settings)
-    inputs = PNMConfig.from_dict(settings.get("model", {}))
-    cfg = BehaviorBaselineConfig.from_dict(settings.get("baselines", {}))
-    names = settings.get("behaviors", list(BEHAVIOR_NAMES))
-    fish = load_split_fish(args.split, args.probs_dir, ("train", "val"), names, settings.get("scale_quantile", 0.999), inputs.frames)
+@dataclass(kw_only=True)
+class Args(Command):
+    split: Path = arg("split.yaml from the split rule")
+    train: list[Path] = arg("the training fish's probs files")
+    val: list[Path] = arg("the validation fish's probs files")
+    settings: dict = arg("the config's `pnm` section (behaviors, scale_quantile, model, baselines)", {})
+    out: Path = arg("the fitted baselines")
+
+
+def main(args: Args) -> None:
+    inputs = PNMConfig.from_dict(args.settings.get("model", {}))
+    cfg = BehaviorBaselineConfig.from_dict(args.settings.get("baselines", {}))
+    names = args.settings.get("behaviors", list(BEHAVIOR_NAMES))
+    quantile = args.settings.get("scale_quantile", 0.999)
+    split = read_split(args.split)
+    fish = {part: [load_behavior_fish(p, names, quantile, inputs.frames) for p in split_files(split, part, getattr(args, part), args.split)]
+            for part in ("train", "val")}
     baselines = fit_behavior_baselines(fish["train"], fish["val"], inputs, cfg)
     logging.info("validation r: ridge %s; pca_ridge %s", {k: round(v["val_r"], 3) for k, v in baselines.info["ridge"].items()},
                  {k: round(v["val_r"], 3) for k, v in baselines.info["pca_ridge"].items()})
@@ -42,4 +45,4 @@ def _main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

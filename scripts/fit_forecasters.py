@@ -1,45 +1,44 @@
 """Fit the per-neuron baseline forecasters (ridge AR, MLP) on the training fish, selected on the validation fish.
 
-    python scripts/fit_forecasters.py --split results/synthetic/split.yaml --probs-dir results/synthetic/probs \\
-        --context 12 --settings '{...the config's baselines section...}' --out forecasters.pt
+    python scripts/fit_forecasters.py --split results/synthetic/split.yaml --train probs/subject_1.h5 ... \\
+        --val probs/subject_3.h5 --context 12 --settings '{...the config's baselines section...}' --out forecasters.pt
 """
 
-import argparse
-import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
-from sbm.cli import run
-from sbm.data.windows import Windows, check_same_stimuli, open_fish
-from sbm.train.baselines import ForecasterConfig, fit_forecasters
+from sbm.cli import Command, arg, run
+from sbm.data.split import read_split, split_files
+from sbm.data.windows import Windows, check_same_stimuli, open_probs
 from sbm.io.atomic import atomic_path
+from sbm.train.baselines import ForecasterConfig, fit_forecasters
 
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--split", required=True)
-    p.add_argument("--probs-dir", required=True)
-    p.add_argument("--context", type=int, required=True, help="frames a forecaster reads (the SBM's context)")
-    p.add_argument("--settings", default="{}", help="JSON: the config's `baselines` section")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = ForecasterConfig.from_dict(json.loads(args.settings))
-    split = yaml.safe_load(Path(args.split).read_text())
-    fish = {part: [open_fish(Path(args.probs_dir) / f"{s}.h5", args.context + 1) for s in split[part]] for part in ("train", "val")}
+@dataclass(kw_only=True)
+class Args(Command):
+    split: Path = arg("split.yaml from the split rule")
+    train: list[Path] = arg("the training fish's probs files")
+    val: list[Path] = arg("the validation fish's probs files")
+    context: int = arg("frames a forecaster reads (the SBM's context)")
+    settings: dict = arg("the config's `baselines` section", {})
+    out: Path = arg("the fitted forecasters")
+
+
+def main(args: Args) -> None:
+    cfg = ForecasterConfig.from_dict(args.settings)
+    split = read_split(args.split)
+    fish = {part: [open_probs(p, args.context + 1) for p in split_files(split, part, getattr(args, part), args.split)] for part in ("train", "val")}
     check_same_stimuli(fish["train"] + fish["val"])
     forecasters = fit_forecasters(Windows(fish["train"], args.context), Windows(fish["val"], args.context), cfg)
-    forecasters.info.update(train_fish=split["train"], val_fish=split["val"])
+    forecasters.info.update(train_fish=split.train, val_fish=split.val)
     logging.info("ridge: %s; mlp: %s", forecasters.info["ridge"], forecasters.info["mlp"])
     with atomic_path(args.out) as tmp:
         torch.save(forecasters.state(), tmp)
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

@@ -1,24 +1,32 @@
-"""Spike probabilities p = 1 - exp(-lambda) for one fish, with what the model stages need beside them.
+"""P(spike in frame) = 1 - exp(-expected spikes) for one fish, with what the model stages need beside it.
 
     python scripts/spike_probabilities.py --rates results/synthetic/rates/subject_1.h5 \\
         --dff results/synthetic/dff/subject_1.h5 --out results/synthetic/probs/subject_1.h5
 """
 
-import argparse
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
-from sbm.cli import run
+from sbm.cli import Command, arg, run
+from sbm.io.layouts import DFF, RATES, check_subject
 from sbm.spikes.stage import write_probabilities
 
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rates", required=True)
-    p.add_argument("--dff", required=True)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
+@dataclass(kw_only=True)
+class Args(Command):
+    rates: Path = arg("the fish's rates file")
+    subject: str | None = arg("the fish both files must hold (their `subject` attribute)", None)
+    dff: Path = arg("its dff file (positions, stimulus, behaviour)")
+    out: Path = arg("HDF5: the probs file")
+
+
+def main(args: Args) -> None:
+    if args.subject:
+        check_subject(args.rates, RATES, args.subject)
+        check_subject(args.dff, DFF, args.subject)
     write_probabilities(args.rates, args.dff, args.out)
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

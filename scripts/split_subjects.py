@@ -1,29 +1,32 @@
-"""Write the subject split (train / validation / held-out fish) from the config's `split` section.
+"""Write the subject split (train / validation / held-out fish) from the config's `split` section,
+after checking every fish against the SBM's cluster size.
 
-    python scripts/split_subjects.py --subjects subject_1 ... subject_5 --settings '{"seed": 0}' --out split.yaml \
+    python scripts/split_subjects.py --subjects subject_1 ... subject_5 --settings '{"seed": 0}' --out split.yaml \\
         [--probs results/synthetic/probs/subject_*.h5 --cluster-size 256]
 """
 
-import argparse
-import json
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
-from sbm.cli import run
+from sbm.cli import Command, arg, run
 from sbm.data.split import SplitConfig, check_neuron_counts, make_split
 from sbm.io.atomic import atomic_path
 
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--subjects", nargs="+", required=True)
-    p.add_argument("--settings", default="{}", help="JSON: the config's `split` section")
-    p.add_argument("--probs", nargs="*", default=[], help="probs files whose neuron counts are checked")
-    p.add_argument("--cluster-size", type=int, default=0, help="the SBM's routed cluster size (0: no check)")
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    cfg = SplitConfig.from_dict(json.loads(args.settings))
+@dataclass(kw_only=True)
+class Args(Command):
+    subjects: list[str] = arg("every fish of the dataset")
+    settings: dict = arg("the config's `split` section", {})
+    probs: list[Path] = arg("probs files whose neuron counts are checked", [])
+    cluster_size: int = arg("the SBM's routed cluster size (0: no check)", 0)
+    out: Path = arg("YAML: the split")
+
+
+def main(args: Args) -> None:
+    cfg = SplitConfig.from_dict(args.settings)
     split = make_split(args.subjects, cfg)
     if args.cluster_size:
         check_neuron_counts(args.probs, args.cluster_size)
@@ -32,4 +35,4 @@ def _main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

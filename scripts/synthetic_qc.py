@@ -4,24 +4,28 @@
         --ground-truth resources/synthetic/raw/subject_*/ground_truth.h5 --out qc.csv
 """
 
-import argparse
 import csv
 import logging
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
-from sbm.cli import run
+from sbm.cli import Command, arg, run
 from sbm.io.atomic import atomic_path
+from sbm.io.errors import InputError
 from sbm.spikes.qc import dff_vs_truth
 
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dff", nargs="+", required=True)
-    p.add_argument("--ground-truth", nargs="+", required=True, help="in the same order as --dff")
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
+@dataclass(kw_only=True)
+class Args(Command):
+    dff: list[Path] = arg("dff files")
+    ground_truth: list[Path] = arg("the simulator's ground_truth.h5 of each, in the same order")
+    out: Path = arg("CSV: one row per fish")
+
+
+def main(args: Args) -> None:
     if len(args.dff) != len(args.ground_truth):
-        p.error("--dff and --ground-truth need the same number of files")
+        raise InputError(args.dff[0], f"{len(args.dff)} dff files but {len(args.ground_truth)} ground-truth files")
     rows = [dff_vs_truth(d, g) for d, g in zip(args.dff, args.ground_truth)]
     with atomic_path(args.out) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -32,4 +36,4 @@ def _main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,8 +47,18 @@ def load_script(name: str):
     path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as when run: its arguments' help is the module's docstring
     spec.loader.exec_module(module)
     return module
+
+
+def run_script(name: str, argv: list[str]) -> int:
+    """Run scripts/<name>.py's main on a command line, as `python scripts/<name>.py argv` does:
+    its exit status (1 after a one-line `error:` for bad input)."""
+    from sbm.cli import run
+
+    script = load_script(name)
+    return run(script.main, script.Args, [str(a) for a in argv])
 
 
 def write_probs(path, n_frames=60, n_neurons=24, n_stimuli=3, seed=0, subject="subject_1"):

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from sbm.io.chen import WRAPPED_FRAMES, open_fish, read_mat_fields, write_mat_fields
+from sbm.io.chen import WRAPPED_FRAMES, read_chen_fish, read_mat_fields, write_mat_fields
 from sbm.io.errors import InputError
 from tests.conftest import SMALL
 
@@ -33,7 +33,7 @@ def rewrite_resp(folder, resp=None, abs_ix=None):
 
 
 def test_reader_drops_quirks(small_fish):
-    fish = open_fish(small_fish)
+    fish = read_chen_fish(small_fish)
     with h5py.File(small_fish / "TimeSeries.h5") as f:
         abs_ix = f["absIX"][()].ravel().astype(int)
     mat = read_mat_fields(small_fish / "data_full.mat", FIELDS)
@@ -54,7 +54,7 @@ def test_reader_drops_quirks(small_fish):
 
 
 def test_raw_positions_use_their_own_voxel_size(small_fish):
-    fish = open_fish(small_fish, position_field="CellXYZ", voxel_size_um=(0.4, 0.4, 5.0))
+    fish = read_chen_fish(small_fish, position_field="CellXYZ", voxel_size_um=(0.4, 0.4, 5.0))
     mat = read_mat_fields(small_fish / "data_full.mat", ["CellXYZ"])
     np.testing.assert_allclose(fish.xyz_um, mat["CellXYZ"][fish.cell_id - 1] * [0.4, 0.4, 5.0], rtol=1e-6)
 
@@ -73,7 +73,7 @@ def test_raw_positions_use_their_own_voxel_size(small_fish):
 def test_malformed_data_full(fish_copy, change, message):
     rewrite_mat(fish_copy, **change)
     with pytest.raises(InputError, match=message) as err:
-        open_fish(fish_copy)
+        read_chen_fish(fish_copy)
     assert "data_full.mat" in str(err.value) or "TimeSeries.h5" in str(err.value)
 
 
@@ -90,7 +90,7 @@ def test_malformed_data_full(fish_copy, change, message):
 def test_unusable_behaviour_leaves_the_brain_readable(fish_copy, behavior, problem):
     """Only the behaviour stages need behaviour: the fish still opens, with the problem named."""
     rewrite_mat(fish_copy, Behavior_full=behavior)
-    fish = open_fish(fish_copy)
+    fish = read_chen_fish(fish_copy)
     assert fish.behavior is None and problem in fish.behavior_problem
     assert fish.read_block(0, 5).shape == (fish.n_frames, 5)
 
@@ -100,7 +100,7 @@ def test_transposed_cellresp(fish_copy):
         resp = f["CellResp"][()]
     rewrite_resp(fish_copy, resp=resp.T)
     with pytest.raises(InputError, match=r"TimeSeries.h5: CellResp is \(300, 400\).*looks transposed"):
-        open_fish(fish_copy)
+        read_chen_fish(fish_copy)
 
 
 def test_absix_mismatch_and_duplicates(fish_copy):
@@ -108,18 +108,18 @@ def test_absix_mismatch_and_duplicates(fish_copy):
         abs_ix = f["absIX"][()].ravel()
     rewrite_resp(fish_copy, abs_ix=abs_ix[:-1])
     with pytest.raises(InputError, match="CellResp has 300 cells but absIX lists 299"):
-        open_fish(fish_copy)
+        read_chen_fish(fish_copy)
     dup = abs_ix.copy()
     dup[1] = dup[0]
     rewrite_resp(fish_copy, abs_ix=dup)
     with pytest.raises(InputError, match="more than once"):
-        open_fish(fish_copy)
+        read_chen_fish(fish_copy)
 
 
 def test_nan_in_fluorescence_is_named(fish_copy):
     with h5py.File(fish_copy / "TimeSeries.h5", "r+") as f:
         f["CellResp"][7, 3] = np.nan
-    fish = open_fish(fish_copy)  # opening reads no fluorescence
+    fish = read_chen_fish(fish_copy)  # opening reads no fluorescence
     with pytest.raises(InputError, match=r"TimeSeries.h5: CellResp has 1 non-finite values.*frame 7, column 3"):
         fish.read_block(0, fish.n_neurons)
 
@@ -128,7 +128,7 @@ def test_truncated_files(fish_copy):
     ts = fish_copy / "TimeSeries.h5"
     ts.write_bytes(ts.read_bytes()[: ts.stat().st_size // 2])
     with pytest.raises(InputError, match="TimeSeries.h5: not a readable HDF5 file"):
-        open_fish(fish_copy)
+        read_chen_fish(fish_copy)
     mat = fish_copy / "data_full.mat"
     mat.write_bytes(mat.read_bytes()[:300])
     with pytest.raises(InputError, match="data_full.mat: not a readable MATLAB file"):
@@ -137,8 +137,8 @@ def test_truncated_files(fish_copy):
 
 def test_missing_files_and_datasets(fish_copy, tmp_path):
     with pytest.raises(InputError, match="TimeSeries.h5: file not found"):
-        open_fish(tmp_path / "nowhere")
+        read_chen_fish(tmp_path / "nowhere")
     with h5py.File(fish_copy / "TimeSeries.h5", "r+") as f:
         del f["absIX"]
     with pytest.raises(InputError, match="missing dataset 'absIX'"):
-        open_fish(fish_copy)
+        read_chen_fish(fish_copy)

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from sbm.io.chen import open_fish, read_stim_codes
+from sbm.io.chen import read_chen_fish, read_stim_codes
 from sbm.io.errors import InputError
 from sbm.spikes.dff import build_vocabulary, causal_baseline, noise_level, one_hot, write_dff
 
@@ -48,7 +48,7 @@ def test_vocabulary_spans_all_fish_and_one_hot_checks_codes():
 
 
 def test_write_dff_file(small_fish, tmp_path):
-    fish = open_fish(small_fish)
+    fish = read_chen_fish(small_fish)
     vocab = build_vocabulary({"subject_1": read_stim_codes(small_fish)})
     out = tmp_path / "dff.h5"
     summary = write_dff(fish, out, vocab, baseline_window_s=30, baseline_percentile=8, block_neurons=64)
@@ -75,7 +75,7 @@ def test_write_dff_file(small_fish, tmp_path):
 def test_nonpositive_baseline_neurons_are_dropped_and_counted(fish_copy, tmp_path):
     with h5py.File(fish_copy / "TimeSeries.h5", "r+") as f:
         f["CellResp"][:, 5] = -1.0  # a cell that is not raw fluorescence
-    fish = open_fish(fish_copy)
+    fish = read_chen_fish(fish_copy)
     vocab = build_vocabulary({"subject_1": read_stim_codes(fish_copy)})
     summary = write_dff(fish, tmp_path / "d.h5", vocab)
     expected_drop = int(5 in fish.columns)
@@ -86,5 +86,5 @@ def test_nonpositive_baseline_neurons_are_dropped_and_counted(fish_copy, tmp_pat
     with h5py.File(fish_copy / "TimeSeries.h5", "r+") as f:
         f["CellResp"][:, :] = -1.0
     with pytest.raises(InputError, match="every neuron has a non-positive baseline"):
-        write_dff(open_fish(fish_copy), tmp_path / "e.h5", vocab)
+        write_dff(read_chen_fish(fish_copy), tmp_path / "e.h5", vocab)
     assert not (tmp_path / "e.h5").exists()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import load_script
+from tests.conftest import run_script
 from tests.fake_http import FakeServer, Handler, serve
 
 from sbm.io.errors import InputError
@@ -306,40 +306,39 @@ def test_unpack_corrupt_archives(tmp_path):
 
 # ---- command line ------------------------------------------------------------------------
 
+def fetch(listing, subject, raw, *extra):
+    """download_chen2018.py's command line for one subject, its files going to raw/<subject>/."""
+    return ["--listing", listing, "--subject", subject, "--pattern", PATTERN, "--timeseries", raw / subject / "TimeSeries.h5",
+            "--data-full", raw / subject / "data_full.mat", *extra]
+
+
 def test_cli_list_then_fetch(fake, tmp_path):
-    cli = load_script("download_chen2018")
     listing = tmp_path / "listing.json"
-    assert cli.main(["list", "--api-url", fake.api, "--article-id", str(ARTICLE),
-                     "--out", str(listing)]) == 0
+    assert run_script("list_figshare", ["--api-url", fake.api, "--article-id", str(ARTICLE), "--out", listing]) == 0
     assert len(json.loads(listing.read_text())) == 3 + N_FILLERS
-    assert cli.main(["fetch", "--listing", str(listing), "--subject", "subject_2", "--pattern",
-                     PATTERN, "--raw-dir", str(tmp_path / "raw"), "--download-dir",
-                     str(tmp_path / "dl"), "--retries", "2", "--backoff-s", "0.01"]) == 0
+    raw = tmp_path / "raw"
+    assert run_script("download_chen2018", fetch(listing, "subject_2", raw, "--download-dir", tmp_path / "dl",
+                                                 "--retries", "2", "--backoff-s", "0.01")) == 0
     out = tmp_path / "raw" / "subject_2"
     assert {p.name: p.read_bytes() for p in files_under(out)} == raw_contents("subject_2")
     assert not (tmp_path / "dl" / "subject_2.tar.gz").exists()  # removed once unpacked
-    assert cli.main(["fetch", "--listing", str(listing), "--subject", "subject_1", "--pattern",
-                     PATTERN, "--raw-dir", str(tmp_path / "raw"), "--download-dir",
-                     str(tmp_path / "dl"), "--keep-archive", "--backoff-s", "0.01"]) == 0
+    assert run_script("download_chen2018", fetch(listing, "subject_1", raw, "--download-dir", tmp_path / "dl",
+                                                 "--keep-archive", "--backoff-s", "0.01")) == 0
     assert (tmp_path / "dl" / "subject_1.zip").read_bytes() == fake.blobs["subject_1.zip"]
 
 
 def test_cli_failures_exit_1_with_error_line(fake, tmp_path, capsys):
-    cli = load_script("download_chen2018")
     listing = tmp_path / "listing.json"
-    assert cli.main(["list", "--api-url", fake.api, "--article-id", str(ARTICLE),
-                     "--out", str(listing)]) == 0
-    fetch = ["fetch", "--listing", str(listing), "--pattern", PATTERN, "--raw-dir",
-             str(tmp_path / "raw"), "--download-dir", str(tmp_path / "dl"), "--backoff-s", "0.01"]
+    assert run_script("list_figshare", ["--api-url", fake.api, "--article-id", str(ARTICLE), "--out", listing]) == 0
+    raw, options = tmp_path / "raw", ["--download-dir", tmp_path / "dl", "--backoff-s", "0.01"]
     capsys.readouterr()
-    assert cli.main([*fetch, "--subject", "subject_9"]) == 1
+    assert run_script("download_chen2018", fetch(listing, "subject_9", raw, *options)) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "listing.json" in err and "subject_9" in err
     fake.faults["/files/subject_1.zip"] = [404]
-    assert cli.main([*fetch, "--subject", "subject_1"]) == 1
+    assert run_script("download_chen2018", fetch(listing, "subject_1", raw, *options)) == 1
     assert "error: " in capsys.readouterr().err and not (tmp_path / "raw").exists()
-    assert cli.main(["list", "--api-url", fake.api, "--article-id", "1", "--out",
-                     str(tmp_path / "x.json")]) == 1
+    assert run_script("list_figshare", ["--api-url", fake.api, "--article-id", "1", "--out", tmp_path / "x.json"]) == 1
     assert "HTTP 404" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
 
 
@@ -347,7 +346,7 @@ def test_cli_runs_as_a_script(fake, tmp_path):
     # As a Snakemake job runs it: a separate process, with the checkout on PYTHONPATH.
     env = dict(os.environ, PYTHONPATH=str(REPO))
     listing = tmp_path / "listing.json"
-    command = [sys.executable, str(REPO / "scripts" / "download_chen2018.py"), "list",
+    command = [sys.executable, str(REPO / "scripts" / "list_figshare.py"),
                "--api-url", fake.api, "--article-id", str(ARTICLE), "--out", str(listing)]
     proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=60)

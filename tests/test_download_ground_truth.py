@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import load_script
+from tests.conftest import run_script
 from tests.fake_http import FakeServer, Handler, serve
 
 from sbm.io.errors import InputError
@@ -333,7 +333,7 @@ def cli_args(fake: FakeGitHub, tmp_path: Path, *datasets: str) -> list[str]:
 
 
 def test_cli_writes_files_and_manifest(fake, tmp_path):
-    assert load_script("download_ground_truth").main(cli_args(fake, tmp_path, DS_A, DS_B, DS_A)) == 0
+    assert run_script("download_ground_truth", cli_args(fake, tmp_path, DS_A, DS_B, DS_A)) == 0
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert {k: manifest[k] for k in ("repo", "ref", "path")} == {"repo": GH_REPO, "ref": REF,
                                                                  "path": ROOT}
@@ -350,7 +350,7 @@ def test_cli_writes_files_and_manifest(fake, tmp_path):
 
 
 def test_cli_failure_exits_1_with_error_line_and_no_manifest(fake, tmp_path, capsys):
-    assert load_script("download_ground_truth").main(cli_args(fake, tmp_path, DS_A, "DS99-nope")) == 1
+    assert run_script("download_ground_truth", cli_args(fake, tmp_path, DS_A, "DS99-nope")) == 1
     err = capsys.readouterr().err
     assert err.splitlines()[-1].startswith("error: ") and "DS99-nope" in err and "HTTP 404" in err
     assert not (tmp_path / "manifest.json").exists()

@@ -7,7 +7,7 @@ import scipy.stats
 import torch
 from sklearn.metrics import roc_auc_score
 
-from conftest import load_script
+from conftest import load_script, run_script
 from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
 from sbm.eval.fidelity import classifier_accuracy, cross_fitted_energy, energy_distance, fidelity
 from sbm.eval.next_step import next_step_errors
@@ -114,14 +114,12 @@ def test_fidelity_of_the_truth_itself_and_of_a_shifted_copy():
 
 
 def test_fidelity_script_names_a_bad_states_file(tmp_path, capsys):
-    from sbm.cli import run
-
     with h5py.File(tmp_path / "states.h5", "w") as f:
         f["subject_2/frame"] = np.arange(20)
         f["subject_2/truth"] = np.random.rand(20, 8)
         f["subject_2/sbm"] = np.full((20, 8), np.nan)
-    args = ["--states", str(tmp_path / "states.h5"), "--out", str(tmp_path / "f.json"), "--embedding-out", str(tmp_path / "e.csv")]
-    assert run(load_script("evaluate_fidelity")._main, args) == 1
+    args = ["--states", str(tmp_path / "states.h5"), "--metrics", str(tmp_path / "f.json"), "--embedding", str(tmp_path / "e.csv")]
+    assert run_script("evaluate_fidelity", args) == 1
     err = capsys.readouterr().err
     assert "states.h5" in err and "subject_2/sbm" in err and "non-finite" in err
     assert not (tmp_path / "f.json").exists()
@@ -186,7 +184,7 @@ def test_attention_influence_is_target_by_source(probs_dir):
     """Against the dense layer's attention weights computed in one piece: row a, column b is the
     weight neurons of group a (queries) put on neurons of group b (keys), so the matrix follows the
     model's asymmetric attention, not a symmetric summary of it."""
-    from sbm.data.windows import Windows, collate, model_inputs, open_fish
+    from sbm.data.windows import Windows, collate, model_inputs, open_probs
     from sbm.model.sbm import rotate
 
     model = small_model(spatial="dense")
@@ -194,7 +192,7 @@ def test_attention_influence_is_target_by_source(probs_dir):
     influence = attention_influence(model, probs_dir / "subject_2.h5", group, 2, windows=1)
     captured = []
     model.blocks[0].spatial.register_forward_pre_hook(lambda module, args: captured.append(args))
-    data = Windows([open_fish(probs_dir / "subject_2.h5", 7)], 6)
+    data = Windows([open_probs(probs_dir / "subject_2.h5", 7)], 6)
     (prob, xyz, stimulus, mask), _ = model_inputs(collate([data[0]]))
     with torch.no_grad():
         model(prob, xyz, stimulus, mask)

@@ -6,8 +6,8 @@ import pytest
 import torch
 import yaml
 
-from conftest import load_script
-from sbm.data.windows import Windows, collate, open_fish
+from conftest import run_script
+from sbm.data.windows import Windows, collate, open_probs
 from sbm.data.windows import window
 from sbm.model.baselines import Forecasters
 from sbm.train.baselines import ForecasterConfig, fit_forecasters, fit_ridge
@@ -42,10 +42,9 @@ def test_weights_trained_on_a_held_out_fish_are_refused(tmp_path, probs_dir, cap
     model = SBM(SBMConfig(n_stimuli=3, context=6, d_model=16, n_heads=2, n_layers=1, spatial="dense"))
     save_weights(model, tmp_path / "w.pt", training={"train_fish": ["subject_1", "subject_4"], "val_fish": ["subject_2"]})
     (tmp_path / "split.yaml").write_text(yaml.safe_dump({"train": ["subject_1"], "val": ["subject_2"], "heldout": ["subject_4"]}))
-    from sbm.cli import run
-
-    args = ["--weights", str(tmp_path / "w.pt"), "--split", str(tmp_path / "split.yaml"), "--probs-dir", str(probs_dir), "--out", str(tmp_path / "e.json")]
-    assert run(load_script("evaluate_next_step")._main, args) == 1
+    args = ["--weights", tmp_path / "w.pt", "--split", tmp_path / "split.yaml", "--heldout", probs_dir / "subject_4.h5",
+            "--metrics", tmp_path / "e.json", "--states", tmp_path / "s.h5"]
+    assert run_script("evaluate_next_step", args) == 1
     assert "was trained or selected on held-out fish ['subject_4']" in capsys.readouterr().err
     assert not (tmp_path / "e.json").exists()
 
@@ -69,7 +68,7 @@ def test_ridge_recovers_a_linear_rule_and_forecasters_round_trip(tmp_path):
 
 
 def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(probs_dir, tmp_path):
-    fish = [open_fish(probs_dir / f"subject_{i}.h5", 7) for i in (1, 2)]
+    fish = [open_probs(probs_dir / f"subject_{i}.h5", 7) for i in (1, 2)]
     cfg = ForecasterConfig(windows=20, neurons_per_window=16, steps=200)
     forecasters = fit_forecasters(Windows(fish[:1], 6), Windows(fish[1:], 6), cfg)
     assert forecasters.info["ridge"]["alpha"] in cfg.ridge_alphas and forecasters.info["n_features"] == 6 + 3

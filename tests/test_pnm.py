@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import load_script, write_probs
-from sbm.cli import run
+from conftest import run_script, write_probs
 from sbm.data.behavior import BalancedSampler, frame_batch, frame_index, load_behavior_fish, read_behavior, scale_to_unit
 from sbm.io.errors import InputError
 from sbm.model.pnm import PNM, PNMConfig
@@ -105,9 +104,8 @@ def test_the_script_refuses_a_training_fish_without_behaviour(tmp_path, capsys):
     with h5py.File(tmp_path / "subject_2.h5", "r+") as f:
         del f["behavior"]
     (tmp_path / "split.yaml").write_text("train: [subject_1, subject_2]\nval: [subject_3]\nheldout: [subject_4]\n")
-    script = load_script("train_pnm")
-    code = run(script._main, ["--split", str(tmp_path / "split.yaml"), "--probs-dir", str(tmp_path), "--behavior", "left_turn",
-                              "--no-progress", "--out", str(tmp_path / "pnm.pt")])
+    code = run_script("train_pnm", ["--split", tmp_path / "split.yaml", "--train", tmp_path / "subject_1.h5", tmp_path / "subject_2.h5",
+                                    "--val", tmp_path / "subject_3.h5", "--behavior", "left_turn", "--out", tmp_path / "pnm.pt"])
     assert code == 1 and not (tmp_path / "pnm.pt").exists()
     assert f"{tmp_path / 'subject_2.h5'}: this fish has no usable behaviour" in capsys.readouterr().err
 

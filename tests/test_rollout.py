@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from sbm.data.windows import Windows, collate, model_inputs, open_fish
+from sbm.data.windows import Windows, collate, model_inputs, open_probs
 from sbm.eval.rollout import growth_exponent, rollout_errors, summarise_rollouts
 from sbm.model.forecast import abs_error, persistence, rollout, sbm_forecaster
 from sbm.model.sbm import SBM, SBMConfig
 
 
 def setup(probs_dir, horizon=8):
-    fish = open_fish(probs_dir / "subject_3.h5", 7)
+    fish = open_probs(probs_dir / "subject_3.h5", 7)
     torch.manual_seed(0)
     model = SBM(SBMConfig(n_stimuli=3, context=6, d_model=16, n_heads=2, n_layers=1, cluster_size=10)).eval()
     # Windows of context + horizon frames: the first 6 start the rollout, the rest are the truth.

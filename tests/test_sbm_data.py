@@ -9,7 +9,7 @@ import torch
 
 from conftest import write_probs
 from sbm.data.split import SplitConfig, make_split
-from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, model_inputs, normalise_positions, open_fish, spaced_windows
+from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, model_inputs, normalise_positions, open_probs, spaced_windows
 from sbm.io.errors import InputError
 
 SUBJECTS = [f"subject_{i}" for i in range(1, 8)]
@@ -49,7 +49,7 @@ def test_positions_are_normalised_isotropically():
 
 
 def test_a_window_is_the_file_slice(probs_dir):
-    fish = open_fish(probs_dir / "subject_2.h5", 7)
+    fish = open_probs(probs_dir / "subject_2.h5", 7)
     windows = Windows([fish], context=6, stride=3, block_frames=16)
     assert len(windows) == len(range(0, 60 - 6, 3))
     with h5py.File(probs_dir / "subject_2.h5") as f:
@@ -60,7 +60,7 @@ def test_a_window_is_the_file_slice(probs_dir):
 
 
 def test_batches_pad_fish_of_different_sizes(probs_dir):
-    fishes = [open_fish(probs_dir / f"subject_{i}.h5", 7) for i in (1, 3)]  # 26 and 30 neurons
+    fishes = [open_probs(probs_dir / f"subject_{i}.h5", 7) for i in (1, 3)]  # 26 and 30 neurons
     windows = Windows(fishes, context=6)
     batch = collate([windows[0], windows[len(windows) - 1]])
     assert batch["prob"].shape == (2, 7, 30) and batch["mask"].sum(1).tolist() == [26, 30]
@@ -70,7 +70,7 @@ def test_batches_pad_fish_of_different_sizes(probs_dir):
 
 
 def test_epoch_order_is_seeded_and_ranks_share_it_without_overlap(probs_dir):
-    windows = Windows([open_fish(probs_dir / f"subject_{i}.h5", 7) for i in (1, 2)], context=6)
+    windows = Windows([open_probs(probs_dir / f"subject_{i}.h5", 7) for i in (1, 2)], context=6)
     one = epoch_batches(windows, 4, epoch=0, seed=0)
     assert one == epoch_batches(windows, 4, epoch=0, seed=0) and one != epoch_batches(windows, 4, epoch=1, seed=0)
     flat = [i for b in one for i in b]
@@ -82,7 +82,7 @@ def test_epoch_order_is_seeded_and_ranks_share_it_without_overlap(probs_dir):
 
 
 def test_validation_windows_spread_over_the_fish(probs_dir):
-    windows = Windows([open_fish(probs_dir / "subject_1.h5", 7)], context=6)
+    windows = Windows([open_probs(probs_dir / "subject_1.h5", 7)], context=6)
     idx = spaced_windows(windows, 5)
     assert idx[0] == 0 and idx[-1] == len(windows) - 1 and len(set(idx)) == 5
 
@@ -122,7 +122,7 @@ def _shorten(frames):
 def test_bad_probs_files_are_named(probs_dir, tmp_path, change, message):
     path = damaged(probs_dir, tmp_path, change)
     with pytest.raises(InputError, match=message) as err:
-        open_fish(path, 7)
+        open_probs(path, 7)
     assert str(path) in str(err.value)
 
 
@@ -130,18 +130,18 @@ def test_truncated_probs_file_is_named(probs_dir, tmp_path):
     path = tmp_path / "subject_1.h5"
     path.write_bytes((probs_dir / "subject_1.h5").read_bytes()[:2000])
     with pytest.raises(InputError, match="cannot be read as HDF5"):
-        open_fish(path, 7)
+        open_probs(path, 7)
 
 
 def test_fish_with_other_stimulus_columns_are_refused(tmp_path):
-    a = open_fish(write_probs(tmp_path / "a.h5", n_stimuli=3), 7)
-    b = open_fish(write_probs(tmp_path / "b.h5", n_stimuli=4), 7)
+    a = open_probs(write_probs(tmp_path / "a.h5", n_stimuli=3), 7)
+    b = open_probs(write_probs(tmp_path / "b.h5", n_stimuli=4), 7)
     with pytest.raises(InputError, match="stimulus columns"):
         check_same_stimuli([a, b])
 
 
 def test_a_fish_streams_through_a_bounded_block_cache(probs_dir):
-    windows = Windows([open_fish(probs_dir / "subject_1.h5", 7)], context=6, block_frames=16, cached_blocks=2)
+    windows = Windows([open_probs(probs_dir / "subject_1.h5", 7)], context=6, block_frames=16, cached_blocks=2)
     for batch in epoch_batches(windows, 4, epoch=0, seed=0):
         for i in batch:
             windows[i]

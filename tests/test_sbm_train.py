@@ -14,7 +14,8 @@ import pytest
 import torch
 import yaml
 
-from conftest import load_script
+from conftest import load_script, run_script
+from sbm.cli import parse
 from sbm.model.sbm import load_weights
 from sbm.train.sbm import warmup_cosine
 
@@ -27,8 +28,15 @@ SPLIT = {"train": ["subject_1", "subject_2"], "val": ["subject_3"], "heldout": [
 def command(tmp_path, probs_dir, name="run", model=MODEL, train=TRAIN, split=SPLIT):
     split_file = tmp_path / f"{name}-split.yaml"
     split_file.write_text(yaml.safe_dump(split))
-    return ["--split", str(split_file), "--probs-dir", str(probs_dir), "--settings", json.dumps({"model": model, "train": train}),
-            "--run-dir", str(tmp_path / name), "--out", str(tmp_path / f"{name}.pt"), "--threads", "1", "--no-progress"]
+    files = lambda part: [str(probs_dir / f"{s}.h5") for s in split[part]]  # noqa: E731
+    return ["--split", str(split_file), "--train", *files("train"), "--val", *files("val"), "--settings", json.dumps({"model": model, "train": train}),
+            "--run-dir", str(tmp_path / name), "--out", str(tmp_path / f"{name}.pt"), "--threads", "1"]
+
+
+def train_sbm(argv: list[str]):
+    """scripts/train_sbm.py's main on a command line; exceptions propagate."""
+    script = load_script("train_sbm")
+    return script.main(parse(script.Args, argv))
 
 
 def metrics(run_dir: Path) -> list[dict]:
@@ -50,7 +58,7 @@ def test_schedule_warms_up_then_decays_to_zero():
 
 def test_training_learns_and_writes_weights_and_metrics(tmp_path, probs_dir):
     train = {**TRAIN, "epochs": 6, "adamw_lr": 3e-3}
-    assert load_script("train_sbm")._main(command(tmp_path, probs_dir, train=train)) is None
+    assert train_sbm(command(tmp_path, probs_dir, train=train)) is None
     rows = [r for r in metrics(tmp_path / "run") if r["val_loss"]]
     assert float(rows[-1]["val_loss"]) < float(rows[0]["val_loss"])
     model, state = load_weights(tmp_path / "run.pt")
@@ -86,10 +94,9 @@ def test_a_killed_run_resumes_from_its_last_ckpt_to_the_same_weights(tmp_path, p
 
 def test_resume_refuses_a_run_folder_of_other_settings(tmp_path, probs_dir):
     train = {**TRAIN, "max_steps": 4}
-    main = load_script("train_sbm")._main
-    main(command(tmp_path, probs_dir, train=train))
+    train_sbm(command(tmp_path, probs_dir, train=train))
     with pytest.raises(Exception, match="other settings"):
-        main(command(tmp_path, probs_dir, train={**train, "muon_lr": 0.01}))
+        train_sbm(command(tmp_path, probs_dir, train={**train, "muon_lr": 0.01}))
 
 
 def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, probs_dir):
@@ -120,16 +127,12 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, probs_dir):
 
 def test_held_out_fish_in_training_is_an_error(tmp_path, probs_dir, capsys):
     leaky = {**SPLIT, "train": ["subject_1", "subject_5"]}
-    from sbm.cli import run
-
-    assert run(load_script("train_sbm")._main, command(tmp_path, probs_dir, split=leaky)) == 1
-    assert "held-out fish ['subject_5'] also appear in training" in capsys.readouterr().err
+    assert run_script("train_sbm", command(tmp_path, probs_dir, split=leaky)) == 1
+    assert "fish ['subject_5'] appear in both train and heldout" in capsys.readouterr().err
 
 
 def test_a_fish_smaller_than_the_cluster_size_is_named(tmp_path, probs_dir, capsys):
-    from sbm.cli import run
-
-    assert run(load_script("train_sbm")._main, command(tmp_path, probs_dir, model={**MODEL, "cluster_size": 27})) == 1
+    assert run_script("train_sbm", command(tmp_path, probs_dir, model={**MODEL, "cluster_size": 27})) == 1
     err = capsys.readouterr().err
     assert "subject_1.h5: 26 neurons, fewer than the cluster size 27" in err
 
@@ -138,10 +141,9 @@ def test_a_ckpt_of_rebuilt_probs_files_is_not_resumed(tmp_path, probs_dir, caplo
     data = tmp_path / "probs"
     shutil.copytree(probs_dir, data)
     train = {**TRAIN, "max_steps": 4}
-    main = load_script("train_sbm")._main
-    main(command(tmp_path, data, train=train))
+    train_sbm(command(tmp_path, data, train=train))
     os.utime(data / "subject_2.h5", ns=(1, 1))  # as if the probabilities stage had rewritten it
     caplog.clear()
-    main(command(tmp_path, data, train=train))
+    train_sbm(command(tmp_path, data, train=train))
     assert "the probs files changed since this ckpt was written; training starts over" in caplog.text
     assert [int(r["step"]) for r in metrics(tmp_path / "run")] == [1, 2, 3, 4]

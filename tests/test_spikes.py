@@ -126,10 +126,10 @@ def _save(model, folder):
 
 def test_rates_and_probability_files(small_fish, tmp_path):
     """The stage functions on a simulated fish's DF/F: shapes, provenance, p = 1 - exp(-lambda)."""
-    from sbm.io.chen import open_fish, read_stim_codes
+    from sbm.io.chen import read_chen_fish, read_stim_codes
     from sbm.spikes.dff import build_vocabulary, write_dff
 
-    fish = open_fish(small_fish)
+    fish = read_chen_fish(small_fish)
     write_dff(fish, tmp_path / "dff.h5", build_vocabulary({"s": read_stim_codes(small_fish)}))
     with h5py.File(tmp_path / "dff.h5") as d:
         fps, noise = float(d.attrs["fps"]), d["noise_level"][()]

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from sbm.io.chen import WRAPPED_FRAMES, open_fish, read_mat_fields
+from sbm.io.chen import WRAPPED_FRAMES, read_chen_fish, read_mat_fields
 from sbm.synth.brain import canonical_brain
 from sbm.synth.fish import SimConfig, simulate_fish
 from tests.conftest import SMALL
@@ -60,7 +60,7 @@ def test_v73_mat_reads_the_same(small_fish, tmp_path):
     simulate_fish(cfg, "subject_1", tmp_path / "subject_1")
     assert h5py.is_hdf5(tmp_path / "subject_1" / "data_full.mat")
     assert (tmp_path / "subject_1" / "data_full.mat").read_bytes()[:10] == b"MATLAB 7.3"
-    v5, v73 = open_fish(small_fish), open_fish(tmp_path / "subject_1")
+    v5, v73 = read_chen_fish(small_fish), read_chen_fish(tmp_path / "subject_1")
     np.testing.assert_array_equal(v5.cell_id, v73.cell_id)
     np.testing.assert_allclose(v5.xyz_um, v73.xyz_um)
     np.testing.assert_array_equal(v5.stim_code, v73.stim_code)

@@ -22,6 +22,7 @@ from sbm.train.baselines import ForecasterConfig
 from sbm.eval.search import SearchConfig
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
+from sbm.cli import parse
 from sbm.report_check import browser_available
 from sbm.report_check import check_report as check_report_in_browser
 from sbm.spikes.model import SpikeNetConfig
@@ -55,8 +56,29 @@ def planned_jobs(output: str) -> dict[str, int]:
     return jobs
 
 
+def parsed_commands(output: str) -> dict[str, list]:
+    """Every planned job's command line parsed by its script's own parser (an unknown, missing or
+    malformed argument fails): rule -> the scripts' Args of its jobs."""
+    parsed = {}
+    for job in [j for j in job_blocks(output) if j["shell"] not in ("", "None")]:  # `all` runs nothing
+        words = shlex.split(job["shell"])
+        words = words[: words.index(">")] if ">" in words else words
+        at = next(i for i, w in enumerate(words) if w.endswith(".py"))
+        script = load_script(Path(words[at]).stem)
+        try:
+            parsed.setdefault(job["rule"], []).append(parse(script.Args, words[at + 1 :]))
+        except SystemExit:
+            raise AssertionError(f"{job['rule']}: {words[at]} refuses {' '.join(words[at + 1:])}") from None
+    return parsed
+
+
 def test_dry_run_synthetic_default():
-    jobs = planned_jobs(snakemake("-n", "--forceall").stdout)
+    proc = snakemake("-n", "--forceall", "-p")
+    jobs = planned_jobs(proc.stdout)
+    # Every job's command is its script's: the rule passes exactly the arguments the script takes.
+    parsed = parsed_commands(proc.stdout)
+    assert set(parsed) == set(jobs) - {"all"} and sum(map(len, parsed.values())) == sum(jobs.values()) - 1
+    assert [str(p) for p in parsed["train_sbm"][0].train] == [f"results/synthetic/probs/subject_{i}.h5" for i in (1, 4, 5)]  # the seed-0 split
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
     assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "spikes": 5, "probabilities": 5,
                     "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1,
@@ -141,8 +163,9 @@ def test_chen2018_plan_trains_the_papers_model(tmp_path):
     args = ["--configfile", REPO / "config/chen2018.yaml", "--config", f"raw_dir={raw}", "subjects=[subject_1,subject_2,subject_3]"]
     # DF/F first: the spike models join the plan once the frame rates are known.
     snakemake(*args, "--", *[f"results/chen2018/dff/subject_{i}.h5" for i in (1, 2, 3)], cwd=tmp_path)
-    jobs = job_blocks(snakemake(*args, "-n", "-p", cwd=tmp_path).stdout)
-    by_rule = {job["rule"]: job for job in jobs}
+    plan = snakemake(*args, "-n", "-p", cwd=tmp_path).stdout
+    by_rule = {job["rule"]: job for job in job_blocks(plan)}
+    assert "spike_model" in parsed_commands(plan)  # the jobs past the checkpoint parse too
     sbm = shell_settings(by_rule["train_sbm"])
     for part, values in PAPER_SBM.items():
         assert {k: sbm[part][k] for k in values} == values

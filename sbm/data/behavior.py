@@ -10,13 +10,11 @@ where behaviour is needed, that reason becomes the error.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from sbm.data.windows import open_fish
+from sbm.data.windows import open_probs
 from sbm.io.errors import InputError
 from sbm.io.layouts import PROBS, open_checked
 
@@ -68,8 +66,8 @@ class BehaviorFish:
 
 
 def load_behavior_fish(path, names: list[str], quantile: float, frames: int) -> BehaviorFish:
-    """One probs file, checked (sbm.data.windows.open_fish and read_behavior), in memory."""
-    fish = open_fish(path, frames, keep_prob=True)
+    """One probs file, checked (sbm.data.windows.open_probs and read_behavior), in memory."""
+    fish = open_probs(path, frames, keep_prob=True)
     target = scale_to_unit(read_behavior(path, names), quantile)
     return BehaviorFish(fish.path, fish.subject, fish.prob, fish.xyz, target, list(names), fish.stimulus)
 
@@ -126,12 +124,3 @@ class BalancedSampler:
 
     def batch(self) -> np.ndarray:
         return np.array(self._take("high", self.n_high) + self._take("typical", self.n_typical))
-
-
-def load_split_fish(split_path, probs_dir, parts: tuple, names: list[str], quantile: float, frames: int) -> dict:
-    """{part: [BehaviorFish]} for the split's `parts` (train, val, heldout)."""
-    split = yaml.safe_load(Path(split_path).read_text())
-    for part in parts:
-        if not split.get(part):
-            raise InputError(split_path, f"no {part} fish")
-    return {part: [load_behavior_fish(Path(probs_dir) / f"{s}.h5", names, quantile, frames) for s in split[part]] for part in parts}

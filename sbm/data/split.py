@@ -6,6 +6,9 @@ selection (that is what the validation fish is for), not for any normalisation s
 
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
 
 from sbm.io.errors import InputError
 from sbm.io.layouts import PROBS, open_checked
@@ -64,6 +67,34 @@ def check_split(split: Split, subjects: list[str]) -> None:
         both = sorted(set(getattr(split, a)) & set(getattr(split, b)))
         if both:
             raise ValueError(f"fish {both} appear in both {a} and {b}: the held-out fish must be unseen and the validation fish distinct")
+
+
+def read_split(path) -> Split:
+    """A split file (the split rule's output), refused unless it names train, validation and
+    held-out fish with no fish in two parts."""
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise InputError(path, f"cannot be read as a split: {err}") from err
+    split = Split(*(list(data.get(part) or []) for part in ("train", "val", "heldout")))
+    try:
+        check_split(split, split.train + split.val + split.heldout)
+    except ValueError as err:
+        raise InputError(path, str(err)) from err
+    return split
+
+
+def split_files(split: Split, part: str, files: list, split_path) -> list:
+    """`files` (probs files) in the split's order, refused unless they are exactly the fish of the
+    split's `part` (by their `subject` attribute): the files a job reads are the split's."""
+    by_subject = {}
+    for path in files:
+        with open_checked(path, PROBS) as f:
+            by_subject[str(f.attrs["subject"])] = path
+    wanted = getattr(split, part)
+    if sorted(by_subject) != sorted(wanted) or len(by_subject) != len(files):
+        raise InputError(split_path, f"its {part} fish are {wanted}, but the probs files given hold {sorted(by_subject)}: {[str(f) for f in files]}")
+    return [by_subject[s] for s in wanted]
 
 
 def check_neuron_counts(probs_files: list, cluster_size: int) -> None:

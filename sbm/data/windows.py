@@ -32,7 +32,7 @@ class Fish:
     stimulus: np.ndarray  # (T, K) one-hot
     stimulus_names: list
     mean_prob: float  # over all frames and neurons
-    prob: np.ndarray | None = None  # (T, N) float16, only when open_fish was asked to keep it
+    prob: np.ndarray | None = None  # (T, N) float16, only when open_probs was asked to keep it
 
 
 def normalise_positions(xyz: np.ndarray) -> np.ndarray:
@@ -43,7 +43,7 @@ def normalise_positions(xyz: np.ndarray) -> np.ndarray:
     return ((xyz - (lo + hi) / 2) / (half if half > 0 else 1.0)).astype(np.float32)
 
 
-def open_fish(path, min_frames: int, block_frames: int = 512, keep_prob: bool = False) -> Fish:
+def open_probs(path, min_frames: int, block_frames: int = 512, keep_prob: bool = False) -> Fish:
     """Read and check a probs file: datasets present, shapes agree, probabilities finite and in
     [0, 1]. With keep_prob, the probabilities read for the check are kept (float16: half the
     memory), so a caller that needs them all does not read the file twice."""

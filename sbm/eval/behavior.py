@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from sbm.data.behavior import load_behavior_fish
-from sbm.data.windows import Windows, collate, model_inputs, open_fish
+from sbm.data.windows import Windows, collate, model_inputs, open_probs
 from sbm.eval.load import check_unseen
 from sbm.io.errors import InputError
 from sbm.model.pnm import load_pnm
@@ -30,7 +30,7 @@ def sbm_states(model: SBM, path, batch_size: int = 8, device="cpu") -> np.ndarra
     from at least context / 4 + 1 frames (on the synthetic default, the held-out MAE from 4
     frames of history equals that from 12: eval/next_step.json, mae_by_context)."""
     C = model.cfg.context
-    fish = open_fish(path, C + 1)
+    fish = open_probs(path, C + 1)
     hop = max(1, 3 * C // 4)
     windows = Windows([fish], C, hop)
     starts = [s for _, s in windows.index]

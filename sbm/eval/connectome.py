@@ -18,7 +18,7 @@ chance is 0.5, and the spread of AUROC under random scores is given beside it.
 import numpy as np
 import torch
 
-from sbm.data.windows import Windows, collate, model_inputs, open_fish, spaced_windows
+from sbm.data.windows import Windows, collate, model_inputs, open_probs, spaced_windows
 from sbm.model.sbm import SBM
 
 
@@ -59,7 +59,7 @@ def attention_influence(model: SBM, path, group: np.ndarray, n_groups: int, wind
     """(G, G) target x source: mean spatial-attention weight from a neuron of the target group to
     a neuron of the source group, over `windows` evenly spaced windows of one fish."""
     C = model.cfg.context
-    fish = open_fish(path, C + 1)
+    fish = open_probs(path, C + 1)
     data = Windows([fish], C)
     group = torch.as_tensor(group, dtype=torch.long)
     total = torch.zeros(n_groups * n_groups, dtype=torch.float64)

@@ -1,13 +1,14 @@
 """Loading what the evaluation scores, refusing anything that has seen a held-out fish."""
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import yaml
 
-from sbm.model.baselines import Forecasters
+from sbm.cli import Command, arg
+from sbm.data.split import read_split, split_files
 from sbm.io.errors import InputError
+from sbm.model.baselines import Forecasters
 from sbm.model.sbm import SBM, load_weights
 
 
@@ -30,21 +31,19 @@ def load_evaluated(weights_path, forecasters_path, heldout: list[str]) -> tuple[
     return model, forecasters
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The arguments every evaluation script takes."""
-    p.add_argument("--weights", required=True, help="the SBM (train_sbm.py)")
-    p.add_argument("--forecasters", help="fitted baseline forecasters (fit_forecasters.py), optional")
-    p.add_argument("--split", required=True, help="split.yaml: the held-out fish are evaluated")
-    p.add_argument("--probs-dir", required=True, help="folder of <subject>.h5 probs files")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--out", required=True)
+@dataclass(kw_only=True)
+class Evaluation(Command):
+    """The arguments every evaluation script takes (its Args extends them)."""
+
+    weights: Path = arg("the SBM (train_sbm.py)")
+    split: Path = arg("split.yaml: its held-out fish are evaluated")
+    heldout: list[Path] = arg("the held-out fish's probs files")
+    batch_size: int = arg("windows per forward pass", 8)
 
 
-def from_arguments(args) -> tuple[list[str], list[Path], SBM, Forecasters | None]:
-    """(held-out subjects, their probs files, the SBM, the forecasters) from add_arguments' arguments."""
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    heldout = yaml.safe_load(Path(args.split).read_text())["heldout"]
-    model, forecasters = load_evaluated(args.weights, args.forecasters, heldout)
-    return heldout, [Path(args.probs_dir) / f"{s}.h5" for s in heldout], model, forecasters
+def load_evaluation(args: Evaluation, forecasters: Path | None = None) -> tuple[list[str], list[Path], SBM, Forecasters | None]:
+    """(held-out subjects, their probs files in that order, the SBM, the forecasters if a path is given)."""
+    split = read_split(args.split)
+    paths = split_files(split, "heldout", args.heldout, args.split)
+    model, fitted = load_evaluated(args.weights, forecasters, split.heldout)
+    return split.heldout, paths, model, fitted

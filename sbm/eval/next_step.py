@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sbm.data.windows import Windows, collate, model_inputs, open_fish, spaced_windows
+from sbm.data.windows import Windows, collate, model_inputs, open_probs, spaced_windows
 from sbm.model.baselines import NAMES
 from sbm.model.forecast import abs_error
 from sbm.model.sbm import SBM
@@ -56,7 +56,7 @@ def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, dev
     `keep_states` windows. `reliability` (forecaster name -> sbm.eval.metrics.Reliability)
     accumulates calibration across calls."""
     C = model.cfg.context
-    fish = open_fish(path, C + 1)
+    fish = open_probs(path, C + 1)
     windows = Windows([fish], C, stride)
     kept = set(spaced_windows(windows, keep_states)) if keep_states else set()
     model.eval().to(device)

@@ -8,7 +8,7 @@ persistence and the fitted baselines are rolled out the same way, from the same 
 import numpy as np
 import torch
 
-from sbm.data.windows import Windows, collate, open_fish, spaced_windows
+from sbm.data.windows import Windows, collate, open_probs, spaced_windows
 from sbm.model.baselines import Forecasters
 from sbm.model.forecast import abs_error, persistence, rollout, sbm_forecaster
 from sbm.model.sbm import SBM
@@ -28,7 +28,7 @@ def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int 
     absolute errors and of the mean activity (forecast and true) at each horizon step, and one
     example (the middle start) in full: the true frames and the SBM's rollout, for the figures."""
     C = model.cfg.context
-    fish = open_fish(path, C + horizon)
+    fish = open_probs(path, C + horizon)
     windows = Windows([fish], context=C + horizon - 1)  # C frames to start from + the true future
     chosen = spaced_windows(windows, starts)
     model.eval()

@@ -156,7 +156,20 @@ class ChenFish:
         return block
 
 
-def open_fish(
+def chen_folder(*files: str | Path) -> Path:
+    """The fish folder of a Chen-layout file set (TimeSeries.h5, data_full.mat, and a simulated
+    fish's ground_truth.h5), refused unless the files sit in one folder under the layout's names."""
+    folders = {Path(f).parent for f in files}
+    if len(folders) != 1:
+        raise InputError(files[0], f"the files of one fish must share a folder: {[str(f) for f in files]}")
+    known = (TIMESERIES, DATA_FULL, "ground_truth.h5")
+    misnamed = [str(f) for f in files if Path(f).name not in known]
+    if misnamed:
+        raise InputError(misnamed[0], f"not a file of the Chen et al. 2018 layout ({', '.join(known)})")
+    return folders.pop()
+
+
+def read_chen_fish(
     folder: str | Path,
     subject: str | None = None,
     position_field: str = "CellXYZ_norm",
@@ -217,7 +230,7 @@ def open_fish(
     if not np.all(np.isfinite(stim)) or np.any(stim != np.round(stim)):
         raise InputError(mat_path, "stim_full must hold finite integer stimulus codes")
 
-    behavior, behavior_problem = read_behavior(fields.get("Behavior_full"), n_raw)
+    behavior, behavior_problem = parse_behavior_full(fields.get("Behavior_full"), n_raw)
     if behavior_problem:
         log.warning("%s: %s; the behaviour stages (PNM) cannot use this fish, the others can", mat_path, behavior_problem)
 
@@ -252,7 +265,7 @@ def open_fish(
     )
 
 
-def read_behavior(beh, n_raw: int) -> tuple[np.ndarray | None, str]:
+def parse_behavior_full(beh, n_raw: int) -> tuple[np.ndarray | None, str]:
     """(behaviour (T, 5), "") from Behavior_full, or (None, what is wrong with it). A fish whose
     behaviour is missing or unusable still has brain activity, so this is not an error here: the
     stages that need behaviour refuse the fish and say why (sbm.data.behavior)."""

@@ -90,6 +90,13 @@ def check(f: h5py.File, path, layout: Layout, require: tuple = ()) -> dict:
     return sizes
 
 
+def check_subject(path, layout: Layout, subject: str) -> None:
+    """Refuse a file of another fish than `subject` (a job given the wrong file)."""
+    with open_checked(path, layout) as f:
+        if str(f.attrs["subject"]) != subject:
+            raise InputError(path, f"holds fish {f.attrs['subject']}, not {subject}")
+
+
 @contextmanager
 def open_checked(path, layout: Layout, require: tuple = ()):
     """Open an HDF5 file for reading and check it against `layout`."""

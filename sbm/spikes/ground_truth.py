@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 import scipy.io
 
-from sbm.io.chen import open_fish, read_stim_codes
+from sbm.io.chen import read_chen_fish, read_stim_codes
 from sbm.io.errors import InputError
 from sbm.spikes.dff import build_vocabulary, causal_baseline, noise_level, write_dff
 from sbm.synth.fish import SimConfig, simulate_fish
@@ -270,7 +270,7 @@ def synthetic_training_traces(
     for k in range(1, n_fish + 1):
         folder = Path(workdir) / f"subject_{k}"
         simulate_fish(cfg, f"subject_{k}", folder)
-        fish = open_fish(folder)
+        fish = read_chen_fish(folder)
         vocab = build_vocabulary({fish.subject: read_stim_codes(folder)})
         write_dff(fish, folder / "dff.h5", vocab, baseline_window_s, baseline_percentile)
         with h5py.File(folder / "dff.h5") as d, h5py.File(folder / "ground_truth.h5") as g:

@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, model_inputs, open_fish, spaced_windows
+from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, model_inputs, open_probs, spaced_windows
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
 from sbm.model.forecast import abs_error, persistence
@@ -81,7 +81,7 @@ def distributed() -> tuple[int, int]:
 
 
 def load_fish(paths: list[str], context: int, model_cfg: SBMConfig) -> list:
-    fishes = [open_fish(p, context + 1) for p in paths]
+    fishes = [open_probs(p, context + 1) for p in paths]
     check_same_stimuli(fishes)
     if model_cfg.spatial == "routed":
         for fish in fishes:

@@ -19,7 +19,7 @@ REPO = os.path.abspath(os.path.join(workflow.basedir, ".."))
 sys.path.insert(0, REPO)
 from sbm.allocator import find_allocator
 from sbm.data.split import SplitConfig, make_split
-from sbm.workflow import config_problems, python_sources
+from sbm.workflow import command_line, config_problems, python_sources
 
 
 # --- the config -----------------------------------------------------------------------------
@@ -75,45 +75,49 @@ wildcard_constraints:
 
 def script(name):
     """Path of a script in scripts/, wherever Snakemake runs from."""
-    return os.path.join(workflow.basedir, "..", "scripts", name)
+    return os.path.normpath(os.path.join(workflow.basedir, "..", "scripts", name))
 
 
 def code(name):
-    """The script `name` and every module of sbm/ it imports: inputs of the rule that runs it, so
-    that editing the code a rule runs reruns the rule (its outputs are then older than the code;
-    `snakemake -n` names the edited file). Downloads declare none: their data does not change."""
-    return python_sources(script(name), os.path.join(REPO, "sbm"))
+    """Every module of sbm/ that the script `name` imports: inputs of the rule that runs it, beside
+    the script itself, so that editing the code a rule runs reruns the rule (`snakemake -n` names
+    the edited file). Downloads declare none: their data does not depend on the code."""
+    return [path for path in python_sources(script(name), os.path.join(REPO, "sbm")) if path != script(name)]
 
 
-def settings(section):
-    """One config section as JSON, for a script's --settings argument (quoted with :q)."""
-    return json.dumps(config[section])
+def cli(**settings):
+    """A params function: the job's command line. Every named input (but the script and its code), output and
+    wildcard, the job's threads, and `settings`, each as --<name> under the name of the script's
+    argument that takes it (its Args dataclass): a parameter is named once here, and a test
+    parses every planned job's command with its script's parser."""
+
+    def arguments(wildcards, input, output, threads):
+        files = {name: value for name, value in input.items() if name not in ("script", "code")}
+        return command_line({**dict(wildcards.items()), **files, **dict(output.items()), "threads": threads, **settings})
+
+    return arguments
 
 
 def raw(name, subject="{subject}"):
     return f"{RAW}/{subject}/{name}"
 
 
-def output_folder(wildcards, output):
-    return os.path.dirname(output[0])
-
-
-def raw_folder(wildcards):
-    return f"{RAW}/{wildcards.subject}"
-
-
 def evaluation_outputs():
-    """The held-out metrics the figures draw (the inputs of `evaluate` and of `figures`)."""
-    names = ["next_step.json", "rollout.json", "rollout_example.h5", "fidelity.json", "embedding.csv"]
+    """The held-out metrics the figures draw (the inputs of `evaluate` and of `figures`), by the
+    name draw_figures.py takes each under."""
+    names = {"next_step": "next_step.json", "rollout": "rollout.json", "example": "rollout_example.h5",
+             "fidelity": "fidelity.json", "embedding": "embedding.csv"}
     if config["source"] == "synthetic":  # the simulator's wiring is known
-        names.append("connectome.json")
-    return [f"{RESULTS}/eval/{name}" for name in names]
+        names["connectome"] = "connectome.json"
+    return {key: f"{RESULTS}/eval/{name}" for key, name in names.items()}
 
 
 def behavior_outputs():
-    """The held-out behaviour results figure 3 draws (the inputs of `behavior_figures`)."""
-    names = ["behavior.json", "behavior_predictions.h5", "search.json", "behavior_space.csv", "search_pattern.h5"]
-    return [f"{RESULTS}/eval/{name}" for name in names]
+    """The held-out behaviour results figure 3 draws (the inputs of `behavior_figures`), by the
+    name draw_behavior_figures.py takes each under."""
+    names = {"behavior": "behavior.json", "predictions": "behavior_predictions.h5", "search": "search.json",
+             "space": "behavior_space.csv", "pattern": "search_pattern.h5"}
+    return {key: f"{RESULTS}/eval/{name}" for key, name in names.items()}
 
 
 def pnm_models():
@@ -122,9 +126,9 @@ def pnm_models():
 
 
 def pnm_settings(*parts):
-    """The `pnm` config keys a job reads, as JSON; a change elsewhere in the section (say, the
-    search) does not retrain the PNMs."""
-    return json.dumps({k: config["pnm"][k] for k in ("behaviors", "scale_quantile", *parts)})
+    """The `pnm` config keys a job reads; a change elsewhere in the section (say, the search) does
+    not retrain the PNMs."""
+    return {k: config["pnm"][k] for k in ("behaviors", "scale_quantile", *parts)}
 
 
 def pnm_memory_mb(wildcards, input):
@@ -153,16 +157,8 @@ def all_outputs(wildcards):
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")
     models = ["split.yaml", "sbm/weights.pt", "baselines/forecasters.pt", "baselines/behavior.pt"]
     outputs += [f"{RESULTS}/{name}" for name in models] + pnm_models()
-    return outputs + evaluation_outputs() + [f"{RESULTS}/eval/next_step_states.h5"] + behavior_outputs()
-
-
-def subject_pattern(wildcards):
-    # A function, so that Snakemake does not read the regex's {n} as a wildcard.
-    return config["download"]["subject_pattern"]
-
-
-def keep_archive_flag():
-    return "--keep-archive" if config["download"]["keep_archives"] else ""
+    evaluation = [*evaluation_outputs().values(), f"{RESULTS}/eval/next_step_states.h5", *behavior_outputs().values()]
+    return outputs + evaluation
 
 
 # --- spike inference -------------------------------------------------------------------------
@@ -208,6 +204,11 @@ def spike_model_source():
     return "synthetic" if config["source"] == "synthetic" else "cascade"
 
 
+def heldout_truth(wildcards):
+    """The simulator's ground truth of each held-out fish, in the split's order."""
+    return expand(raw("ground_truth.h5", "{subject}"), subject=subject_split().heldout)
+
+
 # --- the Sparse Brain Model ------------------------------------------------------------------
 def subject_split():
     """The split is a pure function of the config, so the rules know the training and held-out
@@ -219,26 +220,25 @@ def subject_split():
         raise WorkflowError(f"config split: {err}") from err
 
 
-def probs_of(*parts):
-    """Input function: the probs files of the split's `parts` (train, val, heldout)."""
+def probs_of(part):
+    """Input function: the probs files of the split's `part` (train, val or heldout), in its order."""
 
     def inputs(wildcards):
-        split = subject_split()
-        return expand(f"{RESULTS}/probs/{{subject}}.h5", subject=[s for p in parts for s in getattr(split, p)])
+        return expand(f"{RESULTS}/probs/{{subject}}.h5", subject=getattr(subject_split(), part))
 
     return inputs
 
 
 def sbm_settings():
-    return json.dumps({k: config["sbm"][k] for k in ("model", "train")})
+    return {k: config["sbm"][k] for k in ("model", "train")}
 
 
 def sbm_run_dir():
     """Training state (ckpts, metrics) of these settings and code: a rerun with the same settings
     and code resumes, a change starts a new folder (the weights output is what Snakemake tracks)."""
-    key = {"sbm": json.loads(sbm_settings()), "split": config["split"]}
+    key = {"sbm": sbm_settings(), "split": config["split"]}
     # A ckpt of other training code is not resumed: a model or loop edited since starts afresh.
-    key["code"] = hashlib.sha1(b"".join(Path(path).read_bytes() for path in code("train_sbm.py"))).hexdigest()
+    key["code"] = hashlib.sha1(b"".join(Path(path).read_bytes() for path in [script("train_sbm.py"), *code("train_sbm.py")])).hexdigest()
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return f"{RESULTS}/sbm/run-{digest}"
 

@@ -1,15 +1,13 @@
 # The Chen et al. 2018 recordings from figshare: one listing, then one verified download per fish.
+# No code inputs: the data does not change with the downloader's code.
 
 
 rule figshare_listing:
     output:
-        f"resources/{DATASET}/figshare_listing.json",
+        out=f"resources/{DATASET}/figshare_listing.json",
     params:
-        script=script("download_chen2018.py"),
-        api_url=config["download"]["api_url"],
-        article_id=config["download"]["article_id"],
-        retries=config["download"]["retries"],
-        backoff_s=config["download"]["backoff_s"],
+        script=script("list_figshare.py"),
+        args=cli(**{k: config["download"][k] for k in ("api_url", "article_id", "retries", "backoff_s")}),
     conda:
         ENV
     log:
@@ -19,24 +17,24 @@ rule figshare_listing:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python {params.script:q} list --api-url {params.api_url:q} --article-id {params.article_id} "
-        "--retries {params.retries} --backoff-s {params.backoff_s} --out {output:q} > {log:q} 2>&1"
+        "python {params.script:q} {params.args} > {log:q} 2>&1"
 
 
 rule download:
     input:
-        listing=rules.figshare_listing.output[0],
+        listing=rules.figshare_listing.output.out,
     output:
         timeseries=raw("TimeSeries.h5"),
         data_full=raw("data_full.mat"),
     params:
         script=script("download_chen2018.py"),
-        pattern=subject_pattern,
-        raw_dir=RAW,
-        archives=f"resources/{DATASET}/archives",
-        retries=config["download"]["retries"],
-        backoff_s=config["download"]["backoff_s"],
-        keep=keep_archive_flag(),
+        args=cli(
+            pattern=config["download"]["subject_pattern"],
+            download_dir=f"resources/{DATASET}/archives",
+            keep_archive=config["download"]["keep_archives"],
+            retries=config["download"]["retries"],
+            backoff_s=config["download"]["backoff_s"],
+        ),
     conda:
         ENV
     log:
@@ -46,6 +44,4 @@ rule download:
         mem_mb=2000,
         runtime=600,
     shell:
-        "python {params.script:q} fetch --listing {input.listing:q} --subject {wildcards.subject} "
-        "--pattern {params.pattern:q} --raw-dir {params.raw_dir:q} --download-dir {params.archives:q} "
-        "--retries {params.retries} --backoff-s {params.backoff_s} {params.keep} > {log:q} 2>&1"
+        "python {params.script:q} {params.args} > {log:q} 2>&1"

@@ -4,20 +4,21 @@
 
 rule evaluate_next_step:
     input:
-        weights=f"{RESULTS}/sbm/weights.pt",
-        forecasters=f"{RESULTS}/baselines/forecasters.pt",
-        split=f"{RESULTS}/split.yaml",
-        probs=probs_of("heldout"),
+        weights=rules.train_sbm.output.out,
+        forecasters=rules.fit_baselines.output.out,
+        split=rules.split.output.out,
+        heldout=probs_of("heldout"),
+        script=script("evaluate_next_step.py"),
         code=code("evaluate_next_step.py"),
     output:
         metrics=f"{RESULTS}/eval/next_step.json",
         states=f"{RESULTS}/eval/next_step_states.h5",
     params:
-        script=script("evaluate_next_step.py"),
-        probs_dir=f"{RESULTS}/probs",
-        stride=config["sbm"]["evaluate"]["stride"],
-        batch_size=config["sbm"]["evaluate"]["batch_size"],
-        keep_states=config["sbm"]["evaluate"]["fidelity_states"],
+        args=cli(
+            stride=config["sbm"]["evaluate"]["stride"],
+            batch_size=config["sbm"]["evaluate"]["batch_size"],
+            keep_states=config["sbm"]["evaluate"]["fidelity_states"],
+        ),
     conda:
         ENV
     log:
@@ -27,27 +28,26 @@ rule evaluate_next_step:
         mem_mb=8000,
         runtime=120,
     shell:
-        "python {params.script:q} --weights {input.weights:q} --forecasters {input.forecasters:q} --split {input.split:q} --probs-dir {params.probs_dir:q} "
-        "--stride {params.stride} --batch-size {params.batch_size} --threads {threads} --keep-states {params.keep_states} "
-        "--states-out {output.states:q} --out {output.metrics:q} > {log:q} 2>&1"
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
 
 
 rule evaluate_rollout:
     input:
-        weights=f"{RESULTS}/sbm/weights.pt",
-        forecasters=f"{RESULTS}/baselines/forecasters.pt",
-        split=f"{RESULTS}/split.yaml",
-        probs=probs_of("heldout"),
+        weights=rules.train_sbm.output.out,
+        forecasters=rules.fit_baselines.output.out,
+        split=rules.split.output.out,
+        heldout=probs_of("heldout"),
+        script=script("evaluate_rollout.py"),
         code=code("evaluate_rollout.py"),
     output:
         metrics=f"{RESULTS}/eval/rollout.json",
         example=f"{RESULTS}/eval/rollout_example.h5",
     params:
-        script=script("evaluate_rollout.py"),
-        probs_dir=f"{RESULTS}/probs",
-        horizon=config["sbm"]["evaluate"]["rollout_horizon"],
-        starts=config["sbm"]["evaluate"]["rollout_starts"],
-        batch_size=config["sbm"]["evaluate"]["batch_size"],
+        args=cli(
+            horizon=config["sbm"]["evaluate"]["rollout_horizon"],
+            starts=config["sbm"]["evaluate"]["rollout_starts"],
+            batch_size=config["sbm"]["evaluate"]["batch_size"],
+        ),
     conda:
         ENV
     log:
@@ -57,21 +57,19 @@ rule evaluate_rollout:
         mem_mb=8000,
         runtime=120,
     shell:
-        "python {params.script:q} --weights {input.weights:q} --forecasters {input.forecasters:q} --split {input.split:q} "
-        "--probs-dir {params.probs_dir:q} --horizon {params.horizon} --starts {params.starts} --batch-size {params.batch_size} "
-        "--threads {threads} --example-out {output.example:q} --out {output.metrics:q} > {log:q} 2>&1"
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
 
 
 rule evaluate_fidelity:
     input:
-        states=f"{RESULTS}/eval/next_step_states.h5",
+        states=rules.evaluate_next_step.output.states,
+        script=script("evaluate_fidelity.py"),
         code=code("evaluate_fidelity.py"),
     output:
         metrics=f"{RESULTS}/eval/fidelity.json",
         embedding=f"{RESULTS}/eval/embedding.csv",
     params:
-        script=script("evaluate_fidelity.py"),
-        components=config["sbm"]["evaluate"]["fidelity_components"],
+        args=cli(components=config["sbm"]["evaluate"]["fidelity_components"]),
     conda:
         ENV
     log:
@@ -81,25 +79,22 @@ rule evaluate_fidelity:
         mem_mb=4000,
         runtime=60,
     shell:
-        "python {params.script:q} --states {input.states:q} --components {params.components} --out {output.metrics:q} "
-        "--embedding-out {output.embedding:q} > {log:q} 2>&1"
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
 
 
 rule evaluate_connectome:
     input:
-        weights=f"{RESULTS}/sbm/weights.pt",
-        split=f"{RESULTS}/split.yaml",
-        probs=probs_of("heldout"),
+        weights=rules.train_sbm.output.out,
+        split=rules.split.output.out,
+        heldout=probs_of("heldout"),
         # The simulator's wiring: there is no such truth for real fish.
-        truth=lambda wildcards: expand(raw("ground_truth.h5", "{subject}"), subject=subject_split().heldout),
+        truth=heldout_truth,
+        script=script("evaluate_connectome.py"),
         code=code("evaluate_connectome.py"),
     output:
-        f"{RESULTS}/eval/connectome.json",
+        out=f"{RESULTS}/eval/connectome.json",
     params:
-        script=script("evaluate_connectome.py"),
-        probs_dir=f"{RESULTS}/probs",
-        truth_dir=RAW,
-        windows=config["sbm"]["evaluate"]["connectome_windows"],
+        args=cli(windows=config["sbm"]["evaluate"]["connectome_windows"]),
     conda:
         ENV
     log:
@@ -109,10 +104,9 @@ rule evaluate_connectome:
         mem_mb=4000,
         runtime=60,
     shell:
-        "python {params.script:q} --weights {input.weights:q} --split {input.split:q} --probs-dir {params.probs_dir:q} "
-        "--ground-truth-dir {params.truth_dir:q} --windows {params.windows} --threads {threads} --out {output:q} > {log:q} 2>&1"
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
 
 
 rule evaluate:
     input:
-        evaluation_outputs(),
+        evaluation_outputs().values(),

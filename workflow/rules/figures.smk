@@ -5,7 +5,8 @@
 
 rule figures:
     input:
-        evaluation_outputs(),
+        **evaluation_outputs(),
+        script=script("draw_figures.py"),
         code=code("draw_figures.py"),
     output:
         fig1b=report(f"{RESULTS}/figures/fig1b_brain_maps.png", caption="../report/fig1b.rst", category="Figure 1: forecasts"),
@@ -16,14 +17,11 @@ rule figures:
         fig2d=report(f"{RESULTS}/figures/fig2d_fidelity.png", caption="../report/fig2d.rst", category="Figure 2: evaluation"),
         table=report(f"{RESULTS}/figures/next_step_table.html", caption="../report/next_step_table.rst", category="Figure 2: evaluation"),
         table_csv=f"{RESULTS}/figures/next_step_table.csv",
-        connectome=[report(f"{RESULTS}/figures/connectome.png", caption="../report/connectome.rst", category="Connectome")]
+        connectome_figure=[report(f"{RESULTS}/figures/connectome.png", caption="../report/connectome.rst", category="Connectome")]
         if config["source"] == "synthetic"
         else [],
     params:
-        script=script("draw_figures.py"),
-        eval_dir=lambda wildcards, input: os.path.dirname(input[0]),
-        out_dir=output_folder,
-        connectome="--connectome" if config["source"] == "synthetic" else "",
+        args=cli(),
     conda:
         ENV
     log:
@@ -33,4 +31,4 @@ rule figures:
         mem_mb=2000,
         runtime=10,
     shell:
-        "python {params.script:q} --eval-dir {params.eval_dir:q} --out-dir {params.out_dir:q} {params.connectome} > {log:q} 2>&1"
+        "python {input.script:q} {params.args} > {log:q} 2>&1"

@@ -5,14 +5,16 @@ rule split:
     input:
         # Every fish's neuron count is checked against the SBM's cluster size before any training.
         probs=expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS),
+        script=script("split_subjects.py"),
         code=code("split_subjects.py"),
     output:
-        f"{RESULTS}/split.yaml",
+        out=f"{RESULTS}/split.yaml",
     params:
-        script=script("split_subjects.py"),
-        subjects=SUBJECTS,
-        settings=settings("split"),
-        cluster_size=config["sbm"]["model"]["cluster_size"] if config["sbm"]["model"]["spatial"] == "routed" else 0,
+        args=cli(
+            subjects=SUBJECTS,
+            settings=config["split"],
+            cluster_size=config["sbm"]["model"]["cluster_size"] if config["sbm"]["model"]["spatial"] == "routed" else 0,
+        ),
     conda:
         ENV
     log:
@@ -22,25 +24,23 @@ rule split:
         mem_mb=500,
         runtime=5,
     shell:
-        "python {params.script:q} --subjects {params.subjects} --settings {params.settings:q} "
-        "--probs {input.probs:q} --cluster-size {params.cluster_size} --out {output:q} > {log:q} 2>&1"
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
 
 
 rule train_sbm:
     input:
-        split=f"{RESULTS}/split.yaml",
+        split=rules.split.output.out,
         # Training and validation fish only: the held-out fish is not even an input.
-        probs=probs_of("train", "val"),
+        train=probs_of("train"),
+        val=probs_of("val"),
+        script=script("train_sbm.py"),
         code=code("train_sbm.py"),
     output:
-        f"{RESULTS}/sbm/weights.pt",
+        out=f"{RESULTS}/sbm/weights.pt",
     params:
         launcher=launcher,
-        script=script("train_sbm.py"),
-        probs_dir=f"{RESULTS}/probs",
-        settings=sbm_settings(),
         # ckpts and metrics: not declared as outputs, so a rerun after an interruption resumes.
-        run_dir=sbm_run_dir(),
+        args=cli(settings=sbm_settings(), run_dir=sbm_run_dir()),
     conda:
         ENV
     log:
@@ -53,23 +53,20 @@ rule train_sbm:
         runtime=24 * 60,
         gpu=1,
     shell:
-        "{params.launcher} {params.script:q} --split {input.split:q} --probs-dir {params.probs_dir:q} "
-        "--settings {params.settings:q} --run-dir {params.run_dir:q} --threads {threads} --no-progress "
-        "--out {output:q} > {log:q} 2>&1"
+        "{params.launcher} {input.script:q} {params.args} > {log:q} 2>&1"
 
 
 rule fit_baselines:
     input:
-        split=f"{RESULTS}/split.yaml",
-        probs=probs_of("train", "val"),
+        split=rules.split.output.out,
+        train=probs_of("train"),
+        val=probs_of("val"),
+        script=script("fit_forecasters.py"),
         code=code("fit_forecasters.py"),
     output:
-        f"{RESULTS}/baselines/forecasters.pt",
+        out=f"{RESULTS}/baselines/forecasters.pt",
     params:
-        script=script("fit_forecasters.py"),
-        probs_dir=f"{RESULTS}/probs",
-        context=config["sbm"]["model"]["context"],
-        settings=settings("baselines"),
+        args=cli(context=config["sbm"]["model"]["context"], settings=config["baselines"]),
     conda:
         ENV
     log:
@@ -79,5 +76,4 @@ rule fit_baselines:
         mem_mb=4000,
         runtime=60,
     shell:
-        "python {params.script:q} --split {input.split:q} --probs-dir {params.probs_dir:q} --context {params.context} "
-        "--settings {params.settings:q} --threads {threads} --out {output:q} > {log:q} 2>&1"
+        "python {input.script:q} {params.args} > {log:q} 2>&1"

@@ -3,15 +3,14 @@
 
 rule simulate:
     input:
+        script=script("simulate_fish.py"),
         code=code("simulate_fish.py"),
     output:
         timeseries=raw("TimeSeries.h5"),
         data_full=raw("data_full.mat"),
         ground_truth=raw("ground_truth.h5"),
     params:
-        script=script("simulate_fish.py"),
-        settings=settings("synthetic"),
-        out_dir=raw_folder,
+        args=cli(settings=config["synthetic"]),
     conda:
         ENV
     log:
@@ -23,5 +22,4 @@ rule simulate:
         mem_mb=4000,
         runtime=60,
     shell:
-        "python {params.script:q} --subject {wildcards.subject} --out-dir {params.out_dir:q} "
-        "--settings {params.settings:q} > {log:q} 2>&1"
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
