@@ -74,15 +74,15 @@ def parse(cls, argv: list[str] | None = None):
 
 def run(main: Callable, cls, argv: list[str] | None = None) -> int:
     """Parse the command line into `cls` and call main(args). Expected failures (bad input, a
-    download that gave up) print one line `error: <file>: <problem>` and return 1, so a Snakemake
-    log ends with the reason. A `threads` argument sets PyTorch's threads, where the script uses it."""
+    download that gave up, a training that diverged) print one line `error: <problem>` and return
+    1, so a Snakemake log ends with the reason. A `threads` argument sets PyTorch's threads, where the script uses it."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse(cls, argv)
     if getattr(args, "threads", 0) and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(args.threads)
     try:
         main(args)
-    except (InputError, DownloadError) as err:
+    except (InputError, DownloadError, FloatingPointError) as err:  # FloatingPointError: a training loss gone non-finite
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -1,14 +1,24 @@
 """Check in headless Chromium that a Snakemake report shows every figure of the figure rules.
 
     snakemake --report results/synthetic/report.html
-    python scripts/check_report.py results/synthetic/report.html --screenshots results/synthetic/report_screenshots
+    python scripts/check_report.py --report results/synthetic/report.html --screenshots results/synthetic/report_screenshots
+
+The report is one self-contained HTML file whose pages are drawn by JavaScript, so reading the
+file is not enough: a browser must run it. For each category in the sidebar, each file listed is
+opened with its eye button, and the image that appears must be that file, decoded (natural width
+> 0); an HTML file (a table) must show table cells in its frame. Needs Debian's `chromium` and
+`chromium-driver` and the `selenium` package (pip install -e ".[test]").
 """
 
-import argparse
+import importlib.util
+import shutil
 import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
-from sbm.cli import run
-from sbm.report_check import browser_available, check_report
+from sbm.cli import Command, arg, run
+from sbm.io.errors import InputError
 
 # Sidebar category -> the files the figure rules mark for it (workflow/rules/figures.smk, behavior.smk).
 FIGURES = {
@@ -17,19 +27,83 @@ FIGURES = {
     "Figure 3: behaviour": ["fig3a_behavior.png", "fig3b_behavior_space.png", "fig3c_pattern.png"],
 }
 
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
-def _main(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("report")
-    p.add_argument("--no-connectome", action="store_true", help="real data: the report has no connectome panel")
-    p.add_argument("--screenshots", help="folder for one screenshot per figure")
-    args = p.parse_args(argv)
+
+def browser_available() -> bool:
+    if importlib.util.find_spec("selenium") is None:
+        return False
+    return shutil.which("chromedriver") is not None and any(shutil.which(b) for b in BROWSERS)
+
+
+def open_browser(width: int = 1400, height: int = 1000):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = next(shutil.which(b) for b in BROWSERS if shutil.which(b))
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
+        options.add_argument(arg)
+    # The Debian driver on PATH: selenium would otherwise try to download one.
+    return webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
+
+
+def check_report(report: str | Path, categories: dict[str, list[str]], screenshots: str | Path | None = None,
+                 wait: float = 10.0) -> dict[str, int]:
+    """Open `report`, and in each category (sidebar name -> file names expected in it) show each
+    file. Returns file name -> the image's width in pixels (PNG) or its number of table cells
+    (HTML); raises AssertionError (or selenium's TimeoutException, with the message) naming what
+    did not show. With `screenshots`, saves one PNG per file there."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shown = {}
+    driver = open_browser()
+    try:
+        for category, names in categories.items():
+            for name in names:
+                driver.get(Path(report).resolve().as_uri())
+                until = WebDriverWait(driver, wait).until
+                until(lambda d: d.find_elements(By.XPATH, f"//a[contains(., '{category}')]"), f"no category '{category}' in the sidebar")
+                driver.find_element(By.XPATH, f"//a[contains(., '{category}')]").click()
+                rows = until(lambda d: d.find_elements(By.XPATH, f"//tr[td[contains(., '{name}')]]"), f"no entry {name} under '{category}'")
+                rows[0].find_element(By.XPATH, ".//a[@iconname='eye']").click()
+                time.sleep(0.2)
+                if name.endswith(".png"):
+                    image = until(lambda d: [i for i in d.find_elements(By.TAG_NAME, "img")
+                                             if f"filename={name}" in (i.get_attribute("src") or "")], f"{name} was not displayed")[0]
+                    width = driver.execute_script("return arguments[0].complete ? arguments[0].naturalWidth : 0", image)
+                    if not width:
+                        raise AssertionError(f"{name} is in the report but its image did not decode")
+                    shown[name] = int(width)
+                else:  # an HTML page (a table) is shown in a frame
+                    frame = until(lambda d: d.find_elements(By.TAG_NAME, "iframe"), f"{name} was not displayed")[0]
+                    driver.switch_to.frame(frame)
+                    cells = until(lambda d: d.find_elements(By.TAG_NAME, "td"), f"{name} shows no table cells")
+                    shown[name] = len(cells)
+                    driver.switch_to.default_content()
+                if screenshots:
+                    Path(screenshots).mkdir(parents=True, exist_ok=True)
+                    driver.save_screenshot(str(Path(screenshots) / f"{Path(name).stem}.png"))
+    finally:
+        driver.quit()
+    return shown
+
+
+@dataclass(kw_only=True)
+class Args(Command):
+    report: Path = arg("the report (snakemake --report <file>.html)")
+    no_connectome: bool = arg("real data: the report has no connectome panel", False)
+    screenshots: Path | None = arg("folder for one screenshot per figure", None)
+
+
+def main(args: Args) -> None:
     if not browser_available():
-        sys.exit("needs chromium, chromedriver (Debian: chromium, chromium-driver) and selenium (pip install selenium)")
+        raise InputError(args.report, "cannot be opened: needs chromium, chromedriver (Debian: chromium, chromium-driver) and selenium")
     expected = dict(FIGURES) if args.no_connectome else {**FIGURES, "Connectome": ["connectome.png"]}
     for name, width in check_report(args.report, expected, args.screenshots).items():
         print(f"shown: {name} " + (f"({width} px wide)" if name.endswith(".png") else f"({width} table cells)"))
 
 
 if __name__ == "__main__":
-    sys.exit(run(_main))
+    sys.exit(run(main, Args))

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbm import figures
-from sbm.cli import Command, arg, read_json, run
-from sbm.io.atomic import atomic_path, read_first_group
+from sbm.cli import Command, arg, run
+from sbm.io.atomic import atomic_path
+from sbm.io.contracts import BEHAVIOR_PREDICTIONS, SEARCH_PATTERN, Behavior, Search, first_group, read_result
 
 
 @dataclass(kw_only=True)
@@ -29,13 +30,13 @@ class Args(Command):
 
 
 def main(args: Args) -> None:
-    behavior, search = read_json(args.behavior), read_json(args.search)
+    behavior, search = read_result(args.behavior, Behavior), read_result(args.search, Search)
     with open(args.space) as f:
         space = list(csv.DictReader(f))
     drawings = {
-        args.fig3a: (figures.fig3a_behavior, behavior, read_first_group(args.predictions)),
+        args.fig3a: (figures.fig3a_behavior, behavior, first_group(args.predictions, BEHAVIOR_PREDICTIONS)),
         args.fig3b: (figures.fig3b_behavior_space, space, search),
-        args.fig3c: (figures.fig3c_pattern, read_first_group(args.pattern), search),
+        args.fig3c: (figures.fig3c_pattern, first_group(args.pattern, SEARCH_PATTERN), search),
     }
     for path, (draw, *data) in drawings.items():
         with atomic_path(path) as tmp:  # an interrupted job leaves no half-written figure

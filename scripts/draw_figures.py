@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbm import figures
-from sbm.cli import Command, arg, read_json, run
-from sbm.io.atomic import atomic_path, read_first_group
+from sbm.cli import Command, arg, run
+from sbm.io.atomic import atomic_path
+from sbm.io.contracts import ROLLOUT_EXAMPLE, Connectome, Fidelity, NextStep, Rollout, first_group, read_result
 from sbm.io.errors import InputError
 
 
@@ -44,8 +45,9 @@ def drawn(path: Path, draw, *data) -> None:
 
 
 def main(args: Args) -> None:
-    next_step, rollout, fidelity = read_json(args.next_step), read_json(args.rollout), read_json(args.fidelity)
-    example = read_first_group(args.example)  # the first held-out fish's rollout example
+    next_step, rollout = read_result(args.next_step, NextStep), read_result(args.rollout, Rollout)
+    fidelity = read_result(args.fidelity, Fidelity)
+    example = first_group(args.example, ROLLOUT_EXAMPLE)
     with open(args.embedding) as f:
         embedding = list(csv.DictReader(f))
     drawn(args.fig1b, figures.fig1b_brain_maps, example)
@@ -57,7 +59,7 @@ def main(args: Args) -> None:
     if (args.connectome is None) != (args.connectome_figure is None):
         raise InputError(args.connectome or args.connectome_figure, "--connectome and --connectome-figure go together")
     if args.connectome:
-        drawn(args.connectome_figure, figures.fig_connectome, read_json(args.connectome))
+        drawn(args.connectome_figure, figures.fig_connectome, read_result(args.connectome, Connectome))
     rows = figures.next_step_table(next_step)
     with atomic_path(args.table_csv) as tmp, open(tmp, "w", newline="") as f:
         csv.writer(f).writerows(rows)

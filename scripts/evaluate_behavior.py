@@ -17,7 +17,7 @@ import torch
 from sbm.cli import arg, run
 from sbm.eval.behavior import evaluate_fish, load_pnms, summarise_behavior
 from sbm.eval.load import Evaluation, check_unseen, load_evaluation
-from sbm.io.atomic import write_h5_groups, write_json
+from sbm.io.contracts import BEHAVIOR_PREDICTIONS, Behavior, write_groups, write_result
 
 
 
@@ -36,11 +36,11 @@ def main(args: Args) -> None:
     check_unseen(args.baselines, baselines.info["train_fish"] + baselines.info["val_fish"], heldout)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     per_fish = [evaluate_fish(path, pnms, names, quantile, baselines, model, args.batch_size, device) for path in paths]
-    write_h5_groups(args.predictions, {fish["subject"]: fish.pop("series") for fish in per_fish})
+    write_groups(args.predictions, {fish["subject"]: fish.pop("series") for fish in per_fish}, BEHAVIOR_PREDICTIONS)
     result = {"heldout": heldout, **summarise_behavior(per_fish, names), "baseline_fits": baselines.info,
               "pnm_training": {name: pnm.training_summary for name, pnm in zip(names, pnms)}}
     logging.info("held-out mean r: %s", result["mean_r"])
-    write_json(args.metrics, result)
+    write_result(args.metrics, result, Behavior)
 
 
 if __name__ == "__main__":

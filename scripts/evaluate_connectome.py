@@ -18,8 +18,7 @@ from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_
 from sbm.eval.load import Evaluation, load_evaluation
 from sbm.io.chen import chen_folder
 from sbm.io.errors import InputError
-from sbm.io.atomic import write_json
-from sbm.io.layouts import GROUND_TRUTH, PROBS, open_checked
+from sbm.io.contracts import GROUND_TRUTH, PROBS, Connectome, open_checked, write_result
 
 
 
@@ -67,8 +66,8 @@ def main(args: Args) -> None:
             "populations": names, "true_connectivity": wiring.tolist(), "attention": attention.tolist(), "lag1_correlation": correlation.tolist()}
         logging.info("%s: AUROC %s, chance %s", subject, per_subject[subject]["auroc"], per_subject[subject]["chance"])
     mean = {k: float(np.mean([s["auroc"][k] for s in per_subject.values()])) for k in ("attention", "lag1_correlation")}
-    write_json(args.out, {"auroc": mean, "chance": 0.5, "windows": args.windows, "per_subject": per_subject,
-                          "layout": "matrices are target x source, population level"})
+    write_result(args.out, {"auroc": mean, "chance": 0.5, "windows": args.windows, "per_subject": per_subject,
+                            "layout": "matrices are target x source, population level"}, Connectome)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from sbm.cli import Command, arg, run
 from sbm.eval.fidelity import fidelity
-from sbm.io.atomic import atomic_path, write_json
+from sbm.io.atomic import atomic_path
+from sbm.io.contracts import NEXT_STEP_STATES, Fidelity, read_groups, write_result
 from sbm.io.errors import InputError
 
 
@@ -23,18 +23,14 @@ from sbm.io.errors import InputError
 def read_states(path) -> dict:
     """subject -> (frame, truth, {forecaster: states}) from evaluate_next_step.py's states file."""
     out = {}
-    with h5py.File(path, "r") as f:
-        for subject, group in f.items():
-            if "truth" not in group or "frame" not in group:
-                raise InputError(path, f"group {subject} lacks 'truth' or 'frame'")
-            truth = group["truth"][()]
-            forecasts = {name: group[name][()] for name in group if name not in ("truth", "frame")}
-            for name, value in {"truth": truth, **forecasts}.items():
-                if value.shape != truth.shape or not np.isfinite(value).all():
-                    raise InputError(path, f"{subject}/{name}: shape {value.shape} (truth {truth.shape}) or non-finite values")
-            if len(truth) < 10:
-                raise InputError(path, f"{subject}: {len(truth)} states; at least 10 are needed")
-            out[subject] = (group["frame"][()], truth, forecasts)
+    for subject, group in read_groups(path, NEXT_STEP_STATES).items():
+        frame, truth = group.pop("frame"), group.pop("truth")
+        for name, value in {"truth": truth, **group}.items():
+            if value.shape != truth.shape or not np.isfinite(value).all():
+                raise InputError(path, f"{subject}/{name}: shape {value.shape} (truth {truth.shape}) or non-finite values")
+        if len(truth) < 10:
+            raise InputError(path, f"{subject}: {len(truth)} states; at least 10 are needed")
+        out[subject] = (frame, truth, group)
     return out
 
 
@@ -58,8 +54,9 @@ def main(args: Args) -> None:
     names = list(next(iter(per_subject.values()))["metrics"])
     mean = {name: {m: float(np.mean([s["metrics"][name][m] for s in per_subject.values()])) for m in ("energy_distance", "classifier_accuracy")}
             for name in names}
-    write_json(args.metrics, {"metrics": mean, "per_subject": per_subject, "components": args.components,
-                              "note": "pictures: PCA and UMAP fitted on the true states of even frames, odd frames shown; chance accuracy is 0.5"})
+    write_result(args.metrics, {"metrics": mean, "per_subject": per_subject, "components": args.components,
+                                "note": "pictures: PCA and UMAP fitted on the true states of even frames, odd frames shown; chance accuracy is 0.5"},
+                 Fidelity)
     with atomic_path(args.embedding) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["subject", "method", "source", "frame", "x", "y"])

@@ -16,7 +16,7 @@ from sbm.cli import arg, run
 from sbm.eval.load import Evaluation, load_evaluation
 from sbm.eval.metrics import Reliability
 from sbm.eval.next_step import next_step_errors, summarise
-from sbm.io.atomic import write_h5_groups, write_json
+from sbm.io.contracts import NEXT_STEP_STATES, NextStep, write_groups, write_result
 from sbm.io.errors import InputError
 
 
@@ -39,13 +39,13 @@ def main(args: Args) -> None:
     per_fish = [next_step_errors(model, path, args.stride, args.batch_size, device, forecasters, reliability, args.keep_states, progress=True)
                 for path in paths]
     # One group per fish: frame (W,), truth (W, N), one (W, N) per forecaster.
-    write_h5_groups(args.states, {fish["subject"]: fish.pop("states") for fish in per_fish})
+    write_groups(args.states, {fish["subject"]: fish.pop("states") for fish in per_fish}, NEXT_STEP_STATES)
     calibration = {name: r.result() for name, r in reliability.items() if r.count.sum() > 0}
     result = {"heldout": heldout, "stride": args.stride, "context": model.cfg.context, **summarise(per_fish),
               "ece": {name: c["ece"] for name, c in calibration.items()}, "calibration": calibration,
               "baseline_fits": forecasters.info if forecasters else None}
     logging.info("held-out next-step MAE: %s; SBM / baseline: %s; ECE: %s", result["mae"], result["sbm_over_baseline"], result["ece"])
-    write_json(args.metrics, result)
+    write_result(args.metrics, result, NextStep)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 from sbm.cli import arg, run
 from sbm.eval.load import Evaluation, load_evaluation
 from sbm.eval.rollout import rollout_errors, summarise_rollouts
-from sbm.io.atomic import write_h5_groups, write_json
+from sbm.io.contracts import ROLLOUT_EXAMPLE, Rollout, write_groups, write_result
 
 
 
@@ -33,11 +33,11 @@ def main(args: Args) -> None:
         per_fish.append(rollout_errors(model, path, args.horizon, args.starts, args.batch_size, forecasters))
         logging.info("%s: rolled out from %d starts", per_fish[-1]["subject"], per_fish[-1]["starts"])
     # Per fish: truth (C + H, N), sbm (H, N), xyz, stimulus; first_frame, context, fps as attributes.
-    write_h5_groups(args.example, {fish["subject"]: fish.pop("example") for fish in per_fish})
+    write_groups(args.example, {fish["subject"]: fish.pop("example") for fish in per_fish}, ROLLOUT_EXAMPLE)
     result = {"heldout": heldout, "context": model.cfg.context, **summarise_rollouts(per_fish)}
     logging.info("rollout MAE at horizon 1 / %d: %s; growth exponents: %s", args.horizon,
                  {k: (round(v[0], 4), round(v[-1], 4)) for k, v in result["mae"].items()}, result["growth_exponent"])
-    write_json(args.metrics, result)
+    write_result(args.metrics, result, Rollout)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import torch
 
 from sbm.cli import Command, arg, run
 from sbm.io.errors import InputError
-from sbm.io.layouts import DFF, check_subject
+from sbm.io.contracts import DFF, check_subject
 from sbm.spikes.model import SpikeModel
 from sbm.spikes.stage import write_rates
 

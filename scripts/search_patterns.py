@@ -25,7 +25,8 @@ from sbm.data.split import read_split, split_files
 from sbm.eval.behavior import load_pnms
 from sbm.eval.load import load_evaluated
 from sbm.eval.search import BehaviorSpace, SearchConfig, search_fish
-from sbm.io.atomic import atomic_path, write_h5_groups, write_json
+from sbm.io.atomic import atomic_path
+from sbm.io.contracts import BEHAVIOR_PREDICTIONS, SEARCH_PATTERN, Search, read_groups, write_groups, write_result
 from sbm.io.errors import InputError
 
 
@@ -56,35 +57,35 @@ def main(args: Args) -> None:
     space = BehaviorSpace(np.concatenate([scale_to_unit(read_behavior(path, names), quantile) for path in train]), cfg.grid)
     n_frames = pnms[0].cfg.frames
     results, rows, shown = [], [], {}
-    with h5py.File(args.predictions, "r") as predictions:
-        for subject, path in zip(split.heldout, split_files(split, "heldout", args.heldout, args.split)):
-            fish = load_behavior_fish(path, names, quantile, max(n_frames, sbm.cfg.context + 1) if sbm else n_frames)
-            result = search_fish(pnms, space, fish, cfg, sbm)
-            logging.info("%s: coverage %s; hull area %s; objective %.4f -> %.4f", subject, result["coverage"], result["hull_area"],
-                         result["objective"]["start"], result["objective"]["end"])
-            if subject not in predictions:
-                raise InputError(args.predictions, f"no predictions for held-out fish {subject}: rerun evaluate_behavior")
-            group = predictions[subject]
-            for name in ("truth", "pnm_true_states", "pnm_sbm_states"):
-                for frame, (pc1, pc2) in zip(group["frame"][()], space.project(group[name][()])):
-                    rows.append([subject, name, int(frame), pc1, pc2])
-            for name, coords in result.pop("coords").items():
-                for frame, (pc1, pc2) in zip(result["frames"], coords):
-                    rows.append([subject, name, frame, pc1, pc2])
-            for frame, (pc1, pc2) in zip(result["frames"], result["targets"]):
-                rows.append([subject, "target", frame, pc1, pc2])
-            with h5py.File(path, "r") as f:
-                shown[subject] = {**result.pop("shown"), "xyz_um": f["xyz"][()]}
-            result["targets"] = result["targets"].tolist()
-            results.append(result)
+    predictions = read_groups(args.predictions, BEHAVIOR_PREDICTIONS)
+    for subject, path in zip(split.heldout, split_files(split, "heldout", args.heldout, args.split)):
+        fish = load_behavior_fish(path, names, quantile, max(n_frames, sbm.cfg.context + 1) if sbm else n_frames)
+        result = search_fish(pnms, space, fish, cfg, sbm)
+        logging.info("%s: coverage %s; hull area %s; objective %.4f -> %.4f", subject, result["coverage"], result["hull_area"],
+                     result["objective"]["start"], result["objective"]["end"])
+        if subject not in predictions:
+            raise InputError(args.predictions, f"no predictions for held-out fish {subject}: rerun evaluate_behavior")
+        group = predictions[subject]
+        for name in ("truth", "pnm_true_states", "pnm_sbm_states"):
+            for frame, (pc1, pc2) in zip(group["frame"], space.project(group[name])):
+                rows.append([subject, name, int(frame), pc1, pc2])
+        for name, coords in result.pop("coords").items():
+            for frame, (pc1, pc2) in zip(result["frames"], coords):
+                rows.append([subject, name, frame, pc1, pc2])
+        for frame, (pc1, pc2) in zip(result["frames"], result["targets"]):
+            rows.append([subject, "target", frame, pc1, pc2])
+        with h5py.File(path, "r") as f:
+            shown[subject] = {**result.pop("shown"), "xyz_um": f["xyz"][()]}
+        result["targets"] = result["targets"].tolist()
+        results.append(result)
     with atomic_path(args.space) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["subject", "set", "frame", "pc1", "pc2"])
         writer.writerows(rows)
-    write_h5_groups(args.pattern, shown)
+    write_groups(args.pattern, shown, SEARCH_PATTERN)
     summary = {k: {s: float(np.mean([r[k][s] for r in results])) for s in results[0][k]} for k in ("coverage", "hull_area", "distance_to_target")}
-    write_json(args.metrics, {"behaviors": names, "config": vars(cfg), "space": space.state(), **summary,
-                              "per_subject": {r.pop("subject"): r for r in results}})
+    write_result(args.metrics, {"behaviors": names, "config": vars(cfg), "space": space.state(), **summary,
+                                "per_subject": {r.pop("subject"): r for r in results}}, Search)
 
 
 if __name__ == "__main__":

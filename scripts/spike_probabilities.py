@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbm.cli import Command, arg, run
-from sbm.io.layouts import DFF, RATES, check_subject
+from sbm.io.contracts import DFF, RATES, check_subject
 from sbm.spikes.stage import write_probabilities
 
 

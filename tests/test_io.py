@@ -7,7 +7,7 @@ import pytest
 from sbm.data.split import check_neuron_counts
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
-from sbm.io.layouts import DFF, PROBS, open_checked
+from sbm.io.contracts import DFF, PROBS, open_checked
 
 
 def test_a_write_removes_the_temporary_files_of_killed_writers(tmp_path):
@@ -61,7 +61,7 @@ def test_missing_attributes_and_optional_datasets(tmp_path):
     path = write(tmp_path / "p.h5", **GOOD)
     with open_checked(path, PROBS) as f:  # rate, cell_id, behaviour: optional
         assert f["prob"].shape == (10, 4)
-    with pytest.raises(InputError, match=r"missing dataset\(s\) \['cell_id'\] of a probabilities file"):
+    with pytest.raises(InputError, match=r"missing dataset\(s\) \['cell_id'\]: rerun the probabilities stage"):
         with open_checked(path, PROBS, require=("cell_id",)):
             pass
     with h5py.File(path, "r+") as f:
@@ -69,7 +69,7 @@ def test_missing_attributes_and_optional_datasets(tmp_path):
     with pytest.raises(InputError, match=r"missing attribute\(s\) \['subject'\]"):
         with open_checked(path, PROBS):
             pass
-    with pytest.raises(InputError, match=r"missing dataset\(s\) \['dff', 'noise_level', 'cell_id', 'stimulus_code'\] of a dff file"):
+    with pytest.raises(InputError, match=r"missing dataset\(s\) \['dff', 'noise_level', 'cell_id', 'stimulus_code'\]: rerun the dff stage"):
         with open_checked(path, DFF):
             pass
     (tmp_path / "cut.h5").write_bytes(path.read_bytes()[:1000])
@@ -84,3 +84,31 @@ def test_fish_smaller_than_a_cluster_are_all_named(probs_dir):
     with pytest.raises(InputError, match=r"in 3 fish: .*subject_1.h5 \(26\), .*subject_2.h5 \(28\), .*subject_3.h5 \(30\); "
                                          r"set sbm.model.cluster_size to at most 26"):
         check_neuron_counts(files, 31)
+
+
+def test_results_are_refused_unless_they_have_their_declared_keys(tmp_path):
+    from sbm.io.contracts import Connectome, read_result, write_result
+
+    good = {"auroc": {"attention": 0.6}, "chance": 0.5, "windows": 4, "per_subject": {}, "layout": "target x source"}
+    write_result(tmp_path / "c.json", good, Connectome)
+    assert read_result(tmp_path / "c.json", Connectome) == good
+    broken = {k: v for k, v in good.items() if k != "windows"} | {"extra": 1}
+    with pytest.raises(InputError, match=r"x.json: not a Connectome result: keys \['auroc', 'chance', 'extra', 'layout', 'per_subject'\]"):
+        write_result(tmp_path / "x.json", broken, Connectome)
+    assert not (tmp_path / "x.json").exists()
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(InputError, match="bad.json: cannot be read as JSON"):
+        read_result(tmp_path / "bad.json", Connectome)
+
+
+def test_groups_are_checked_when_written_and_read(tmp_path):
+    from sbm.io.contracts import ROLLOUT_EXAMPLE, first_group, read_groups, write_groups
+
+    fish = {"truth": np.zeros((7, 5), np.float32), "sbm": np.zeros((3, 5), np.float32), "xyz": np.zeros((5, 3), np.float32),
+            "stimulus": np.zeros((7, 2), np.float32), "first_frame": 10, "context": 4, "fps": 2.0, "stimulus_names": ["a", "b"]}
+    write_groups(tmp_path / "e.h5", {"subject_2": fish, "subject_3": fish}, ROLLOUT_EXAMPLE)
+    assert list(read_groups(tmp_path / "e.h5", ROLLOUT_EXAMPLE)) == ["subject_2", "subject_3"]
+    assert first_group(tmp_path / "e.h5", ROLLOUT_EXAMPLE)["first_frame"] == 10
+    with pytest.raises(InputError, match=r"bad.h5:subject_2: sbm has shape \(3, 6\) but truth has 5 along N"):
+        write_groups(tmp_path / "bad.h5", {"subject_2": {**fish, "sbm": np.zeros((3, 6), np.float32)}}, ROLLOUT_EXAMPLE)
+    assert not (tmp_path / "bad.h5").exists()

@@ -147,3 +147,13 @@ def test_a_ckpt_of_rebuilt_probs_files_is_not_resumed(tmp_path, probs_dir, caplo
     train_sbm(command(tmp_path, data, train=train))
     assert "the probs files changed since this ckpt was written; training starts over" in caplog.text
     assert [int(r["step"]) for r in metrics(tmp_path / "run")] == [1, 2, 3, 4]
+
+
+def test_a_run_whose_every_validation_is_nan_says_so(tmp_path, probs_dir, capsys):
+    # The one step is taken from finite weights (a finite training loss) and leaves them non-finite,
+    # so the validation after it, the only one, is NaN: no best weights exist.
+    train = {**TRAIN, "max_steps": 1, "muon_lr": 1e36, "adamw_lr": 1e36}
+    assert run_script("train_sbm", command(tmp_path, probs_dir, train=train)) == 1
+    err = capsys.readouterr().err
+    assert "no validation of the 1 steps gave a finite loss, so there are no best weights: lower the learning rates" in err
+    assert not (tmp_path / "run.pt").exists()

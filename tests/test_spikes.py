@@ -161,7 +161,7 @@ def test_rates_and_probability_files(small_fish, tmp_path):
     # A dff file without its noise levels is named, with the missing dataset, before any work.
     with h5py.File(tmp_path / "dff.h5", "r+") as d:
         del d["noise_level"]
-    with pytest.raises(InputError, match=r"dff.h5: missing dataset\(s\) \['noise_level'\] of a dff file: rerun the dff stage"):
+    with pytest.raises(InputError, match=r"dff.h5: missing dataset\(s\) \['noise_level'\]: rerun the dff stage"):
         write_rates(tmp_path / "dff.h5", model, tmp_path / "rates2.h5", "m")
 
 

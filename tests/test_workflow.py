@@ -23,8 +23,7 @@ from sbm.eval.search import SearchConfig
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
 from sbm.cli import parse
-from sbm.report_check import browser_available
-from sbm.report_check import check_report as check_report_in_browser
+from sbm.io.contracts import Behavior, Connectome, Fidelity, NextStep, Rollout, Search, read_result
 from sbm.spikes.model import SpikeNetConfig
 from sbm.train.pnm import PNMTrainConfig
 from sbm.train.sbm import TrainConfig
@@ -285,22 +284,22 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     assert [r["subject"] for r in rows] == TINY["subjects"]
     assert all(float(r["median_r_lag0"]) > 0.2 for r in rows)
     split = yaml.safe_load((tmp_path / "results/tiny/split.yaml").read_text())
-    result = json.loads((tmp_path / "results/tiny/eval/next_step.json").read_text())
+    result = read_result(tmp_path / "results/tiny/eval/next_step.json", NextStep)
     assert result["heldout"] == split["heldout"] and set(result["mae"]) == {"sbm", "persistence", "context_mean", "neuron_mean", "ridge", "mlp"}
     assert len(list((tmp_path / "results/tiny/sbm").glob("run-*/metrics.csv"))) == 1
-    rollout = json.loads((tmp_path / "results/tiny/eval/rollout.json").read_text())
+    rollout = read_result(tmp_path / "results/tiny/eval/rollout.json", Rollout)
     assert rollout["horizon"] == [1, 2, 3, 4] and set(rollout["growth_exponent"]) == {"sbm", "persistence", "ridge", "mlp"}
     for name in ("fidelity.json", "embedding.csv", "connectome.json", "rollout_example.h5", "next_step_states.h5"):
         assert (tmp_path / "results/tiny/eval" / name).stat().st_size > 0
-    fidelity = json.loads((tmp_path / "results/tiny/eval/fidelity.json").read_text())
+    fidelity = read_result(tmp_path / "results/tiny/eval/fidelity.json", Fidelity)
     assert set(fidelity["metrics"]) == {"sbm", "persistence", "context_mean", "neuron_mean", "ridge", "mlp"}
-    connectome = json.loads((tmp_path / "results/tiny/eval/connectome.json").read_text())
+    connectome = read_result(tmp_path / "results/tiny/eval/connectome.json", Connectome)
     assert 0 <= connectome["auroc"]["attention"] <= 1 and 0 <= connectome["auroc"]["lag1_correlation"] <= 1
     assert len(result["mae_by_context"]["sbm"]) == 12
-    behavior = json.loads((tmp_path / "results/tiny/eval/behavior.json").read_text())
+    behavior = read_result(tmp_path / "results/tiny/eval/behavior.json", Behavior)
     assert behavior["behaviors"] == ["left_turn", "raw_left"] and set(behavior["r"]) == {
         f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")}
-    search = json.loads((tmp_path / "results/tiny/eval/search.json").read_text())
+    search = read_result(tmp_path / "results/tiny/eval/search.json", Search)
     assert set(search["coverage"]) == {"true", "real", "random", "optimised"}
     objective = search["per_subject"][split["heldout"][0]]["objective"]
     assert objective["end"] < objective["start"]
@@ -351,15 +350,16 @@ def check_fish_without_behaviour(folder, config, split):
 def check_report(folder):
     """`snakemake --report` embeds every figure; where Chromium is installed, they must show."""
     snakemake("--configfile", folder / "tiny.yaml", "--report", folder / "report.html", cwd=folder)
-    figures = load_script("check_report").FIGURES | {"Connectome": ["connectome.png"]}
+    report_check = load_script("check_report")
+    figures = report_check.FIGURES | {"Connectome": ["connectome.png"]}
     html = (folder / "report.html").read_text()
     for names in figures.values():
         for name in names:
             assert f"filename={name}" in html  # embedded as a data URI
-    if not browser_available():
+    if not report_check.browser_available():
         warnings.warn("the report was not opened: no chromium, chromedriver or selenium here")
         return
-    shown = check_report_in_browser(folder / "report.html", figures)
+    shown = report_check.check_report(folder / "report.html", figures)
     assert all(width > 100 for name, width in shown.items() if name.endswith(".png")) and shown["next_step_table.html"] >= 24
 
 

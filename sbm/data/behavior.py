@@ -16,7 +16,7 @@ import torch
 
 from sbm.data.windows import open_probs
 from sbm.io.errors import InputError
-from sbm.io.layouts import PROBS, open_checked
+from sbm.io.contracts import PROBS, open_checked
 
 
 def read_behavior(path, names: list[str]) -> np.ndarray:

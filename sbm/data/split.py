@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from sbm.io.errors import InputError
-from sbm.io.layouts import PROBS, open_checked
+from sbm.io.contracts import PROBS, open_checked
 from sbm.settings import from_dict
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from sbm.io.errors import InputError
-from sbm.io.layouts import PROBS, open_checked
+from sbm.io.contracts import PROBS, open_checked
 
 
 @dataclass

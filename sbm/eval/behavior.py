@@ -88,10 +88,10 @@ def evaluate_fish(path, pnms: list, names: list[str], quantile: float, baselines
                   batch_size: int = 8, device="cpu") -> dict:
     """Every behaviour prediction for one held-out fish on the frames where both the true and the
     SBM-forecast states have full history (t >= context + frames - 1), with their Pearson r."""
-    F, C = pnms[0].cfg.frames, sbm.cfg.context
-    fish = load_behavior_fish(path, names, quantile, max(F, C + 1))
+    n_frames, C = pnms[0].cfg.frames, sbm.cfg.context
+    fish = load_behavior_fish(path, names, quantile, max(n_frames, C + 1))
     states = sbm_states(sbm, path, batch_size, device)
-    frames = np.arange(C + F - 1, len(fish.prob))
+    frames = np.arange(C + n_frames - 1, len(fish.prob))
     index = np.stack([np.zeros_like(frames), frames], axis=1)
     series = {"frame": frames, "truth": fish.target[frames]}
     for source, replaced in (("true_states", None), ("sbm_states", [states])):
@@ -100,7 +100,7 @@ def evaluate_fish(path, pnms: list, names: list[str], quantile: float, baselines
             series[f"{name}_{source}"] = pred.astype(np.float32)
     predictions = [k for k in series if k not in ("frame", "truth")]
     r = {k: {n: pearson_r(series[k][:, d], series["truth"][:, d]) for d, n in enumerate(names)} for k in predictions}
-    chance = {n: chance_r(series["pnm_true_states"][:, d], series["truth"][:, d], margin=C + F) for d, n in enumerate(names)}
+    chance = {n: chance_r(series["pnm_true_states"][:, d], series["truth"][:, d], margin=C + n_frames) for d, n in enumerate(names)}
     state_mae = float(np.abs(states[frames] - fish.prob[frames].astype(np.float32)).mean())
     return {"subject": fish.subject, "frames": len(frames), "r": r, "chance_r95": chance, "sbm_state_mae": state_mae, "series": series}
 

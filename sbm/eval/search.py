@@ -114,7 +114,7 @@ def search_patterns(pnms: list[PNM], space: BehaviorSpace, start: torch.Tensor, 
     """Optimise one pattern (F, N) per target (M, 2) from real states `start` (M, F, N).
     With `sbm`, `context` (M, C - F, N) true frames precede the pattern and `stimulus`
     (M, C + rollout, K) covers the window and the rollout. Returns the patterns and the loss per step."""
-    F = start.shape[1]
+    n_frames = start.shape[1]  # F
     for model in pnms + ([sbm] if sbm is not None else []):
         model.eval().requires_grad_(False)
     logits = torch.logit(start.clamp(1e-3, 1 - 1e-3)).clone().requires_grad_(True)
@@ -127,7 +127,7 @@ def search_patterns(pnms: list[PNM], space: BehaviorSpace, start: torch.Tensor, 
         frames = torch.cat((context, pattern), dim=1)
         M = len(frames)
         future = rollout(sbm_forecaster(sbm), frames, xyz.expand(M, -1, -1), stimulus, mask.expand(M, -1), cfg.rollout, grad=True)
-        return behaviors(pnms, torch.cat((frames, future), dim=1)[:, -F:], xyz, mask, clip)
+        return behaviors(pnms, torch.cat((frames, future), dim=1)[:, -n_frames:], xyz, mask, clip)
 
     history = []
     for _ in range(cfg.steps + 1):
@@ -159,18 +159,18 @@ def search_fish(pnms: list[PNM], space: BehaviorSpace, fish: BehaviorFish, cfg: 
     """One pattern per grid cell of behaviour space for one fish, started from G^2 evenly spaced
     real brain states; the behaviour reached by real, random and optimised patterns, with the
     coverage and hull area of each beside those of the fish's true behaviour at the same frames."""
-    F, M, T = pnms[0].cfg.frames, cfg.grid**2, len(fish.prob)
-    C = sbm.cfg.context if sbm is not None else F
+    n_frames, M, T = pnms[0].cfg.frames, cfg.grid**2, len(fish.prob)  # F, M, T
+    C = sbm.cfg.context if sbm is not None else n_frames
     ahead = cfg.rollout if sbm is not None else 0
     if T < C + ahead + M:
         raise InputError(fish.path, f"{T} frames are too few for {M} search starts (lower pnm.search.grid)")
     ends = np.linspace(C - 1, T - 1 - ahead, M).round().astype(int)  # the last frame of each start state
     frames = lambda first, last: torch.from_numpy(np.stack([fish.prob[t + first : t + last] for t in ends]).astype(np.float32))  # noqa: E731
-    start, xyz = frames(1 - F, 1), torch.from_numpy(fish.xyz)
+    start, xyz = frames(1 - n_frames, 1), torch.from_numpy(fish.xyz)
     mask = torch.ones(len(fish.xyz), dtype=torch.bool)
     extra = {}
     if sbm is not None:
-        extra = {"sbm": sbm, "context": frames(1 - C, 1 - F),
+        extra = {"sbm": sbm, "context": frames(1 - C, 1 - n_frames),
                  "stimulus": torch.from_numpy(np.stack([fish.stimulus[t + 1 - C : t + 1 + ahead] for t in ends]))}
     targets = space.cell_centres()
     found = search_patterns(pnms, space, start, xyz, mask, targets, cfg, **extra)

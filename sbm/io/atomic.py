@@ -29,36 +29,6 @@ def atomic_path(path: str | Path):
             tmp.unlink()
 
 
-def write_h5_groups(path: str | Path, groups: dict[str, dict]) -> None:
-    """One HDF5 group per key (a fish): its arrays as datasets (2-D ones compressed), everything
-    else (numbers, strings, lists of strings) as attributes."""
-    import h5py
-    import numpy as np
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        for name, items in groups.items():
-            group = f.create_group(name)
-            for key, value in items.items():
-                if isinstance(value, np.ndarray):
-                    group.create_dataset(key, data=value, compression="gzip" if value.ndim == 2 else None)
-                else:
-                    group.attrs[key] = value
-
-
-def read_first_group(path: str | Path) -> dict:
-    """The first group of a file write_h5_groups wrote (the first held-out fish): its datasets and
-    attributes in one dict."""
-    import h5py
-
-    from sbm.io.errors import InputError
-
-    with h5py.File(path, "r") as f:
-        if not len(f):
-            raise InputError(path, "holds no fish")
-        group = next(iter(f.values()))
-        return {**{k: group[k][()] for k in group}, **dict(group.attrs)}
-
-
 def write_json(path: str | Path, obj) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")

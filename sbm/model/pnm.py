@@ -100,14 +100,14 @@ class PNM(nn.Module):
     def series(self, prob: torch.Tensor, xyz: torch.Tensor, chunk: int = 16) -> torch.Tensor:
         """The behaviour (clipped to [0, 1]) at every frame of one recording, prob (T, N), xyz (N, 3):
         (T,), NaN for the first F - 1 frames (too little history). Each frame is pooled once, not F times."""
-        N, F = prob.shape[1], self.cfg.frames
+        N, n_frames = prob.shape[1], self.cfg.frames
         pooled = []
         for block in prob.split(chunk):  # each frame a sample of one frame
             B = len(block)
             pooled.append(self.pooled(block[:, None], xyz.expand(B, N, 3), torch.ones(B, N, dtype=torch.bool))[:, 0])
         pooled = torch.cat(pooled)  # (T, features)
-        windows = pooled.unfold(0, F, 1).transpose(1, 2)  # (T - F + 1, F, features): frames t - F + 1 .. t
-        return torch.cat((torch.full((F - 1,), float("nan")), self.head(windows).clamp(0, 1)))
+        windows = pooled.unfold(0, n_frames, 1).transpose(1, 2)  # (T - F + 1, F, features): frames t - F + 1 .. t, F = n_frames
+        return torch.cat((torch.full((n_frames - 1,), float("nan")), self.head(windows).clamp(0, 1)))
 
 
 def save_pnm(model: PNM, path, **extra) -> None:

@@ -3,7 +3,7 @@
 import numpy as np
 
 from sbm.io.errors import InputError
-from sbm.io.layouts import DFF, GROUND_TRUTH, open_checked
+from sbm.io.contracts import DFF, GROUND_TRUTH, open_checked
 from sbm.spikes.metrics import lagged_r
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
-from sbm.io.layouts import DFF, RATES, open_checked
+from sbm.io.contracts import DFF, RATES, open_checked
 from sbm.spikes.model import SpikeModel
 
 log = logging.getLogger(__name__)

@@ -238,6 +238,8 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
 
     summary = {"steps": total, "best": best, "train_fish": [f.subject for f in train_fish], "val_fish": [f.subject for f in val_fish]}
     if rank == 0:
+        if not best_path.exists():  # every validation loss was NaN: nothing to keep
+            raise InputError(run_dir, f"no validation of the {total} steps gave a finite loss, so there are no best weights: lower the learning rates")
         best_state = torch.load(best_path, map_location="cpu", weights_only=False)
         model.load_state_dict(best_state["model"])
         data = {"stimulus_names": train_fish[0].stimulus_names, "context": model_cfg.context, "train_mean_prob": mean_prob,
