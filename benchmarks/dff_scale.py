@@ -32,7 +32,10 @@ def main():
     rate = fish.n_neurons * fish.n_frames / seconds
     print("| neurons | frames | block | wall time (s) | neuron-frames/s | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
-    print(f"| {fish.n_neurons:,} | {fish.n_frames:,} | {args.block_neurons} | {seconds:.0f} | {rate:,.0f} | {peak_mb:,.0f} |")
+    print(
+        f"| {fish.n_neurons:,} | {fish.n_frames:,} | {args.block_neurons} | {seconds:.0f} | {rate:,.0f} | "
+        f"{peak_mb:,.0f} |"
+    )
 
 
 if __name__ == "__main__":

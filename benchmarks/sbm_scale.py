@@ -26,13 +26,22 @@ def one(n: int, spatial: str, args) -> dict:
     """Time one block's forward and backward at N neurons (run in a child process)."""
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = SBMConfig(context=args.context, d_model=args.d_model, n_heads=args.heads, spatial=spatial, cluster_size=args.cluster_size,
-                    backend=args.backend if spatial == "routed" else "sdpa", n_centroids=max(512, n // args.cluster_size + 1))
+    cfg = SBMConfig(
+        context=args.context,
+        d_model=args.d_model,
+        n_heads=args.heads,
+        spatial=spatial,
+        cluster_size=args.cluster_size,
+        backend=args.backend if spatial == "routed" else "sdpa",
+        n_centroids=max(512, n // args.cluster_size + 1),
+    )
     device = torch.device(args.device)
     block = Block(cfg, torch.Generator().manual_seed(0)).to(device).train()
     x = torch.randn(1, args.context, n + 1, args.d_model, device=device, requires_grad=True)
     xyz, mask = torch.rand(1, n, 3, device=device) * 2 - 1, torch.ones(1, n, dtype=torch.bool, device=device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    )
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     times = []
     for _ in range(args.repeats + 1):  # the first run warms up
@@ -47,7 +56,11 @@ def one(n: int, spatial: str, args) -> dict:
         times.append((t1 - t0, time.perf_counter() - t1))
         x.grad = None
     fwd, bwd = min(t[0] for t in times[1:]), min(t[1] for t in times[1:])
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**20
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    )
     return {"forward_s": fwd, "backward_s": bwd, "peak_mib": peak}
 
 
@@ -75,15 +88,24 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--timeout", type=float, default=300, help="seconds per configuration")
-    p.add_argument("--malloc", default="tcmalloc", choices=["tcmalloc", "jemalloc", "system"], help="CPU memory allocator (see child_env)")
+    p.add_argument(
+        "--malloc",
+        default="tcmalloc",
+        choices=["tcmalloc", "jemalloc", "system"],
+        help="CPU memory allocator (see child_env)",
+    )
     p.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
         print(json.dumps(one(int(args.one[0]), args.one[1], args)))
         return
     env, allocator = child_env(args)
-    print(f"one block, context {args.context}, {allocator}, d_model {args.d_model}, {args.heads} heads, w {args.cluster_size}, "
-          f"{args.device}, routed back end {args.backend}, {torch.get_num_threads() if not args.threads else args.threads} threads")
+    print(
+        f"one block, context {args.context}, {allocator}, d_model {args.d_model}, {args.heads} heads, w "
+        f"{args.cluster_size}, "
+        f"{args.device}, routed back end {args.backend}, "
+        f"{torch.get_num_threads() if not args.threads else args.threads} threads"
+    )
     print(f"{'mode':>7} {'N':>8} {'forward s':>10} {'backward s':>11} {'total s':>8} {'peak MiB':>9}")
     totals = {}
     for mode in args.modes:
@@ -101,12 +123,20 @@ def main():
                 continue
             r = json.loads(proc.stdout.strip().splitlines()[-1])
             totals[mode, n] = r["forward_s"] + r["backward_s"]
-            print(f"{mode:>7} {n:>8} {r['forward_s']:>10.3f} {r['backward_s']:>11.3f} {totals[mode, n]:>8.3f} {r['peak_mib']:>9.0f}", flush=True)
+            print(
+                f"{mode:>7} {n:>8} {r['forward_s']:>10.3f} {r['backward_s']:>11.3f} {totals[mode, n]:>8.3f} "
+                f"{r['peak_mib']:>9.0f}",
+                flush=True,
+            )
     for mode in args.modes:  # the issue's yardstick: growth from the second N (4k) to the largest
         ns = sorted(n for m, n in totals if m == mode)
         if len(ns) >= 2:
             base = ns[1] if len(ns) > 2 else ns[0]
-            print(f"{mode}: time(N={ns[-1]}) / time(N={base}) = {totals[mode, ns[-1]] / totals[mode, base]:.1f} for {ns[-1] / base:.0f}x the neurons")
+            print(
+                f"{mode}: time(N={ns[-1]}) / time(N={base}) = "
+                f"{totals[mode, ns[-1]] / totals[mode, base]:.1f} for {ns[-1] / base:.0f}x the neurons"
+            )
+
 
 if __name__ == "__main__":
     main()

@@ -33,8 +33,14 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from sbm.model.sbm import SBM, SBMConfig, body_matrices, masked_bce, update_centroids
 
-SDPA = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH,
-        "cudnn": SDPBackend.CUDNN_ATTENTION}
+SDPA = {
+    "flash": SDPBackend.FLASH_ATTENTION,
+    "efficient": SDPBackend.EFFICIENT_ATTENTION,
+    "math": SDPBackend.MATH,
+    "cudnn": SDPBackend.CUDNN_ATTENTION,
+}
+
+
 def fish(n: int, args, device) -> tuple:
     """Random inputs (prob, xyz, stimulus, mask) and targets of one batch."""
     g = torch.Generator().manual_seed(0)
@@ -47,8 +53,16 @@ def fish(n: int, args, device) -> tuple:
 
 
 def config(n: int, args) -> SBMConfig:
-    return SBMConfig(n_stimuli=args.stimuli, context=args.context, d_model=args.d_model, n_heads=args.heads, n_layers=args.n_layers,
-                     cluster_size=args.cluster_size, n_centroids=max(512, n // args.cluster_size + 1), spatial=args.spatial)
+    return SBMConfig(
+        n_stimuli=args.stimuli,
+        context=args.context,
+        d_model=args.d_model,
+        n_heads=args.heads,
+        n_layers=args.n_layers,
+        cluster_size=args.cluster_size,
+        n_centroids=max(512, n // args.cluster_size + 1),
+        spatial=args.spatial,
+    )
 
 
 def one(n: int, args) -> dict:
@@ -63,8 +77,10 @@ def one(n: int, args) -> dict:
     model = SBM(config(n, args)).to(device).train()
     model.checkpointing = args.checkpointing
     muon, adamw = body_matrices(model)
-    optimizers = [torch.optim.Muon(muon, lr=0.02, weight_decay=1e-4),
-                  torch.optim.AdamW(adamw, lr=5e-4, betas=(0.9, 0.95), weight_decay=1e-4)]
+    optimizers = [
+        torch.optim.Muon(muon, lr=0.02, weight_decay=1e-4),
+        torch.optim.AdamW(adamw, lr=5e-4, betas=(0.9, 0.95), weight_decay=1e-4),
+    ]
     net = torch.compile(model) if args.compile else model
     inputs, target = fish(n, args, device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda and args.bf16 else nullcontext()
@@ -93,10 +109,21 @@ def one(n: int, args) -> dict:
         losses.append(step())
         sync()
         times.append(time.perf_counter() - t0)
-    peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    peak = (
+        torch.cuda.max_memory_allocated() / 2**30
+        if cuda
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    )
     reserved = torch.cuda.max_memory_reserved() / 2**30 if cuda else float("nan")
-    return {"first_s": times[0], "step_s": statistics.median(times[args.warmup:]), "peak_gib": peak, "reserved_gib": reserved,
-            "loss_first": losses[0], "loss_last": losses[-1], "params": sum(p.numel() for p in model.parameters())}
+    return {
+        "first_s": times[0],
+        "step_s": statistics.median(times[args.warmup :]),
+        "peak_gib": peak,
+        "reserved_gib": reserved,
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+        "params": sum(p.numel() for p in model.parameters()),
+    }
 
 
 def check(args) -> None:
@@ -110,8 +137,10 @@ def check(args) -> None:
         masked_bce(logits, target, inputs[3]).backward()
         results.append([logits.detach().cpu()] + [p.grad.cpu() for p in model.parameters()])
     worst = max((a - b).abs().max().item() / max(a.abs().max().item(), 1e-12) for a, b in zip(*results))
-    print(f"check, N = {n}, fp32: largest difference {args.device} vs cpu over logits and gradients, "
-          f"relative to each tensor's largest value: {worst:.2e}")
+    print(
+        f"check, N = {n}, fp32: largest difference {args.device} vs cpu over logits and gradients, "
+        f"relative to each tensor's largest value: {worst:.2e}"
+    )
 
 
 def main():
@@ -129,7 +158,9 @@ def main():
     p.add_argument("--checkpointing", action="store_true", help="recompute each block in the backward pass")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast (CUDA only)")
-    p.add_argument("--sdpa", nargs="+", choices=list(SDPA), help="allow only these SDPA kernels (default: PyTorch's choice)")
+    p.add_argument(
+        "--sdpa", nargs="+", choices=list(SDPA), help="allow only these SDPA kernels (default: PyTorch's choice)"
+    )
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compilation happens here)")
     p.add_argument("--repeats", type=int, default=5, help="timed steps; the median is reported")
     p.add_argument("--threads", type=int, default=0)
@@ -143,13 +174,20 @@ def main():
     if args.check:
         check(args)
     ns = args.n or ([10000, 40000, 80000, 160000] if args.device.startswith("cuda") else [1000, 4000])
-    where = torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda") else f"cpu, {args.threads or torch.get_num_threads()} threads"
+    where = (
+        torch.cuda.get_device_name(torch.device(args.device))
+        if args.device.startswith("cuda")
+        else f"cpu, {args.threads or torch.get_num_threads()} threads"
+    )
     precision = "bf16 autocast" if args.device.startswith("cuda") and args.bf16 else "fp32"
-    print(f"whole SBM training step: {where}, torch {torch.__version__}, {args.spatial} (sdpa), {args.n_layers} layers, d_model {args.d_model}, "
-          f"{args.heads} heads, w {args.cluster_size}, context {args.context}, batch {args.batch}, {precision}, "
-          f"checkpointing {'on' if args.checkpointing else 'off'}, compile {'on' if args.compile else 'off'}, "
-          f"SDPA kernels {' '.join(args.sdpa) if args.sdpa else 'any'}; "
-          f"median of {args.repeats} steps after {args.warmup}")
+    print(
+        f"whole SBM training step: {where}, torch {torch.__version__}, {args.spatial} (sdpa), "
+        f"{args.n_layers} layers, d_model {args.d_model}, "
+        f"{args.heads} heads, w {args.cluster_size}, context {args.context}, batch {args.batch}, {precision}, "
+        f"checkpointing {'on' if args.checkpointing else 'off'}, compile {'on' if args.compile else 'off'}, "
+        f"SDPA kernels {' '.join(args.sdpa) if args.sdpa else 'any'}; "
+        f"median of {args.repeats} steps after {args.warmup}"
+    )
     print("| N | step (s) | first step (s) | peak GiB | reserved GiB | neuron-frames/s | loss first -> last |")
     print("|---|---|---|---|---|---|---|")
     errors = []
@@ -171,12 +209,15 @@ def main():
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         rate = args.batch * args.context * n / r["step_s"]
-        print(f"| {n:,} | {r['step_s']:.3f} | {r['first_s']:.2f} | {r['peak_gib']:.2f} | {r['reserved_gib']:.2f} | "
-              f"{rate:,.0f} | {r['loss_first']:.4f} -> {r['loss_last']:.4f} |", flush=True)
+        print(
+            f"| {n:,} | {r['step_s']:.3f} | {r['first_s']:.2f} | {r['peak_gib']:.2f} | {r['reserved_gib']:.2f} | "
+            f"{rate:,.0f} | {r['loss_first']:.4f} -> {r['loss_last']:.4f} |",
+            flush=True,
+        )
     for n, stderr in errors:  # what went wrong, after the table
         lines = stderr.strip().splitlines()
         print(f"\nN = {n}: the child's stderr ({len(lines)} lines), first and last 15:")
-        print("\n".join(lines[:15] + (["..."] if len(lines) > 30 else []) + lines[max(15, len(lines) - 15):]))
+        print("\n".join(lines[:15] + (["..."] if len(lines) > 30 else []) + lines[max(15, len(lines) - 15) :]))
 
 
 if __name__ == "__main__":

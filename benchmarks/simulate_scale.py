@@ -32,7 +32,9 @@ def main():
         rate = args.neurons * args.frames / seconds
         print("| neurons | frames | wall time (s) | neuron-frames/s | peak RSS (MiB) | written (MiB) |")
         print("|---|---|---|---|---|---|")
-        print(f"| {args.neurons:,} | {args.frames:,} | {seconds:.0f} | {rate:,.0f} | {peak_mb:,.0f} | {written_mb:,.0f} |")
+        print(
+            f"| {args.neurons:,} | {args.frames:,} | {seconds:.0f} | {rate:,.0f} | {peak_mb:,.0f} | {written_mb:,.0f} |"
+        )
     finally:
         if not args.out_dir:
             shutil.rmtree(out)

@@ -58,7 +58,9 @@ def scores(traces, estimates, fps):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--ground-truth-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/cascade_ground_truth"))
+    p.add_argument(
+        "--ground-truth-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/cascade_ground_truth")
+    )
     p.add_argument("--fps", type=float, nargs="+", default=[2.0, 2.5])
     p.add_argument("--modes", nargs="+", default=["average", "sample"])
     p.add_argument("--noise", nargs="+", default=["native", "2", "4", "8"])
@@ -78,7 +80,9 @@ def main():
             with_lookahead = f"{fps}/{mode}" == args.lookahead_at
             for held in HELD_OUT:
                 train_sets = {d: recordings[d] for d in datasets if d != held}
-                train = cascade_training_traces(train_sets, fps, mode, TRAIN_NOISE, repeats=2, seed=0, rebaseline=not args.given_dff)
+                train = cascade_training_traces(
+                    train_sets, fps, mode, TRAIN_NOISE, repeats=2, seed=0, rebaseline=not args.given_dff
+                )
                 g = fit_ar1([t.dff for t in train], [t.counts for t in train])
                 lin = LinearFilter.fit([t.dff for t in train], [t.counts for t in train], taps=8)
                 methods = {
@@ -89,12 +93,22 @@ def main():
                     "oasis (non-causal)": lambda x: oasis(x, fps),
                 }
                 if with_lookahead:
-                    methods["cnn, look-ahead 1"] = train_model(train, fps, BANDS, SpikeNetConfig(**{**cfg.__dict__, "lookahead": 1}))
-                    methods["linear8, look-ahead 1"] = LinearFilter.fit([t.dff for t in train], [t.counts for t in train], taps=8, lookahead=1).apply
+                    methods["cnn, look-ahead 1"] = train_model(
+                        train, fps, BANDS, SpikeNetConfig(**{**cfg.__dict__, "lookahead": 1})
+                    )
+                    methods["linear8, look-ahead 1"] = LinearFilter.fit(
+                        [t.dff for t in train], [t.counts for t in train], taps=8, lookahead=1
+                    ).apply
                 for noise in args.noise:
                     rng = np.random.default_rng(1)
-                    test = frame_traces(recordings[held], fps, mode, None if noise == "native" else float(noise), rng,
-                                        rebaseline=not args.given_dff)
+                    test = frame_traces(
+                        recordings[held],
+                        fps,
+                        mode,
+                        None if noise == "native" else float(noise),
+                        rng,
+                        rebaseline=not args.given_dff,
+                    )
                     test = [t for t in test if np.ptp(t.dff) > 0]
                     for name, m in methods.items():
                         if hasattr(m, "infer"):
@@ -108,11 +122,16 @@ def main():
                         row["peak"].append(peak)
                         row["n"] += len(r0)
                 print(f"  done {fps} Hz {mode} held-out {held} ({time.time() - t_start:.0f} s)", flush=True)
-    print("\n| fps | resampling | noise | method | neurons | median r lag 0 | peak lag (per held-out set) | median r, smoothed |")
+    print(
+        "\n| fps | resampling | noise | method | neurons | median r lag 0 | peak lag (per held-out set) | "
+        "median r, smoothed |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for (fps, mode, noise, name), row in rows.items():
-        print(f"| {fps} | {mode} | {noise} | {name} | {row['n']} | {np.nanmedian(row['r0']):.3f} | "
-              f"{','.join(str(p) for p in row['peak'])} | {np.nanmedian(row['smooth']):.3f} |")
+        print(
+            f"| {fps} | {mode} | {noise} | {name} | {row['n']} | {np.nanmedian(row['r0']):.3f} | "
+            f"{','.join(str(p) for p in row['peak'])} | {np.nanmedian(row['smooth']):.3f} |"
+        )
     print(f"\n{time.time() - t_start:.0f} s in all")
 
 

@@ -27,7 +27,9 @@ def main():
     torch.set_num_threads(args.threads)
     cfg = SpikeNetConfig(ensemble=args.ensemble)
     edges = [0, 3, 5, 8, 100]
-    model = SpikeModel(2.0, edges, cfg, nets={b: [SpikeNet(cfg).eval() for _ in range(cfg.ensemble)] for b in range(len(edges) - 1)})
+    model = SpikeModel(
+        2.0, edges, cfg, nets={b: [SpikeNet(cfg).eval() for _ in range(cfg.ensemble)] for b in range(len(edges) - 1)}
+    )
     rng = np.random.default_rng(0)
     dff = rng.gamma(1.0, 0.1, (args.frames, args.neurons)).astype(np.float32)
     noise = rng.uniform(1, 10, args.neurons)
@@ -38,8 +40,10 @@ def main():
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("| neurons | frames | threads | networks per neuron | wall time (s) | neuron-frames/s | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|---|")
-    print(f"| {args.neurons:,} | {args.frames:,} | {args.threads} | {cfg.ensemble} | {seconds:.2f} | "
-          f"{args.neurons * args.frames / seconds:,.0f} | {peak:,.0f} |")
+    print(
+        f"| {args.neurons:,} | {args.frames:,} | {args.threads} | {cfg.ensemble} | {seconds:.2f} | "
+        f"{args.neurons * args.frames / seconds:,.0f} | {peak:,.0f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ def main():
     sim = {"n_neurons": args.neurons, "n_frames": args.frames}
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        train = synthetic_training_traces(args.fps, sim, args.calibration_fish, TRAIN_NOISE, seed=1_000_003, workdir=f"{tmp}/train")
+        train = synthetic_training_traces(
+            args.fps, sim, args.calibration_fish, TRAIN_NOISE, seed=1_000_003, workdir=f"{tmp}/train"
+        )
         test = synthetic_training_traces(args.fps, sim, 1, [], seed=77, workdir=f"{tmp}/test")
     # Baselines are fitted on the same calibration traces (all noise levels) as the networks.
     dffs, counts = [t.dff for t in train], [t.counts for t in train]
@@ -52,7 +54,10 @@ def main():
     dff = np.stack([t.dff for t in test], 1)
     truth = np.stack([t.counts for t in test], 1)
     noise = np.array([t.noise for t in test])
-    print(f"| method | median r lag 0 | peak lag | median r, smoothed |   ({len(test)} test neurons at {args.fps} Hz, AR(1) g = {g:.2f})")
+    print(
+        f"| method | median r lag 0 | peak lag | median r, smoothed |   ({len(test)} test neurons at "
+        f"{args.fps} Hz, AR(1) g = {g:.2f})"
+    )
     print("|---|---|---|---|")
     for name, m in methods.items():
         est = m.infer(dff, noise)[0] if hasattr(m, "infer") else np.asarray(m(dff), float)

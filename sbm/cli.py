@@ -39,7 +39,9 @@ def parser(cls) -> argparse.ArgumentParser:
     """The argparse parser of an arguments dataclass: str, int, float, Path, bool (a flag), dict
     (a JSON object), list[...] (one or more values), X | None (optional)."""
     module = sys.modules.get(cls.__module__)  # the script's docstring: what it does, how to call it
-    p = argparse.ArgumentParser(description=module.__doc__ if module else None, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=module.__doc__ if module else None, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
         kind, flag = hints[f.name], "--" + f.name.replace("_", "-")
@@ -75,14 +77,19 @@ def parse(cls, argv: list[str] | None = None):
 def run(main: Callable, cls, argv: list[str] | None = None) -> int:
     """Parse the command line into `cls` and call main(args). Expected failures (bad input, a
     download that gave up, a training that diverged) print one line `error: <problem>` and return
-    1, so a Snakemake log ends with the reason. A `threads` argument sets PyTorch's threads, where the script uses it."""
+    1, so a Snakemake log ends with the reason. A `threads` argument sets PyTorch's threads, where
+    the script uses PyTorch."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse(cls, argv)
     if getattr(args, "threads", 0) and "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(args.threads)
     try:
         main(args)
-    except (InputError, DownloadError, FloatingPointError) as err:  # FloatingPointError: a training loss gone non-finite
+    except (
+        InputError,
+        DownloadError,
+        FloatingPointError,
+    ) as err:  # FloatingPointError: a training loss gone non-finite
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

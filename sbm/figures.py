@@ -12,15 +12,43 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 # One colour per forecaster, the same on every figure.
-COLOURS = {"truth": "0.35", "sbm": "tab:red", "persistence": "tab:purple", "context_mean": "tab:olive", "neuron_mean": "tab:brown",
-           "ridge": "tab:blue", "mlp": "tab:green", "attention": "tab:red", "lag1_correlation": "tab:blue",
-           # figure 3: behaviour readouts and pattern sets
-           "pnm": "tab:red", "pca_ridge": "tab:cyan", "true": "0.35", "real": "tab:blue", "random": "tab:olive",
-           "optimised": "tab:red", "target": "black", "pnm_sbm_states": "tab:orange"}
-LABELS = {"sbm": "SBM", "persistence": "persistence", "context_mean": "context mean", "neuron_mean": "neuron mean",
-          "ridge": "ridge AR", "mlp": "MLP", "truth": "truth", "pnm": "PNM", "pca_ridge": "PCA + ridge",
-          "true": "true behaviour", "real": "real states", "random": "random patterns", "optimised": "optimised patterns",
-          "target": "targets", "pnm_sbm_states": "PNM on SBM forecasts"}
+COLOURS = {
+    "truth": "0.35",
+    "sbm": "tab:red",
+    "persistence": "tab:purple",
+    "context_mean": "tab:olive",
+    "neuron_mean": "tab:brown",
+    "ridge": "tab:blue",
+    "mlp": "tab:green",
+    "attention": "tab:red",
+    "lag1_correlation": "tab:blue",
+    # figure 3: behaviour readouts and pattern sets
+    "pnm": "tab:red",
+    "pca_ridge": "tab:cyan",
+    "true": "0.35",
+    "real": "tab:blue",
+    "random": "tab:olive",
+    "optimised": "tab:red",
+    "target": "black",
+    "pnm_sbm_states": "tab:orange",
+}
+LABELS = {
+    "sbm": "SBM",
+    "persistence": "persistence",
+    "context_mean": "context mean",
+    "neuron_mean": "neuron mean",
+    "ridge": "ridge AR",
+    "mlp": "MLP",
+    "truth": "truth",
+    "pnm": "PNM",
+    "pca_ridge": "PCA + ridge",
+    "true": "true behaviour",
+    "real": "real states",
+    "random": "random patterns",
+    "optimised": "optimised patterns",
+    "target": "targets",
+    "pnm_sbm_states": "PNM on SBM forecasts",
+}
 # The behaviour readouts: their ridge reads spatial Fourier moments, it is not autoregressive.
 BEHAVIOR_LABELS = {"pnm": "PNM", "ridge": "ridge", "pca_ridge": "PCA + ridge"}
 
@@ -52,7 +80,9 @@ def fig1b_brain_maps(example: dict, path, horizons=(1, 8, 32)) -> None:
     cmap = plt.get_cmap("magma").with_extremes(bad="0.92")
     fig, axes = plt.subplots(2, len(horizons), figsize=(4.4 * len(horizons), 5.0), squeeze=False, layout="constrained")
     for j, h in enumerate(horizons):
-        for i, (name, frame) in enumerate((("truth", example["truth"][C + h - 1]), ("SBM rollout", example["sbm"][h - 1]))):
+        for i, (name, frame) in enumerate(
+            (("truth", example["truth"][C + h - 1]), ("SBM rollout", example["sbm"][h - 1]))
+        ):
             ax = axes[i, j]
             grid = voxelise(example["xyz"], frame)
             image = ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=1, interpolation="none", aspect="equal")
@@ -62,7 +92,10 @@ def fig1b_brain_maps(example: dict, path, horizons=(1, 8, 32)) -> None:
             if j == 0:
                 ax.set_ylabel(name)
     fig.colorbar(image, ax=axes, shrink=0.8, label="spike probability (voxel mean over z)")
-    fig.suptitle(f"Held-out fish, rollout from frame {int(example['first_frame']) + C}: 512 x 256 voxels (x: rostro-caudal)", fontsize=10)
+    fig.suptitle(
+        f"Held-out fish, rollout from frame {int(example['first_frame']) + C}: 512 x 256 voxels (x: rostro-caudal)",
+        fontsize=10,
+    )
     save(fig, path)
 
 
@@ -79,7 +112,9 @@ def fig1c_traces(example: dict, path, n_neurons: int = 6) -> None:
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel(f"#{n}", rotation=0, ha="right", va="center", fontsize=8)
     axes[0].legend(loc="upper right", fontsize=8, ncol=2, frameon=False)
-    axes[0].set_title("Spike probability of example neurons; shaded: the true context the rollout starts from", fontsize=9)
+    axes[0].set_title(
+        "Spike probability of example neurons; shaded: the true context the rollout starts from", fontsize=9
+    )
     axes[-1].set_xlabel("time from the first forecast frame (s)")
     save(fig, path)
 
@@ -91,8 +126,13 @@ def fig2a_calibration(next_step: dict, path) -> None:
     for name, c in next_step["calibration"].items():
         pred, obs = np.array(c["mean_predicted"], float), np.array(c["mean_observed"], float)
         left.plot(pred, obs, "o-", color=COLOURS[name], ms=4, label=f"{LABELS[name]} (ECE {c['ece']:.4f})")
-    left.set(xlabel="predicted spike probability (bin mean)", ylabel="true spike probability (bin mean)", title="Reliability, next step",
-             xlim=(0, 1), ylim=(0, 1))
+    left.set(
+        xlabel="predicted spike probability (bin mean)",
+        ylabel="true spike probability (bin mean)",
+        title="Reliability, next step",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     left.legend(fontsize=8, frameon=False)
     for subject, a in next_step["mean_activity"].items():
         true, sbm = np.array(a["true"]), np.array(a["sbm"])
@@ -101,8 +141,11 @@ def fig2a_calibration(next_step: dict, path) -> None:
     lo = min(min(a["true"] + a["sbm"]) for a in next_step["mean_activity"].values())
     hi = max(max(a["true"] + a["sbm"]) for a in next_step["mean_activity"].values())
     right.plot([lo, hi], [lo, hi], color="0.7", ls="--", lw=1)
-    right.set(xlabel="true mean activity (mean spike probability over neurons)", ylabel="SBM forecast mean activity",
-              title="Mean activity per forecast frame")
+    right.set(
+        xlabel="true mean activity (mean spike probability over neurons)",
+        ylabel="SBM forecast mean activity",
+        title="Mean activity per forecast frame",
+    )
     right.legend(fontsize=8, frameon=False)
     save(fig, path)
 
@@ -114,7 +157,11 @@ def fig2b_context(next_step: dict, path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for name in ("sbm", "context_mean", "persistence"):
         ax.plot(frames, by[name], "o-", ms=4, color=COLOURS[name], label=LABELS[name])
-    ax.set(xlabel="history seen (frames)", ylabel="next-step MAE (spike probability)", title="Held-out MAE against context length")
+    ax.set(
+        xlabel="history seen (frames)",
+        ylabel="next-step MAE (spike probability)",
+        title="Held-out MAE against context length",
+    )
     ax.set_xticks(frames)
     ax.legend(frameon=False)
     save(fig, path)
@@ -125,13 +172,32 @@ def fig_rollouts(rollout: dict, path) -> None:
     h = np.array(rollout["horizon"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for name, mae in rollout["mae"].items():
-        left.loglog(h, mae, "o-", ms=3, color=COLOURS[name], label=f"{LABELS[name]} (b = {rollout['growth_exponent'][name]:.2f})")
-    left.set(xlabel="horizon (frames)", ylabel="MAE (spike probability)", title="Autoregressive rollout error, MAE ~ a h^b")
+        left.loglog(
+            h,
+            mae,
+            "o-",
+            ms=3,
+            color=COLOURS[name],
+            label=f"{LABELS[name]} (b = {rollout['growth_exponent'][name]:.2f})",
+        )
+    left.set(
+        xlabel="horizon (frames)", ylabel="MAE (spike probability)", title="Autoregressive rollout error, MAE ~ a h^b"
+    )
     left.legend(fontsize=8, frameon=False)
     for name, activity in rollout["mean_activity"].items():
-        right.plot(h, activity, "-", lw=2.2 if name == "true" else 1.3, color=COLOURS["truth" if name == "true" else name],
-                   label=LABELS.get(name, name))
-    right.set(xlabel="horizon (frames)", ylabel="mean activity (spike probability)", title=f"Mean activity over {rollout['starts']} rollouts")
+        right.plot(
+            h,
+            activity,
+            "-",
+            lw=2.2 if name == "true" else 1.3,
+            color=COLOURS["truth" if name == "true" else name],
+            label=LABELS.get(name, name),
+        )
+    right.set(
+        xlabel="horizon (frames)",
+        ylabel="mean activity (spike probability)",
+        title=f"Mean activity over {rollout['starts']} rollouts",
+    )
     right.legend(fontsize=8, frameon=False)
     save(fig, path)
 
@@ -145,8 +211,12 @@ def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "r
     fig, axes = plt.subplots(2, len(shown), figsize=(3.2 * len(shown), 6.4), squeeze=False)
     metrics = fidelity["per_subject"][subject]["metrics"]
     for i, method in enumerate(("pca", "umap")):
-        points = {src: np.array([(float(r["x"]), float(r["y"])) for r in rows if r["method"] == method and r["source"] == src])
-                  for src in ["truth", *shown]}
+        points = {
+            src: np.array(
+                [(float(r["x"]), float(r["y"])) for r in rows if r["method"] == method and r["source"] == src]
+            )
+            for src in ["truth", *shown]
+        }
         for j, name in enumerate(shown):
             ax = axes[i, j]
             ax.scatter(*points["truth"].T, s=5, color="0.75", label="truth")
@@ -154,21 +224,31 @@ def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "r
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 m = metrics[name]
-                ax.set_title(f"{LABELS[name]}\nenergy {m['energy_distance']:.3f}, classifier {m['classifier_accuracy']:.2f}", fontsize=9)
+                ax.set_title(
+                    f"{LABELS[name]}\nenergy {m['energy_distance']:.3f}, classifier {m['classifier_accuracy']:.2f}",
+                    fontsize=9,
+                )
             ax.set_xlabel("PC 1" if method == "pca" else "UMAP 1", fontsize=8)
             if j == 0:
-                ax.set_ylabel(("PC 2" if method == "pca" else "UMAP 2") + f"\n({method.upper()} fitted on other true frames)", fontsize=8)
+                ax.set_ylabel(
+                    ("PC 2" if method == "pca" else "UMAP 2") + f"\n({method.upper()} fitted on other true frames)",
+                    fontsize=8,
+                )
     axes[0, 0].legend(fontsize=7, frameon=False, loc="best")
-    fig.suptitle(f"Next-step brain states of held-out {subject}: truth against forecasts (classifier chance = 0.5)", fontsize=10)
+    fig.suptitle(
+        f"Next-step brain states of held-out {subject}: truth against forecasts (classifier chance = 0.5)", fontsize=10
+    )
     save(fig, path)
 
 
 def fig_connectome(connectome: dict, path) -> None:
     """The true population wiring beside the SBM's attention and lag-1 correlations."""
     subject, s = next(iter(connectome["per_subject"].items()))
-    panels = [("true |weight|", np.abs(np.array(s["true_connectivity"])), None),
-              ("SBM attention", np.array(s["attention"]), s["auroc"]["attention"]),
-              ("|lag-1 correlation|", np.array(s["lag1_correlation"]), s["auroc"]["lag1_correlation"])]
+    panels = [
+        ("true |weight|", np.abs(np.array(s["true_connectivity"])), None),
+        ("SBM attention", np.array(s["attention"]), s["auroc"]["attention"]),
+        ("|lag-1 correlation|", np.array(s["lag1_correlation"]), s["auroc"]["lag1_correlation"]),
+    ]
     fig, axes = plt.subplots(1, 3, figsize=(16, 5.6), layout="constrained")
     names = s["populations"]
     for ax, (title, matrix, score) in zip(axes, panels):
@@ -180,8 +260,11 @@ def fig_connectome(connectome: dict, path) -> None:
         ax.set_yticks(range(len(names)), names, fontsize=5)
         ax.set_xlabel("source population"), ax.set_ylabel("target population")
         fig.colorbar(image, ax=ax, shrink=0.6)
-    fig.suptitle(f"Held-out {subject}: {s['wired_pairs']} of {s['pairs']} off-diagonal pairs are wired; "
-                 f"chance AUROC 0.5 (95 % of random scores: {s['chance']['q2.5']:.2f}-{s['chance']['q97.5']:.2f})", fontsize=10)
+    fig.suptitle(
+        f"Held-out {subject}: {s['wired_pairs']} of {s['pairs']} off-diagonal pairs are wired; "
+        f"chance AUROC 0.5 (95 % of random scores: {s['chance']['q2.5']:.2f}-{s['chance']['q97.5']:.2f})",
+        fontsize=10,
+    )
     save(fig, path)
 
 
@@ -198,11 +281,26 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
         # The truth as a grey area and the two readouts as lines of different styles, the PNM on
         # true states drawn last: where they agree, both stay visible.
         ax.fill_between(t, series["truth"][:frames, d], color="0.8", lw=0, label="true behaviour")
-        ax.plot(t, series["pnm_sbm_states"][:frames, d], color=COLOURS["pnm_sbm_states"], lw=1.4, ls="--", label="PNM, SBM forecasts")
+        ax.plot(
+            t,
+            series["pnm_sbm_states"][:frames, d],
+            color=COLOURS["pnm_sbm_states"],
+            lw=1.4,
+            ls="--",
+            label="PNM, SBM forecasts",
+        )
         ax.plot(t, series["pnm_true_states"][:frames, d], color=COLOURS["pnm"], lw=1.2, label="PNM, true states")
         r = behavior["r"]
-        ax.text(0.99, 0.95, f"r = {r['pnm_true_states'][name]:.2f} (true states), {r['pnm_sbm_states'][name]:.2f} (SBM forecasts)",
-                transform=ax.transAxes, ha="right", va="top", fontsize=9, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        ax.text(
+            0.99,
+            0.95,
+            f"r = {r['pnm_true_states'][name]:.2f} (true states), {r['pnm_sbm_states'][name]:.2f} (SBM forecasts)",
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=9,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+        )
         ax.set_ylabel(name.replace("_", " "), fontsize=10)
         ax.tick_params(labelsize=9)
         if d == 0:
@@ -219,10 +317,25 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
     for i, (model, source) in enumerate(readouts):
         key = f"{model}_{source}"
         values = [behavior["r"][key][n] for n in names]
-        label = f"{BEHAVIOR_LABELS[model]}, {'true states' if source == 'true_states' else 'SBM forecasts'} (mean {behavior['mean_r'][key]:.2f})"
-        bars.barh(y + i * height, values, height, color=COLOURS[model], alpha=1.0 if source == "true_states" else 0.45, label=label)
+        states = "true states" if source == "true_states" else "SBM forecasts"
+        label = f"{BEHAVIOR_LABELS[model]}, {states} (mean {behavior['mean_r'][key]:.2f})"
+        bars.barh(
+            y + i * height,
+            values,
+            height,
+            color=COLOURS[model],
+            alpha=1.0 if source == "true_states" else 0.45,
+            label=label,
+        )
     for j, n in enumerate(names):
-        bars.fill_betweenx([j - 0.1, j + 0.9], 0, behavior["chance_r95"][n], color="0.85", lw=0, label="chance (95 % of shifted |r|)" if j == 0 else None)
+        bars.fill_betweenx(
+            [j - 0.1, j + 0.9],
+            0,
+            behavior["chance_r95"][n],
+            color="0.85",
+            lw=0,
+            label="chance (95 % of shifted |r|)" if j == 0 else None,
+        )
     bars.set_yticks(y + 0.4 - height / 2, [n.replace("_", " ") for n in names], fontsize=10)
     bars.tick_params(axis="x", labelsize=9)
     bars.invert_yaxis()
@@ -250,14 +363,25 @@ def fig3b_behavior_space(rows: list[dict], search: dict, path) -> None:
     for y in np.linspace(space["lo"][1], space["hi"][1], space["grid"] + 1):
         ax.axhline(y, color="0.9", lw=0.8, zorder=0)
     ax.scatter(*points["truth"].T, s=4, color="0.8", label="true behaviour, every frame")
-    ax.scatter(*points["pnm_sbm_states"].T, s=4, color=COLOURS["pnm_sbm_states"], alpha=0.5, label=LABELS["pnm_sbm_states"])
+    ax.scatter(
+        *points["pnm_sbm_states"].T, s=4, color=COLOURS["pnm_sbm_states"], alpha=0.5, label=LABELS["pnm_sbm_states"]
+    )
     ax.scatter(*points["target"].T, s=30, marker="x", color=COLOURS["target"], lw=0.8, label=LABELS["target"])
     for name in ("true", "real", "random", "optimised"):
-        ax.scatter(*points[name].T, s=16, color=COLOURS[name], edgecolor="white", lw=0.3,
-                   label=f"{LABELS[name]}: {result['coverage'][name]:.0%} of cells, hull {result['hull_area'][name]:.3f}")
+        ax.scatter(
+            *points[name].T,
+            s=16,
+            color=COLOURS[name],
+            edgecolor="white",
+            lw=0.3,
+            label=f"{LABELS[name]}: {result['coverage'][name]:.0%} of cells, hull {result['hull_area'][name]:.3f}",
+        )
     explained = space["explained_variance_ratio"]
-    ax.set(xlabel=f"behaviour PC 1 ({explained[0]:.0%} of variance)", ylabel=f"behaviour PC 2 ({explained[1]:.0%})",
-           title=f"Behaviour space, held-out {subject} ({len(points['target'])} patterns per set)")
+    ax.set(
+        xlabel=f"behaviour PC 1 ({explained[0]:.0%} of variance)",
+        ylabel=f"behaviour PC 2 ({explained[1]:.0%})",
+        title=f"Behaviour space, held-out {subject} ({len(points['target'])} patterns per set)",
+    )
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     save(fig, path)
 
@@ -273,7 +397,9 @@ def fig3c_pattern(pattern: dict, search: dict, path) -> None:
     for ax, (title, values) in zip(axes[:2], (("real state it started from", start), ("optimised pattern", optimised))):
         image = ax.imshow(voxelise(xyz, values, shape), origin="lower", cmap=cmap, vmin=0, vmax=1, interpolation="none")
         ax.set_title(title, fontsize=11)
-    fig.colorbar(image, ax=axes[:2], shrink=0.8).set_label("spike probability\n(mean over frames and voxel)", fontsize=10)
+    fig.colorbar(image, ax=axes[:2], shrink=0.8).set_label(
+        "spike probability\n(mean over frames and voxel)", fontsize=10
+    )
     change = voxelise(xyz, optimised - start, shape)
     limit = float(np.nanmax(np.abs(change))) or 1.0
     image = axes[2].imshow(change, origin="lower", cmap=diff_cmap, vmin=-limit, vmax=limit, interpolation="none")
@@ -283,9 +409,13 @@ def fig3c_pattern(pattern: dict, search: dict, path) -> None:
         ax.set_xticks([]), ax.set_yticks([])
     names = search["behaviors"]
     reached = ", ".join(f"{n.replace('_', ' ')} {v:.2f}" for n, v in zip(names, pattern["behavior"]))
-    fig.suptitle(f"Pattern {int(pattern['index'])} (from frame {int(pattern['frame'])}): behaviour plane "
-                 f"({pattern['started'][0]:.2f}, {pattern['started'][1]:.2f}) -> ({pattern['reached'][0]:.2f}, {pattern['reached'][1]:.2f}), "
-                 f"target ({pattern['target'][0]:.2f}, {pattern['target'][1]:.2f})\nPNM behaviour: {reached}", fontsize=11)
+    fig.suptitle(
+        f"Pattern {int(pattern['index'])} (from frame {int(pattern['frame'])}): behaviour plane "
+        f"({pattern['started'][0]:.2f}, {pattern['started'][1]:.2f}) -> ({pattern['reached'][0]:.2f}, "
+        f"{pattern['reached'][1]:.2f}), "
+        f"target ({pattern['target'][0]:.2f}, {pattern['target'][1]:.2f})\nPNM behaviour: {reached}",
+        fontsize=11,
+    )
     save(fig, path)
 
 
@@ -295,7 +425,9 @@ def next_step_table(next_step: dict) -> list[list]:
     for name, mae in next_step["mae"].items():
         ratio = next_step["sbm_over_baseline"].get(name)
         ece = next_step["ece"].get(name)
-        rows.append([LABELS[name], f"{mae:.4f}", "" if ratio is None else f"{ratio:.3f}", "" if ece is None else f"{ece:.4f}"])
+        rows.append(
+            [LABELS[name], f"{mae:.4f}", "" if ratio is None else f"{ratio:.3f}", "" if ece is None else f"{ece:.4f}"]
+        )
     return rows
 
 
@@ -303,6 +435,12 @@ def html_table(rows: list[list], caption: str) -> str:
     """A small standalone HTML page of a table (the report shows HTML files inline)."""
     cells = lambda row, tag: "".join(f"<{tag}>{c}</{tag}>" for c in row)  # noqa: E731
     body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in rows[1:])
-    style = "body{font-family:sans-serif}td,th{padding:4px 12px;text-align:right}td:first-child,th:first-child{text-align:left}"
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body><table>"
-            f"<caption>{caption}</caption><thead><tr>{cells(rows[0], 'th')}</tr></thead><tbody>{body}</tbody></table></body></html>\n")
+    style = (
+        "body{font-family:sans-serif}td,th{padding:4px 12px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}"
+    )
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{style}</style></head><body><table>"
+        f"<caption>{caption}</caption><thead><tr>{cells(rows[0], 'th')}</tr></thead>"
+        f"<tbody>{body}</tbody></table></body></html>\n"
+    )

@@ -16,18 +16,26 @@ def config_problems(config: dict, schema: dict, sources: list[tuple[str, dict]])
     `sources` are the config layers in the order they were merged (a file name, or "--config",
     with what it holds); the last one holding a key is where that key came from."""
     lines = []
-    for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
+    for err in sorted(
+        Draft202012Validator(schema).iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]
+    ):
         path = [str(p) for p in err.absolute_path]
         if err.validator == "additionalProperties":
             known = sorted(err.schema.get("properties", {}))
             for name in sorted(set(err.instance) - set(known)):
                 key = [*path, name]
-                lines.append(f"config key '{'.'.join(key)}' (from {origin(key, sources)}) is unknown; known here: {', '.join(known)}")
+                lines.append(
+                    f"config key '{'.'.join(key)}' (from {origin(key, sources)}) is unknown; known here: "
+                    f"{', '.join(known)}"
+                )
             continue
         where = f"config key '{'.'.join(path)}' (from {origin(path, sources)})" if path else "the config"
         hint = ""
         if err.validator == "type" and isinstance(err.instance, str) and origin(path, sources) == "--config":
-            hint = " (values nested inside --config arrive as strings: put them in a YAML file and pass it with --configfile)"
+            hint = (
+                " (values nested inside --config arrive as strings: put them in a YAML file and pass it with"
+                " --configfile)"
+            )
         lines.append(f"{where}: {err.message}{hint}")
     return lines
 

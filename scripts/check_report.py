@@ -1,7 +1,8 @@
 """Check in headless Chromium that a Snakemake report shows every figure of the figure rules.
 
     snakemake --report results/synthetic/report.html
-    python scripts/check_report.py --report results/synthetic/report.html --screenshots results/synthetic/report_screenshots
+    python scripts/check_report.py --report results/synthetic/report.html \
+        --screenshots results/synthetic/report_screenshots
 
 The report is one self-contained HTML file whose pages are drawn by JavaScript, so reading the
 file is not enough: a browser must run it. For each category in the sidebar, each file listed is
@@ -23,7 +24,13 @@ from sbm.io.errors import InputError
 # Sidebar category -> the files the figure rules mark for it (workflow/rules/figures.smk, behavior.smk).
 FIGURES = {
     "Figure 1: forecasts": ["fig1b_brain_maps.png", "fig1c_traces.png"],
-    "Figure 2: evaluation": ["fig2a_calibration.png", "fig2b_context.png", "rollouts.png", "fig2d_fidelity.png", "next_step_table.html"],
+    "Figure 2: evaluation": [
+        "fig2a_calibration.png",
+        "fig2b_context.png",
+        "rollouts.png",
+        "fig2d_fidelity.png",
+        "next_step_table.html",
+    ],
     "Figure 3: behaviour": ["fig3a_behavior.png", "fig3b_behavior_space.png", "fig3c_pattern.png"],
 }
 
@@ -42,14 +49,21 @@ def open_browser(width: int = 1400, height: int = 1000):
 
     options = webdriver.ChromeOptions()
     options.binary_location = next(shutil.which(b) for b in BROWSERS if shutil.which(b))
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--window-size={width},{height}"):
-        options.add_argument(arg)
+    for option in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+    ):
+        options.add_argument(option)
     # The Debian driver on PATH: selenium would otherwise try to download one.
     return webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
 
 
-def check_report(report: str | Path, categories: dict[str, list[str]], screenshots: str | Path | None = None,
-                 wait: float = 10.0) -> dict[str, int]:
+def check_report(
+    report: str | Path, categories: dict[str, list[str]], screenshots: str | Path | None = None, wait: float = 10.0
+) -> dict[str, int]:
     """Open `report`, and in each category (sidebar name -> file names expected in it) show each
     file. Returns file name -> the image's width in pixels (PNG) or its number of table cells
     (HTML); raises AssertionError (or selenium's TimeoutException, with the message) naming what
@@ -64,14 +78,26 @@ def check_report(report: str | Path, categories: dict[str, list[str]], screensho
             for name in names:
                 driver.get(Path(report).resolve().as_uri())
                 until = WebDriverWait(driver, wait).until
-                until(lambda d: d.find_elements(By.XPATH, f"//a[contains(., '{category}')]"), f"no category '{category}' in the sidebar")
+                until(
+                    lambda d: d.find_elements(By.XPATH, f"//a[contains(., '{category}')]"),
+                    f"no category '{category}' in the sidebar",
+                )
                 driver.find_element(By.XPATH, f"//a[contains(., '{category}')]").click()
-                rows = until(lambda d: d.find_elements(By.XPATH, f"//tr[td[contains(., '{name}')]]"), f"no entry {name} under '{category}'")
+                rows = until(
+                    lambda d: d.find_elements(By.XPATH, f"//tr[td[contains(., '{name}')]]"),
+                    f"no entry {name} under '{category}'",
+                )
                 rows[0].find_element(By.XPATH, ".//a[@iconname='eye']").click()
                 time.sleep(0.2)
                 if name.endswith(".png"):
-                    image = until(lambda d: [i for i in d.find_elements(By.TAG_NAME, "img")
-                                             if f"filename={name}" in (i.get_attribute("src") or "")], f"{name} was not displayed")[0]
+                    image = until(
+                        lambda d: [
+                            i
+                            for i in d.find_elements(By.TAG_NAME, "img")
+                            if f"filename={name}" in (i.get_attribute("src") or "")
+                        ],
+                        f"{name} was not displayed",
+                    )[0]
                     width = driver.execute_script("return arguments[0].complete ? arguments[0].naturalWidth : 0", image)
                     if not width:
                         raise AssertionError(f"{name} is in the report but its image did not decode")
@@ -99,7 +125,10 @@ class Args(Command):
 
 def main(args: Args) -> None:
     if not browser_available():
-        raise InputError(args.report, "cannot be opened: needs chromium, chromedriver (Debian: chromium, chromium-driver) and selenium")
+        raise InputError(
+            args.report,
+            "cannot be opened: needs chromium, chromedriver (Debian: chromium, chromium-driver) and selenium",
+        )
     expected = dict(FIGURES) if args.no_connectome else {**FIGURES, "Connectome": ["connectome.png"]}
     for name, width in check_report(args.report, expected, args.screenshots).items():
         print(f"shown: {name} " + (f"({width} px wide)" if name.endswith(".png") else f"({width} table cells)"))

@@ -1,7 +1,8 @@
 """DF/F with a causal baseline for one fish in the Chen et al. 2018 layout.
 
     python scripts/compute_dff.py --timeseries raw/subject_1/TimeSeries.h5 --data-full raw/subject_1/data_full.mat \\
-        --subject subject_1 --vocabulary results/synthetic/stimulus_vocabulary.json --out results/synthetic/dff/subject_1.h5
+        --subject subject_1 --vocabulary results/synthetic/stimulus_vocabulary.json \
+        --out results/synthetic/dff/subject_1.h5
 """
 
 import sys

@@ -47,8 +47,16 @@ def main(args: Args) -> None:
     folder = chen_folder(args.timeseries, args.data_full)
     if folder.name != args.subject:
         raise InputError(args.timeseries, f"the raw files of {args.subject} go in a folder named {args.subject}")
-    written = fetch_subject(read_listing(args.listing), args.subject, args.pattern, folder.parent, args.download_dir,
-                            retries=args.retries, backoff_s=args.backoff_s, source=str(args.listing))
+    written = fetch_subject(
+        read_listing(args.listing),
+        args.subject,
+        args.pattern,
+        folder.parent,
+        args.download_dir,
+        retries=args.retries,
+        backoff_s=args.backoff_s,
+        source=str(args.listing),
+    )
     if not args.keep_archive:
         written[0].unlink()
         logging.info("%s: removed the verified archive %s (--keep-archive keeps it)", args.subject, written[0])

@@ -35,16 +35,26 @@ class Args(Command):
 def main(args: Args) -> None:
     datasets = {}
     for dataset in dict.fromkeys(args.datasets):  # a name given twice is downloaded once
-        paths = download_dataset(args.api_url, args.repo, args.ref, args.path, dataset, args.out_dir,
-                                 retries=args.retries, backoff_s=args.backoff_s)
+        paths = download_dataset(
+            args.api_url,
+            args.repo,
+            args.ref,
+            args.path,
+            dataset,
+            args.out_dir,
+            retries=args.retries,
+            backoff_s=args.backoff_s,
+        )
         # SHA-1s are recomputed from the files, so a folder from an earlier run is listed too.
         datasets[dataset] = {
             "folder": str(args.out_dir / dataset),
             "files": [{"name": p.name, "sha": git_blob_sha1(p), "size": p.stat().st_size} for p in paths],
         }
         logging.info("%s: %d files", dataset, len(paths))
-    write_json(args.manifest, {"repo": args.repo, "ref": args.ref, "path": args.path,
-                               "api_url": args.api_url, "datasets": datasets})
+    write_json(
+        args.manifest,
+        {"repo": args.repo, "ref": args.ref, "path": args.path, "api_url": args.api_url, "datasets": datasets},
+    )
     logging.info("%s: manifest of %d datasets written", args.manifest, len(datasets))
 
 

@@ -4,7 +4,8 @@ drawn from the evaluation's files only.
     python scripts/draw_figures.py --next-step eval/next_step.json --rollout eval/rollout.json \
         --example eval/rollout_example.h5 --fidelity eval/fidelity.json --embedding eval/embedding.csv \
         [--connectome eval/connectome.json] --fig1b fig1b.png --fig1c fig1c.png --fig2a fig2a.png --fig2b fig2b.png \
-        --rollouts rollouts.png --fig2d fig2d.png --table table.html --table-csv table.csv [--connectome-figure connectome.png]
+        --rollouts rollouts.png --fig2d fig2d.png --table table.html --table-csv table.csv \
+        [--connectome-figure connectome.png]
 """
 
 import csv
@@ -64,7 +65,11 @@ def main(args: Args) -> None:
     with atomic_path(args.table_csv) as tmp, open(tmp, "w", newline="") as f:
         csv.writer(f).writerows(rows)
     with atomic_path(args.table) as tmp:
-        tmp.write_text(figures.html_table(rows, f"Held-out fish {', '.join(next_step['heldout'])}: next-step MAE of spike probability"))
+        tmp.write_text(
+            figures.html_table(
+                rows, f"Held-out fish {', '.join(next_step['heldout'])}: next-step MAE of spike probability"
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from sbm.eval.load import Evaluation, check_unseen, load_evaluation
 from sbm.io.contracts import BEHAVIOR_PREDICTIONS, Behavior, write_groups, write_result
 
 
-
 @dataclass(kw_only=True)
 class Args(Evaluation):
     pnm: list[Path] = arg("one PNM per behaviour dimension (train_pnm.py)")
@@ -37,8 +36,12 @@ def main(args: Args) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     per_fish = [evaluate_fish(path, pnms, names, quantile, baselines, model, args.batch_size, device) for path in paths]
     write_groups(args.predictions, {fish["subject"]: fish.pop("series") for fish in per_fish}, BEHAVIOR_PREDICTIONS)
-    result = {"heldout": heldout, **summarise_behavior(per_fish, names), "baseline_fits": baselines.info,
-              "pnm_training": {name: pnm.training_summary for name, pnm in zip(names, pnms)}}
+    result = {
+        "heldout": heldout,
+        **summarise_behavior(per_fish, names),
+        "baseline_fits": baselines.info,
+        "pnm_training": {name: pnm.training_summary for name, pnm in zip(names, pnms)},
+    }
     logging.info("held-out mean r: %s", result["mean_r"])
     write_result(args.metrics, result, Behavior)
 

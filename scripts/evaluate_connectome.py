@@ -17,9 +17,8 @@ from sbm.cli import arg, run
 from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
 from sbm.eval.load import Evaluation, load_evaluation
 from sbm.io.chen import chen_folder
-from sbm.io.errors import InputError
 from sbm.io.contracts import GROUND_TRUTH, PROBS, Connectome, open_checked, write_result
-
+from sbm.io.errors import InputError
 
 
 def neuron_populations(probs_path, truth_path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -30,7 +29,10 @@ def neuron_populations(probs_path, truth_path) -> tuple[np.ndarray, np.ndarray, 
         where = {int(c): i for i, c in enumerate(g["cell_id"][()])}
         missing = [int(c) for c in cell_id if int(c) not in where]
         if missing:
-            raise InputError(truth_path, f"{len(missing)} neurons of {probs_path} (cell_id {missing[:3]} ...) are not in the ground truth")
+            raise InputError(
+                truth_path,
+                f"{len(missing)} neurons of {probs_path} (cell_id {missing[:3]} ...) are not in the ground truth",
+            )
         population = g["population"][()][[where[int(c)] for c in cell_id]]
         wiring = g["connectivity"][()]
         names = [str(n) for n in g.attrs.get("population_names", range(len(wiring)))]
@@ -58,16 +60,35 @@ def main(args: Args) -> None:
         attention = attention_influence(model, probs, population, G, args.windows)
         with h5py.File(probs, "r") as f:
             correlation = np.abs(lagged_correlation(group_means(f["prob"][()], population, G)))
-        off = ~np.eye(G, dtype=bool) & np.isin(np.arange(G), population)[:, None] & np.isin(np.arange(G), population)[None, :]
+        off = (
+            ~np.eye(G, dtype=bool)
+            & np.isin(np.arange(G), population)[:, None]
+            & np.isin(np.arange(G), population)[None, :]
+        )
         wired = wiring[off] != 0
         per_subject[subject] = {
             "auroc": {"attention": auroc(attention[off], wired), "lag1_correlation": auroc(correlation[off], wired)},
-            "chance": chance_auroc(wired), "wired_pairs": int(wired.sum()), "pairs": int(off.sum()),
-            "populations": names, "true_connectivity": wiring.tolist(), "attention": attention.tolist(), "lag1_correlation": correlation.tolist()}
+            "chance": chance_auroc(wired),
+            "wired_pairs": int(wired.sum()),
+            "pairs": int(off.sum()),
+            "populations": names,
+            "true_connectivity": wiring.tolist(),
+            "attention": attention.tolist(),
+            "lag1_correlation": correlation.tolist(),
+        }
         logging.info("%s: AUROC %s, chance %s", subject, per_subject[subject]["auroc"], per_subject[subject]["chance"])
     mean = {k: float(np.mean([s["auroc"][k] for s in per_subject.values()])) for k in ("attention", "lag1_correlation")}
-    write_result(args.out, {"auroc": mean, "chance": 0.5, "windows": args.windows, "per_subject": per_subject,
-                            "layout": "matrices are target x source, population level"}, Connectome)
+    write_result(
+        args.out,
+        {
+            "auroc": mean,
+            "chance": 0.5,
+            "windows": args.windows,
+            "per_subject": per_subject,
+            "layout": "matrices are target x source, population level",
+        },
+        Connectome,
+    )
 
 
 if __name__ == "__main__":

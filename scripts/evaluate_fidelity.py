@@ -19,7 +19,6 @@ from sbm.io.contracts import NEXT_STEP_STATES, Fidelity, read_groups, write_resu
 from sbm.io.errors import InputError
 
 
-
 def read_states(path) -> dict:
     """subject -> (frame, truth, {forecaster: states}) from evaluate_next_step.py's states file."""
     out = {}
@@ -27,7 +26,9 @@ def read_states(path) -> dict:
         frame, truth = group.pop("frame"), group.pop("truth")
         for name, value in {"truth": truth, **group}.items():
             if value.shape != truth.shape or not np.isfinite(value).all():
-                raise InputError(path, f"{subject}/{name}: shape {value.shape} (truth {truth.shape}) or non-finite values")
+                raise InputError(
+                    path, f"{subject}/{name}: shape {value.shape} (truth {truth.shape}) or non-finite values"
+                )
         if len(truth) < 10:
             raise InputError(path, f"{subject}: {len(truth)} states; at least 10 are needed")
         out[subject] = (frame, truth, group)
@@ -52,11 +53,24 @@ def main(args: Args) -> None:
                 rows += [(subject, method, source, int(t), float(x), float(y)) for t, (x, y) in zip(frame[shown], xy)]
         logging.info("%s: %s", subject, per_subject[subject]["metrics"])
     names = list(next(iter(per_subject.values()))["metrics"])
-    mean = {name: {m: float(np.mean([s["metrics"][name][m] for s in per_subject.values()])) for m in ("energy_distance", "classifier_accuracy")}
-            for name in names}
-    write_result(args.metrics, {"metrics": mean, "per_subject": per_subject, "components": args.components,
-                                "note": "pictures: PCA and UMAP fitted on the true states of even frames, odd frames shown; chance accuracy is 0.5"},
-                 Fidelity)
+    mean = {
+        name: {
+            m: float(np.mean([s["metrics"][name][m] for s in per_subject.values()]))
+            for m in ("energy_distance", "classifier_accuracy")
+        }
+        for name in names
+    }
+    write_result(
+        args.metrics,
+        {
+            "metrics": mean,
+            "per_subject": per_subject,
+            "components": args.components,
+            "note": "pictures: PCA and UMAP fitted on the true states of even frames, odd frames shown; "
+            "chance accuracy is 0.5",
+        },
+        Fidelity,
+    )
     with atomic_path(args.embedding) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["subject", "method", "source", "frame", "x", "y"])

@@ -1,6 +1,7 @@
 """Next-step MAE and calibration of the trained SBM on the held-out fish, beside baselines on the same windows.
 
-    python scripts/evaluate_next_step.py --weights results/synthetic/sbm/weights.pt --forecasters baselines/forecasters.pt \
+    python scripts/evaluate_next_step.py --weights results/synthetic/sbm/weights.pt \
+        --forecasters results/synthetic/baselines/forecasters.pt \
         --split results/synthetic/split.yaml --heldout results/synthetic/probs/subject_4.h5 \
         --metrics next_step.json --states next_step_states.h5 --keep-states 512
 """
@@ -20,7 +21,6 @@ from sbm.io.contracts import NEXT_STEP_STATES, NextStep, write_groups, write_res
 from sbm.io.errors import InputError
 
 
-
 @dataclass(kw_only=True)
 class Args(Evaluation):
     forecasters: Path | None = arg("fitted baseline forecasters (fit_forecasters.py)", None)
@@ -36,15 +36,30 @@ def main(args: Args) -> None:
     heldout, paths, model, forecasters = load_evaluation(args, args.forecasters)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     reliability = {name: Reliability() for name in ("sbm", "persistence", "ridge", "mlp")}
-    per_fish = [next_step_errors(model, path, args.stride, args.batch_size, device, forecasters, reliability, args.keep_states, progress=True)
-                for path in paths]
+    per_fish = [
+        next_step_errors(
+            model, path, args.stride, args.batch_size, device, forecasters, reliability, args.keep_states, progress=True
+        )
+        for path in paths
+    ]
     # One group per fish: frame (W,), truth (W, N), one (W, N) per forecaster.
     write_groups(args.states, {fish["subject"]: fish.pop("states") for fish in per_fish}, NEXT_STEP_STATES)
     calibration = {name: r.result() for name, r in reliability.items() if r.count.sum() > 0}
-    result = {"heldout": heldout, "stride": args.stride, "context": model.cfg.context, **summarise(per_fish),
-              "ece": {name: c["ece"] for name, c in calibration.items()}, "calibration": calibration,
-              "baseline_fits": forecasters.info if forecasters else None}
-    logging.info("held-out next-step MAE: %s; SBM / baseline: %s; ECE: %s", result["mae"], result["sbm_over_baseline"], result["ece"])
+    result = {
+        "heldout": heldout,
+        "stride": args.stride,
+        "context": model.cfg.context,
+        **summarise(per_fish),
+        "ece": {name: c["ece"] for name, c in calibration.items()},
+        "calibration": calibration,
+        "baseline_fits": forecasters.info if forecasters else None,
+    }
+    logging.info(
+        "held-out next-step MAE: %s; SBM / baseline: %s; ECE: %s",
+        result["mae"],
+        result["sbm_over_baseline"],
+        result["ece"],
+    )
     write_result(args.metrics, result, NextStep)
 
 

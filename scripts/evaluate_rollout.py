@@ -2,7 +2,8 @@
 
     python scripts/evaluate_rollout.py --weights results/synthetic/sbm/weights.pt \
         --forecasters results/synthetic/baselines/forecasters.pt --split results/synthetic/split.yaml \
-        --heldout results/synthetic/probs/subject_4.h5 --horizon 32 --starts 8 --metrics rollout.json --example rollout_example.h5
+        --heldout results/synthetic/probs/subject_4.h5 --horizon 32 --starts 8 \
+        --metrics rollout.json --example rollout_example.h5
 """
 
 import logging
@@ -14,7 +15,6 @@ from sbm.cli import arg, run
 from sbm.eval.load import Evaluation, load_evaluation
 from sbm.eval.rollout import rollout_errors, summarise_rollouts
 from sbm.io.contracts import ROLLOUT_EXAMPLE, Rollout, write_groups, write_result
-
 
 
 @dataclass(kw_only=True)
@@ -35,8 +35,12 @@ def main(args: Args) -> None:
     # Per fish: truth (C + H, N), sbm (H, N), xyz, stimulus; first_frame, context, fps as attributes.
     write_groups(args.example, {fish["subject"]: fish.pop("example") for fish in per_fish}, ROLLOUT_EXAMPLE)
     result = {"heldout": heldout, "context": model.cfg.context, **summarise_rollouts(per_fish)}
-    logging.info("rollout MAE at horizon 1 / %d: %s; growth exponents: %s", args.horizon,
-                 {k: (round(v[0], 4), round(v[-1], 4)) for k, v in result["mae"].items()}, result["growth_exponent"])
+    logging.info(
+        "rollout MAE at horizon 1 / %d: %s; growth exponents: %s",
+        args.horizon,
+        {k: (round(v[0], 4), round(v[-1], 4)) for k, v in result["mae"].items()},
+        result["growth_exponent"],
+    )
     write_result(args.metrics, result, Rollout)
 
 

@@ -35,11 +35,19 @@ def main(args: Args) -> None:
     names = args.settings.get("behaviors", list(BEHAVIOR_NAMES))
     quantile = args.settings.get("scale_quantile", 0.999)
     split = read_split(args.split)
-    fish = {part: [load_behavior_fish(p, names, quantile, inputs.frames) for p in split_files(split, part, getattr(args, part), args.split)]
-            for part in ("train", "val")}
+    fish = {
+        part: [
+            load_behavior_fish(p, names, quantile, inputs.frames)
+            for p in split_files(split, part, getattr(args, part), args.split)
+        ]
+        for part in ("train", "val")
+    }
     baselines = fit_behavior_baselines(fish["train"], fish["val"], inputs, cfg)
-    logging.info("validation r: ridge %s; pca_ridge %s", {k: round(v["val_r"], 3) for k, v in baselines.info["ridge"].items()},
-                 {k: round(v["val_r"], 3) for k, v in baselines.info["pca_ridge"].items()})
+    logging.info(
+        "validation r: ridge %s; pca_ridge %s",
+        {k: round(v["val_r"], 3) for k, v in baselines.info["ridge"].items()},
+        {k: round(v["val_r"], 3) for k, v in baselines.info["pca_ridge"].items()},
+    )
     with atomic_path(args.out) as tmp:
         torch.save(baselines, tmp)
 

@@ -31,7 +31,10 @@ class Args(Command):
 def main(args: Args) -> None:
     cfg = ForecasterConfig.from_dict(args.settings)
     split = read_split(args.split)
-    fish = {part: [open_probs(p, args.context + 1) for p in split_files(split, part, getattr(args, part), args.split)] for part in ("train", "val")}
+    fish = {
+        part: [open_probs(p, args.context + 1) for p in split_files(split, part, getattr(args, part), args.split)]
+        for part in ("train", "val")
+    }
     check_same_stimuli(fish["train"] + fish["val"])
     forecasters = fit_forecasters(Windows(fish["train"], args.context), Windows(fish["val"], args.context), cfg)
     forecasters.info.update(train_fish=split.train, val_fish=split.val)

@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from sbm.cli import Command, arg, run
-from sbm.io.errors import InputError
 from sbm.io.contracts import DFF, check_subject
+from sbm.io.errors import InputError
 from sbm.spikes.model import SpikeModel
 from sbm.spikes.stage import write_rates
 

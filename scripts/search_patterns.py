@@ -54,15 +54,23 @@ def main(args: Args) -> None:
             raise InputError(args.metrics, "pnm.search.through_sbm needs the SBM's --weights")
         sbm, _ = load_evaluated(args.weights, None, split.heldout)
     train = split_files(split, "train", args.train, args.split)
-    space = BehaviorSpace(np.concatenate([scale_to_unit(read_behavior(path, names), quantile) for path in train]), cfg.grid)
+    space = BehaviorSpace(
+        np.concatenate([scale_to_unit(read_behavior(path, names), quantile) for path in train]), cfg.grid
+    )
     n_frames = pnms[0].cfg.frames
     results, rows, shown = [], [], {}
     predictions = read_groups(args.predictions, BEHAVIOR_PREDICTIONS)
     for subject, path in zip(split.heldout, split_files(split, "heldout", args.heldout, args.split)):
         fish = load_behavior_fish(path, names, quantile, max(n_frames, sbm.cfg.context + 1) if sbm else n_frames)
         result = search_fish(pnms, space, fish, cfg, sbm)
-        logging.info("%s: coverage %s; hull area %s; objective %.4f -> %.4f", subject, result["coverage"], result["hull_area"],
-                     result["objective"]["start"], result["objective"]["end"])
+        logging.info(
+            "%s: coverage %s; hull area %s; objective %.4f -> %.4f",
+            subject,
+            result["coverage"],
+            result["hull_area"],
+            result["objective"]["start"],
+            result["objective"]["end"],
+        )
         if subject not in predictions:
             raise InputError(args.predictions, f"no predictions for held-out fish {subject}: rerun evaluate_behavior")
         group = predictions[subject]
@@ -83,9 +91,21 @@ def main(args: Args) -> None:
         writer.writerow(["subject", "set", "frame", "pc1", "pc2"])
         writer.writerows(rows)
     write_groups(args.pattern, shown, SEARCH_PATTERN)
-    summary = {k: {s: float(np.mean([r[k][s] for r in results])) for s in results[0][k]} for k in ("coverage", "hull_area", "distance_to_target")}
-    write_result(args.metrics, {"behaviors": names, "config": vars(cfg), "space": space.state(), **summary,
-                                "per_subject": {r.pop("subject"): r for r in results}}, Search)
+    summary = {
+        k: {s: float(np.mean([r[k][s] for r in results])) for s in results[0][k]}
+        for k in ("coverage", "hull_area", "distance_to_target")
+    }
+    write_result(
+        args.metrics,
+        {
+            "behaviors": names,
+            "config": vars(cfg),
+            "space": space.state(),
+            **summary,
+            "per_subject": {r.pop("subject"): r for r in results},
+        },
+        Search,
+    )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,11 @@ def main(args: Args) -> None:
     if args.cluster_size:
         check_neuron_counts(args.probs, args.cluster_size)
     with atomic_path(args.out) as tmp:
-        tmp.write_text(yaml.safe_dump({"train": split.train, "val": split.val, "heldout": split.heldout, "seed": cfg.seed}, sort_keys=False))
+        tmp.write_text(
+            yaml.safe_dump(
+                {"train": split.train, "val": split.val, "heldout": split.heldout, "seed": cfg.seed}, sort_keys=False
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Train the PNM of one behaviour dimension on the split's training fish, selected on its validation fish.
 
-    python scripts/train_pnm.py --split results/synthetic/split.yaml --train probs/subject_1.h5 ... --val probs/subject_3.h5 \\
+    python scripts/train_pnm.py --split results/synthetic/split.yaml \
+        --train probs/subject_1.h5 ... --val probs/subject_3.h5 \\
         --behavior forward_swim --settings '{...the config's pnm section...}' --out pnm/forward_swim.pt
 
 The held-out fish are never opened. A fish without usable behaviour is refused with the reason.
@@ -39,9 +40,16 @@ def main(args: Args) -> None:
     if args.behavior not in names:
         raise InputError(args.out, f"behaviour {args.behavior} is not among the settings' behaviors {names}")
     split = read_split(args.split)
-    fish = {part: [load_behavior_fish(p, names, quantile, model_cfg.frames) for p in split_files(split, part, getattr(args, part), args.split)]
-            for part in ("train", "val")}
-    model, summary = train_pnm(model_cfg, train_cfg, fish["train"], fish["val"], names.index(args.behavior), progress=args.progress)
+    fish = {
+        part: [
+            load_behavior_fish(p, names, quantile, model_cfg.frames)
+            for p in split_files(split, part, getattr(args, part), args.split)
+        ]
+        for part in ("train", "val")
+    }
+    model, summary = train_pnm(
+        model_cfg, train_cfg, fish["train"], fish["val"], names.index(args.behavior), progress=args.progress
+    )
     with atomic_path(args.out) as tmp:
         save_pnm(model, tmp, training=summary, behaviors=names, scale_quantile=quantile)
 

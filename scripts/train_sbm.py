@@ -1,6 +1,7 @@
 """Train the Sparse Brain Model on the split's training fish, selecting on its validation fish.
 
-    python scripts/train_sbm.py --split split.yaml --train probs/subject_1.h5 probs/subject_2.h5 --val probs/subject_3.h5 \\
+    python scripts/train_sbm.py --split split.yaml \
+        --train probs/subject_1.h5 probs/subject_2.h5 --val probs/subject_3.h5 \\
         --settings '{...the config's sbm section...}' --run-dir results/synthetic/sbm/run --out weights.pt
     torchrun --standalone --nproc_per_node 2 scripts/train_sbm.py ...     # DDP (gloo on CPU, NCCL on GPUs)
 
@@ -41,8 +42,17 @@ def main(args: Args) -> None:
     split = read_split(args.split)
     train_files, val_files = (split_files(split, part, getattr(args, part), args.split) for part in ("train", "val"))
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    train(model_cfg, train_cfg, [str(p) for p in train_files], [str(p) for p in val_files], args.run_dir, args.out, device=device,
-          extra={"split": asdict(split)}, progress=args.progress)
+    train(
+        model_cfg,
+        train_cfg,
+        [str(p) for p in train_files],
+        [str(p) for p in val_files],
+        args.run_dir,
+        args.out,
+        device=device,
+        extra={"split": asdict(split)},
+        progress=args.progress,
+    )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@ class Args(Command):
     fps: float = arg("frame rate the model is for (Hz)")
     source: str = arg("ground truth: cascade (the CASCADE database) or synthetic (the simulator)")
     ground_truth_dir: Path | None = arg("CASCADE ground-truth folder (source cascade)", None)
-    manifest: Path | None = arg("the ground-truth download's manifest (download_ground_truth.py): every dataset must be in it", None)
+    manifest: Path | None = arg(
+        "the ground-truth download's manifest (download_ground_truth.py): every dataset must be in it", None
+    )
     datasets: list[str] = arg("CASCADE dataset folders to train on", [])
     settings: dict = arg("the config's `spikes` section")
     synthetic: dict = arg("the config's `synthetic` section (source synthetic)", {})
@@ -36,7 +38,10 @@ class Args(Command):
 
 def main(args: Args) -> None:
     s = args.settings
-    baseline = dict(baseline_window_s=args.dff.get("baseline_window_s", 30.0), baseline_percentile=args.dff.get("baseline_percentile", 8.0))
+    baseline = dict(
+        baseline_window_s=args.dff.get("baseline_window_s", 30.0),
+        baseline_percentile=args.dff.get("baseline_percentile", 8.0),
+    )
     cfg = SpikeNetConfig.from_dict(s["model"])
     if args.source == "cascade":
         if not args.ground_truth_dir or not args.datasets:
@@ -46,12 +51,21 @@ def main(args: Args) -> None:
             if missing:
                 raise InputError(args.manifest, f"the download holds no {missing}: rerun download_ground_truth")
         recordings = load_cascade(args.ground_truth_dir, args.datasets)
-        traces = cascade_training_traces(recordings, args.fps, s["resample_mode"], s["training_noise_levels"], s["repeats"], cfg.seed, **baseline)
+        traces = cascade_training_traces(
+            recordings, args.fps, s["resample_mode"], s["training_noise_levels"], s["repeats"], cfg.seed, **baseline
+        )
         provenance = {"ground_truth": str(args.ground_truth_dir), "datasets": args.datasets}
     elif args.source == "synthetic":
         with tempfile.TemporaryDirectory() as tmp:
-            traces = synthetic_training_traces(args.fps, args.synthetic, s["calibration_fish"], s["training_noise_levels"],
-                                               seed=1_000_003 + cfg.seed, workdir=tmp, **baseline)
+            traces = synthetic_training_traces(
+                args.fps,
+                args.synthetic,
+                s["calibration_fish"],
+                s["training_noise_levels"],
+                seed=1_000_003 + cfg.seed,
+                workdir=tmp,
+                **baseline,
+            )
         provenance = {"ground_truth": "simulator", "calibration_fish": s["calibration_fish"]}
     else:
         raise InputError(args.out, f"unknown ground-truth source {args.source!r}: cascade or synthetic")

@@ -18,12 +18,18 @@ def ground_truth_dir() -> Path | None:
     variable SBM_GROUND_TRUTH_DIR, or what the download_ground_truth rule fetched into this
     checkout. Tests that read real ground truth skip without it (CI points the variable at the
     copy beside the repository)."""
-    folder = os.environ.get("SBM_GROUND_TRUTH_DIR") or Path(__file__).resolve().parents[1] / "resources" / "cascade_ground_truth"
+    folder = (
+        os.environ.get("SBM_GROUND_TRUTH_DIR")
+        or Path(__file__).resolve().parents[1] / "resources" / "cascade_ground_truth"
+    )
     return Path(folder) if Path(folder, "DS06-GCaMP6f-zf-aDp").is_dir() else None
 
 
-needs_ground_truth = pytest.mark.skipif(ground_truth_dir() is None, reason="no CASCADE ground truth with DS06-GCaMP6f-zf-aDp: "
-                                        "set SBM_GROUND_TRUTH_DIR or run `snakemake download_ground_truth --configfile config/chen2018.yaml`")
+needs_ground_truth = pytest.mark.skipif(
+    ground_truth_dir() is None,
+    reason="no CASCADE ground truth with DS06-GCaMP6f-zf-aDp: "
+    "set SBM_GROUND_TRUTH_DIR or run `snakemake download_ground_truth --configfile config/chen2018.yaml`",
+)
 
 
 @pytest.fixture(scope="session")
@@ -82,10 +88,17 @@ def write_probs(path, n_frames=60, n_neurons=24, n_stimuli=3, seed=0, subject="s
         f.attrs.update(subject=subject, fps=2.0, stimulus_names=[f"stim_{k}" for k in range(n_stimuli)])
         prob, xyz = f["prob"][()], f["xyz"][()]
         regions = [xyz[:, 0] < 130, xyz[:, 0] > 270, xyz[:, 1] > 550]  # left, right, rostral
-        bouts = np.stack([np.maximum(prob[:, r].mean(axis=1) - np.quantile(prob[:, r].mean(axis=1), 0.8), 0) for r in regions], axis=1)
-        raw = np.stack([bouts[:, 0] + 0.5 * bouts[:, 2], bouts[:, 1] + 0.5 * bouts[:, 2]], axis=1) + 0.01 * rng.random((n_frames, 2))
+        bouts = np.stack(
+            [np.maximum(prob[:, r].mean(axis=1) - np.quantile(prob[:, r].mean(axis=1), 0.8), 0) for r in regions],
+            axis=1,
+        )
+        raw = np.stack([bouts[:, 0] + 0.5 * bouts[:, 2], bouts[:, 1] + 0.5 * bouts[:, 2]], axis=1) + 0.01 * rng.random(
+            (n_frames, 2)
+        )
         f["behavior"] = np.concatenate([bouts, raw], axis=1).astype(np.float32)
-        f.attrs.update(behavior_names=["left_turn", "right_turn", "forward_swim", "raw_left", "raw_right"], behavior_problem="")
+        f.attrs.update(
+            behavior_names=["left_turn", "right_turn", "forward_swim", "raw_left", "raw_right"], behavior_problem=""
+        )
     return path
 
 

@@ -3,14 +3,28 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_probs
+
 from sbm.data.behavior import load_behavior_fish
 from sbm.eval.behavior import chance_r, evaluate_fish, sbm_states
-from sbm.train.behavior_baselines import BehaviorBaselineConfig, fit_behavior_baselines, fit_readout, fourier_moments, predict_columns
-from sbm.eval.search import BehaviorSpace, SearchConfig, behaviors, hull_area, search_fish, search_patterns, shuffled_neurons
+from sbm.eval.search import (
+    BehaviorSpace,
+    SearchConfig,
+    behaviors,
+    hull_area,
+    search_fish,
+    search_patterns,
+    shuffled_neurons,
+)
 from sbm.model.pnm import PNM, PNMConfig
 from sbm.model.sbm import SBM, SBMConfig
+from sbm.train.behavior_baselines import (
+    BehaviorBaselineConfig,
+    fit_behavior_baselines,
+    fit_readout,
+    fourier_moments,
+    predict_columns,
+)
 
 NAMES = ["left_turn", "right_turn", "forward_swim", "raw_left", "raw_right"]
 
@@ -28,7 +42,11 @@ def test_fourier_moments_ignore_neuron_order_and_padding():
     assert moments.shape == (1, 4 * 18)
     perm = torch.randperm(20)
     torch.testing.assert_close(moments, fourier_moments(prob[:, :, perm], xyz[:, perm], mask, 3), atol=1e-6, rtol=1e-5)
-    padded = [torch.cat((prob, torch.rand(1, 4, 5)), 2), torch.cat((xyz, torch.rand(1, 5, 3)), 1), torch.cat((mask, torch.zeros(1, 5, dtype=torch.bool)), 1)]
+    padded = [
+        torch.cat((prob, torch.rand(1, 4, 5)), 2),
+        torch.cat((xyz, torch.rand(1, 5, 3)), 1),
+        torch.cat((mask, torch.zeros(1, 5, dtype=torch.bool)), 1),
+    ]
     torch.testing.assert_close(moments, fourier_moments(*padded, 3), atol=1e-6, rtol=1e-5)
 
 
@@ -58,7 +76,9 @@ def test_sbm_states_are_each_frames_one_step_forecast_with_the_longest_history(t
         # frame 16 (history: frames 16..19), not by the one from 20 - 6 = 14 (which does not exist)
         direct = torch.sigmoid(model(prob[None, 16:20], xyz, stim[None, 17:21], mask))[0, -1]
         np.testing.assert_allclose(states[20], direct.numpy(), atol=1e-5)
-        direct = torch.sigmoid(model(prob[None, 0:3], xyz, stim[None, 1:4], mask))[0, -1]  # frame 3, 3 frames of history
+        direct = torch.sigmoid(model(prob[None, 0:3], xyz, stim[None, 1:4], mask))[
+            0, -1
+        ]  # frame 3, 3 frames of history
         np.testing.assert_allclose(states[3], direct.numpy(), atol=1e-5)
         last = 39  # the last frame is forecast too
         assert np.isfinite(states[last]).all()
@@ -113,7 +133,12 @@ def test_the_search_improves_its_objective(tmp_path, through_sbm):
     # behaviour space spanned by what these PNMs read from random states: targets they can reach
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        reachable = behaviors(models, torch.rand(200, 2, 16, generator=g) ** 3, torch.from_numpy(fish.xyz), torch.ones(16, dtype=torch.bool))
+        reachable = behaviors(
+            models,
+            torch.rand(200, 2, 16, generator=g) ** 3,
+            torch.from_numpy(fish.xyz),
+            torch.ones(16, dtype=torch.bool),
+        )
     space = BehaviorSpace(reachable.numpy(), grid=2)
     cfg = SearchConfig(grid=2, steps=50, lr=0.5, through_sbm=through_sbm, rollout=2)
     result = search_fish(models, space, fish, cfg, tiny_sbm() if through_sbm else None)
@@ -136,12 +161,22 @@ def test_search_loss_history_starts_at_the_real_states():
 
 
 def test_evaluate_fish_scores_every_readout_on_the_same_frames(tmp_path):
-    paths = [write_probs(tmp_path / f"subject_{i}.h5", n_frames=80, n_neurons=14 + i, seed=i, subject=f"subject_{i}") for i in (1, 2, 3)]
-    train, val = [load_behavior_fish(p, NAMES, 0.999, 2) for p in paths[:1]], [load_behavior_fish(paths[1], NAMES, 0.999, 2)]
-    baselines = fit_behavior_baselines(train, val, PNMConfig(frames=2, fourier_frequencies=2), BehaviorBaselineConfig(pca_components=(2,)))
+    paths = [
+        write_probs(tmp_path / f"subject_{i}.h5", n_frames=80, n_neurons=14 + i, seed=i, subject=f"subject_{i}")
+        for i in (1, 2, 3)
+    ]
+    train, val = (
+        [load_behavior_fish(p, NAMES, 0.999, 2) for p in paths[:1]],
+        [load_behavior_fish(paths[1], NAMES, 0.999, 2)],
+    )
+    baselines = fit_behavior_baselines(
+        train, val, PNMConfig(frames=2, fourier_frequencies=2), BehaviorBaselineConfig(pca_components=(2,))
+    )
     result = evaluate_fish(paths[2], pnms(5), NAMES, 0.999, baselines, tiny_sbm(context=6))
     assert result["frames"] == 80 - (6 + 2 - 1)
-    assert set(result["r"]) == {f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")}
+    assert set(result["r"]) == {
+        f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")
+    }
     series = result["series"]
     assert series["truth"].shape == series["pnm_sbm_states"].shape == (73, 5) and series["frame"][0] == 7
     assert all(np.isfinite(series[k]).all() for k in series)
@@ -152,6 +187,10 @@ def test_the_sparsity_term_makes_sparser_patterns():
     start = torch.rand(4, 2, 12, generator=g)
     xyz, mask = torch.rand(12, 3, generator=g) * 2 - 1, torch.ones(12, dtype=torch.bool)
     space = BehaviorSpace(np.random.default_rng(0).random((50, 3)), grid=2)
-    mean = {w: search_patterns(pnms(), space, start, xyz, mask, space.cell_centres(), SearchConfig(steps=30, lr=0.3, sparsity=w))["patterns"].mean()
-            for w in (0.0, 5.0)}
+    mean = {
+        w: search_patterns(
+            pnms(), space, start, xyz, mask, space.cell_centres(), SearchConfig(steps=30, lr=0.3, sparsity=w)
+        )["patterns"].mean()
+        for w in (0.0, 5.0)
+    }
     assert mean[5.0] < 0.5 * mean[0.0]

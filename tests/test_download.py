@@ -18,12 +18,17 @@ from pathlib import Path
 
 import pytest
 
+from sbm.io.errors import InputError
+from sbm.io.figshare import (
+    DownloadError,
+    assign_subjects,
+    download_file,
+    fetch_subject,
+    list_article_files,
+    unpack_subject,
+)
 from tests.conftest import run_script
 from tests.fake_http import FakeServer, Handler, serve
-
-from sbm.io.errors import InputError
-from sbm.io.figshare import (DownloadError, assign_subjects, download_file, fetch_subject,
-                             list_article_files, unpack_subject)
 
 REPO = Path(__file__).resolve().parents[1]
 ARTICLE = 7272617
@@ -33,8 +38,7 @@ FAST = {"backoff_s": 0.01}
 
 
 def raw_contents(subject: str) -> dict[str, bytes]:
-    return {"TimeSeries.h5": f"fake h5 of {subject}".encode(),
-            "data_full.mat": f"fake mat of {subject}".encode()}
+    return {"TimeSeries.h5": f"fake h5 of {subject}".encode(), "data_full.mat": f"fake mat of {subject}".encode()}
 
 
 def make_zip(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
@@ -76,9 +80,14 @@ class FakeFigshare(FakeServer):
     def add_file(self, name: str, data: bytes, md5: str | None = None) -> dict:
         self.blobs[name] = data
         real = hashlib.md5(data).hexdigest()
-        entry = {"id": 1000 + len(self.listing), "name": name, "size": len(data),
-                 "computed_md5": md5 or real, "supplied_md5": md5 or real,
-                 "download_url": f"{self.base}/files/{name}"}
+        entry = {
+            "id": 1000 + len(self.listing),
+            "name": name,
+            "size": len(data),
+            "computed_md5": md5 or real,
+            "supplied_md5": md5 or real,
+            "download_url": f"{self.base}/files/{name}",
+        }
         self.listing.append(entry)
         return entry
 
@@ -87,7 +96,7 @@ class FigshareHandler(Handler):
     def route(self, path: str, query: dict, fault):
         if path == f"/v2/articles/{ARTICLE}/files":
             page, size = int(query["page"]), int(query["page_size"])
-            self.send(200, json.dumps(self.fake.listing[(page - 1) * size:page * size]).encode())
+            self.send(200, json.dumps(self.fake.listing[(page - 1) * size : page * size]).encode())
         elif path.startswith("/files/") and path[7:] in self.fake.blobs:
             self.send_file(self.fake.blobs[path[7:]], fault)
         else:
@@ -115,6 +124,7 @@ def files_under(path: Path) -> list[Path]:
 
 
 # ---- listing -----------------------------------------------------------------------------
+
 
 def test_listing_reads_all_pages(fake):
     files = list_article_files(fake.api, ARTICLE, **FAST)
@@ -152,16 +162,21 @@ def test_listing_404_fails_at_once(fake):
 
 # ---- subject assignment ------------------------------------------------------------------
 
+
 def test_assign_subjects(fake):
     files = list_article_files(fake.api, ARTICLE, **FAST)
     got = assign_subjects(files, ["subject_1", "subject_2", "subject_3"], PATTERN)
     assert {s: f["name"] for s, f in got.items()} == {
-        "subject_1": "subject_1.zip", "subject_2": "subject_2.tar.gz", "subject_3": "Subject 3.zip"}
+        "subject_1": "subject_1.zip",
+        "subject_2": "subject_2.tar.gz",
+        "subject_3": "Subject 3.zip",
+    }
 
 
 def test_assign_subjects_missing_and_duplicate():
-    files = [{"name": n} for n in ("subject_1.zip", "subject_10.zip", "subject_2.zip",
-                                   "subject_02.tar.gz", "notes.txt")]
+    files = [
+        {"name": n} for n in ("subject_1.zip", "subject_10.zip", "subject_2.zip", "subject_02.tar.gz", "notes.txt")
+    ]
     assert assign_subjects(files, ["subject_1"], PATTERN)["subject_1"]["name"] == "subject_1.zip"
     with pytest.raises(InputError, match=r"listing\.json: subject_9: .*found 0: none"):
         assign_subjects(files, ["subject_9"], PATTERN, source="listing.json")
@@ -173,6 +188,7 @@ def test_assign_subjects_missing_and_duplicate():
 
 
 # ---- downloading -------------------------------------------------------------------------
+
 
 def test_download_resumes_after_truncated_transfer(fake, tmp_path):
     e = entry(fake, "subject_1.zip")
@@ -198,8 +214,7 @@ def test_wrong_checksum_leaves_nothing_that_looks_complete(fake, tmp_path):
     fake.listing[0]["computed_md5"] = "0" * 32
     listing = list_article_files(fake.api, ARTICLE, **FAST)
     with pytest.raises(DownloadError, match=r"subject_1\.zip.*MD5 mismatch"):
-        fetch_subject(listing, "subject_1", PATTERN, tmp_path / "raw", tmp_path / "dl",
-                      retries=2, **FAST)
+        fetch_subject(listing, "subject_1", PATTERN, tmp_path / "raw", tmp_path / "dl", retries=2, **FAST)
     assert len(fake.requests_to("/files/subject_1.zip")) == 3  # each mismatch is an attempt
     assert files_under(tmp_path) == []  # no archive, no .part, no TimeSeries.h5
 
@@ -207,8 +222,7 @@ def test_wrong_checksum_leaves_nothing_that_looks_complete(fake, tmp_path):
 def test_download_retries_server_errors_then_succeeds(fake, tmp_path):
     e = entry(fake, "subject_2.tar.gz")
     fake.faults["/files/subject_2.tar.gz"] = [500, 503]
-    dest = download_file(e["download_url"], tmp_path / "a.tgz", e["md5"], e["size"],
-                         retries=3, **FAST)
+    dest = download_file(e["download_url"], tmp_path / "a.tgz", e["md5"], e["size"], retries=3, **FAST)
     assert dest.read_bytes() == fake.blobs["subject_2.tar.gz"]
     assert len(fake.requests_to("/files/subject_2.tar.gz")) == 3
 
@@ -224,8 +238,7 @@ def test_download_gives_up_on_persistent_server_errors(fake, tmp_path):
 
 def test_download_404_fails_without_retrying(fake, tmp_path):
     with pytest.raises(DownloadError, match=r"/files/gone\.zip: HTTP 404"):
-        download_file(f"{fake.base}/files/gone.zip", tmp_path / "gone.zip", "0" * 32, 10,
-                      retries=4, **FAST)
+        download_file(f"{fake.base}/files/gone.zip", tmp_path / "gone.zip", "0" * 32, 10, retries=4, **FAST)
     assert len(fake.requests_to("/files/gone.zip")) == 1
     assert files_under(tmp_path) == []
 
@@ -239,6 +252,7 @@ def test_download_skips_an_already_verified_file(fake, tmp_path):
 
 
 # ---- unpacking ---------------------------------------------------------------------------
+
 
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
@@ -263,8 +277,9 @@ def test_unpack_missing_member_writes_nothing(tmp_path):
 
 
 def test_unpack_duplicate_member(tmp_path):
-    archive = write(tmp_path / "s.zip", make_zip({"a/TimeSeries.h5": b"1", "b/TimeSeries.h5": b"2",
-                                                 "a/data_full.mat": b"3"}))
+    archive = write(
+        tmp_path / "s.zip", make_zip({"a/TimeSeries.h5": b"1", "b/TimeSeries.h5": b"2", "a/data_full.mat": b"3"})
+    )
     with pytest.raises(InputError, match=r"h5, found 2: a/TimeSeries\.h5, b/TimeSeries\.h5"):
         unpack_subject(archive, tmp_path / "out")
 
@@ -306,10 +321,22 @@ def test_unpack_corrupt_archives(tmp_path):
 
 # ---- command line ------------------------------------------------------------------------
 
+
 def fetch(listing, subject, raw, *extra):
     """download_chen2018.py's command line for one subject, its files going to raw/<subject>/."""
-    return ["--listing", listing, "--subject", subject, "--pattern", PATTERN, "--timeseries", raw / subject / "TimeSeries.h5",
-            "--data-full", raw / subject / "data_full.mat", *extra]
+    return [
+        "--listing",
+        listing,
+        "--subject",
+        subject,
+        "--pattern",
+        PATTERN,
+        "--timeseries",
+        raw / subject / "TimeSeries.h5",
+        "--data-full",
+        raw / subject / "data_full.mat",
+        *extra,
+    ]
 
 
 def test_cli_list_then_fetch(fake, tmp_path):
@@ -317,13 +344,27 @@ def test_cli_list_then_fetch(fake, tmp_path):
     assert run_script("list_figshare", ["--api-url", fake.api, "--article-id", str(ARTICLE), "--out", listing]) == 0
     assert len(json.loads(listing.read_text())) == 3 + N_FILLERS
     raw = tmp_path / "raw"
-    assert run_script("download_chen2018", fetch(listing, "subject_2", raw, "--download-dir", tmp_path / "dl",
-                                                 "--retries", "2", "--backoff-s", "0.01")) == 0
+    assert (
+        run_script(
+            "download_chen2018",
+            fetch(
+                listing, "subject_2", raw, "--download-dir", tmp_path / "dl", "--retries", "2", "--backoff-s", "0.01"
+            ),
+        )
+        == 0
+    )
     out = tmp_path / "raw" / "subject_2"
     assert {p.name: p.read_bytes() for p in files_under(out)} == raw_contents("subject_2")
     assert not (tmp_path / "dl" / "subject_2.tar.gz").exists()  # removed once unpacked
-    assert run_script("download_chen2018", fetch(listing, "subject_1", raw, "--download-dir", tmp_path / "dl",
-                                                 "--keep-archive", "--backoff-s", "0.01")) == 0
+    assert (
+        run_script(
+            "download_chen2018",
+            fetch(
+                listing, "subject_1", raw, "--download-dir", tmp_path / "dl", "--keep-archive", "--backoff-s", "0.01"
+            ),
+        )
+        == 0
+    )
     assert (tmp_path / "dl" / "subject_1.zip").read_bytes() == fake.blobs["subject_1.zip"]
 
 
@@ -346,10 +387,17 @@ def test_cli_runs_as_a_script(fake, tmp_path):
     # As a Snakemake job runs it: a separate process, with the checkout on PYTHONPATH.
     env = dict(os.environ, PYTHONPATH=str(REPO))
     listing = tmp_path / "listing.json"
-    command = [sys.executable, str(REPO / "scripts" / "list_figshare.py"),
-               "--api-url", fake.api, "--article-id", str(ARTICLE), "--out", str(listing)]
-    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=60)
+    command = [
+        sys.executable,
+        str(REPO / "scripts" / "list_figshare.py"),
+        "--api-url",
+        fake.api,
+        "--article-id",
+        str(ARTICLE),
+        "--out",
+        str(listing),
+    ]
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "123 files listed" in proc.stderr
     assert len(json.loads(listing.read_text())) == 3 + N_FILLERS

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_script
-from tests.fake_http import FakeServer, Handler, serve
-
 from sbm.io.errors import InputError
 from sbm.io.figshare import DownloadError
 from sbm.io.github import download_dataset, git_blob_sha1, list_folder
+from tests.conftest import run_script
+from tests.fake_http import FakeServer, Handler, serve
 
 REPO = Path(__file__).resolve().parents[1]
 GH_REPO = "HelmchenLabSoftware/Cascade"
@@ -60,32 +59,43 @@ class FakeGitHub(FakeServer):
     def add_file(self, folder: str, name: str, data: bytes, sha: str | None = None) -> dict:
         raw = self.raw_path(folder, name)
         self.blobs[raw] = data
-        entry = {"name": name, "path": f"{folder}/{name}", "sha": sha or blob_sha(data),
-                 "size": len(data), "type": "file", "download_url": self.base + raw,
-                 "url": f"{self.api}/repos/{GH_REPO}/contents/{folder}/{name}?ref={REF}"}
+        entry = {
+            "name": name,
+            "path": f"{folder}/{name}",
+            "sha": sha or blob_sha(data),
+            "size": len(data),
+            "type": "file",
+            "download_url": self.base + raw,
+            "url": f"{self.api}/repos/{GH_REPO}/contents/{folder}/{name}?ref={REF}",
+        }
         self.folders.setdefault(folder, []).append(entry)
         return entry
 
     def add_dir(self, folder: str, name: str) -> None:
         self.folders.setdefault(folder, []).append(
-            {"name": name, "path": f"{folder}/{name}", "sha": "0" * 40, "size": 0, "type": "dir",
-             "download_url": None})
+            {"name": name, "path": f"{folder}/{name}", "sha": "0" * 40, "size": 0, "type": "dir", "download_url": None}
+        )
 
     def entry_at(self, path: str) -> dict | None:
-        return next((e for entries in self.folders.values() for e in entries
-                     if e["path"] == path), None)
+        return next((e for entries in self.folders.values() for e in entries if e["path"] == path), None)
 
 
 class GitHubHandler(Handler):
     def route(self, path: str, query: dict, fault):
         prefix = f"/api/repos/{GH_REPO}/contents/"
         if fault == "rate_limit":
-            self.send(403, b'{"message": "API rate limit exceeded for 127.0.0.1."}',
-                      {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1700000000"})
-        elif path.startswith(prefix) and query.get("ref") == REF and path[len(prefix):] in self.fake.folders:
-            self.send(200, json.dumps(self.fake.folders[path[len(prefix):]]).encode())
-        elif path.startswith(prefix) and query.get("ref") == REF \
-                and (entry := self.fake.entry_at(path[len(prefix):])) is not None:
+            self.send(
+                403,
+                b'{"message": "API rate limit exceeded for 127.0.0.1."}',
+                {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1700000000"},
+            )
+        elif path.startswith(prefix) and query.get("ref") == REF and path[len(prefix) :] in self.fake.folders:
+            self.send(200, json.dumps(self.fake.folders[path[len(prefix) :]]).encode())
+        elif (
+            path.startswith(prefix)
+            and query.get("ref") == REF
+            and (entry := self.fake.entry_at(path[len(prefix) :])) is not None
+        ):
             self.send(200, json.dumps(entry).encode())  # a file: one object, not a list
         elif path.startswith("/api/"):
             self.send(404, b'{"message": "Not Found"}')
@@ -115,8 +125,11 @@ def files_under(path: Path) -> list[Path]:
 
 
 def expected_files(fake: FakeGitHub, dataset: str) -> dict[str, bytes]:
-    return {e["name"]: fake.blobs[fake.raw_path(f"{ROOT}/{dataset}", e["name"])]
-            for e in fake.folders[f"{ROOT}/{dataset}"] if e["name"].endswith(".mat")}
+    return {
+        e["name"]: fake.blobs[fake.raw_path(f"{ROOT}/{dataset}", e["name"])]
+        for e in fake.folders[f"{ROOT}/{dataset}"]
+        if e["name"].endswith(".mat")
+    }
 
 
 def fetch(fake: FakeGitHub, dataset: str, out_dir: Path, **kw) -> list[Path]:
@@ -125,14 +138,18 @@ def fetch(fake: FakeGitHub, dataset: str, out_dir: Path, **kw) -> list[Path]:
 
 # ---- git blob SHA-1 ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("data", [b"", b"hello\n", b"a\r\nb\x00\xff" * 1000,
-                                  random.Random(0).randbytes(3 << 20)],
-                         ids=["empty", "text", "crlf-and-nul", "3MiB-random"])
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"hello\n", b"a\r\nb\x00\xff" * 1000, random.Random(0).randbytes(3 << 20)],
+    ids=["empty", "text", "crlf-and-nul", "3MiB-random"],
+)
 def test_git_blob_sha1_matches_git_hash_object(tmp_path, data):
     path = tmp_path / "blob.mat"
     path.write_bytes(data)
-    git = subprocess.run(["git", "hash-object", "--no-filters", str(path)], capture_output=True,
-                         text=True, check=True, cwd=tmp_path).stdout.strip()
+    git = subprocess.run(
+        ["git", "hash-object", "--no-filters", str(path)], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout.strip()
     assert len(git) == 40
     assert git_blob_sha1(path) == git == blob_sha(data)
     assert git_blob_sha1(path, chunk_bytes=7) == git  # the chunking does not change it
@@ -141,18 +158,22 @@ def test_git_blob_sha1_matches_git_hash_object(tmp_path, data):
 def test_git_blob_sha1_of_a_tracked_file_matches_the_git_index():
     # A real file of this checkout: what git stores for it is what the contents API would list.
     path = REPO / "sbm" / "io" / "figshare.py"
-    git = subprocess.run(["git", "hash-object", "--no-filters", str(path)], capture_output=True,
-                         text=True, check=True, cwd=REPO).stdout.strip()
+    git = subprocess.run(
+        ["git", "hash-object", "--no-filters", str(path)], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout.strip()
     assert git_blob_sha1(path) == git
 
 
 # ---- listing -----------------------------------------------------------------------------
 
+
 def test_list_folder_returns_files_only(fake):
     files = list_folder(fake.api, GH_REPO, REF, f"{ROOT}/{DS_B}", **FAST)
-    assert [f["name"] for f in files] == ["CAttached_GC_dD_190601_Fish2_cell1_mini.mat",
-                                          "CAttached_GC_dD_190601_Fish2_cell2_mini.mat",
-                                          "README.md"]
+    assert [f["name"] for f in files] == [
+        "CAttached_GC_dD_190601_Fish2_cell1_mini.mat",
+        "CAttached_GC_dD_190601_Fish2_cell2_mini.mat",
+        "README.md",
+    ]
     first = files[0]
     data = fake.blobs[fake.raw_path(f"{ROOT}/{DS_B}", first["name"])]
     assert first["sha"] == blob_sha(data) and first["size"] == len(data)
@@ -163,8 +184,11 @@ def test_list_folder_returns_files_only(fake):
 
 def test_list_folder_rate_limit_fails_at_once(fake):
     fake.faults[fake.contents_path(f"{ROOT}/{DS_A}")] = ["rate_limit"]
-    with pytest.raises(DownloadError, match=rf"contents/{ROOT}/{DS_A}\?ref={REF}: HTTP 403: "
-                                            r"GitHub API rate limit exceeded.*2023-11-14 22:13:20"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"contents/{ROOT}/{DS_A}\?ref={REF}: HTTP 403: "
+        r"GitHub API rate limit exceeded.*2023-11-14 22:13:20",
+    ):
         list_folder(fake.api, GH_REPO, REF, f"{ROOT}/{DS_A}", **FAST)
     assert len(fake.requests_to(fake.contents_path(f"{ROOT}/{DS_A}"))) == 1
 
@@ -187,6 +211,7 @@ def test_list_folder_rejects_a_file_path_and_a_bad_repo(fake):
 
 # ---- downloading a dataset ---------------------------------------------------------------
 
+
 def test_happy_path_downloads_and_verifies(fake, tmp_path):
     out = tmp_path / "gt"
     paths_a = fetch(fake, DS_A, out)
@@ -207,8 +232,11 @@ def test_wrong_sha_publishes_no_dataset_folder(fake, tmp_path):
     entry = fake.folders[f"{ROOT}/{DS_A}"][1]
     entry["sha"] = "0" * 40
     out = tmp_path / "gt"
-    with pytest.raises(DownloadError, match=rf"{entry['name']}: download failed after 3 attempts"
-                                            r".*git blob SHA-1 mismatch: expected 0{40}"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"{entry['name']}: download failed after 3 attempts"
+        r".*git blob SHA-1 mismatch: expected 0{40}",
+    ):
         fetch(fake, DS_A, out, retries=2)
     assert len(fake.requests_to(fake.raw_path(f"{ROOT}/{DS_A}", entry["name"]))) == 3
     assert not (out / DS_A).exists()
@@ -237,8 +265,11 @@ def test_truncated_transfer_resumes(fake, tmp_path):
 
 
 def test_missing_dataset_is_a_clear_error_after_one_request(fake, tmp_path):
-    with pytest.raises(InputError, match=rf"contents/{ROOT}/DS99-nope\?ref={REF}: HTTP 404: "
-                                         rf"folder '{ROOT}/DS99-nope' does not exist in {GH_REPO}"):
+    with pytest.raises(
+        InputError,
+        match=rf"contents/{ROOT}/DS99-nope\?ref={REF}: HTTP 404: "
+        rf"folder '{ROOT}/DS99-nope' does not exist in {GH_REPO}",
+    ):
         fetch(fake, "DS99-nope", tmp_path)
     assert len(fake.requests) == 1
     assert list(tmp_path.iterdir()) == []
@@ -316,8 +347,7 @@ def test_unsafe_names_are_refused(fake, tmp_path):
 
 
 def test_lfs_pointer_is_refused(fake, tmp_path):
-    pointer = (b"version https://git-lfs.github.com/spec/v1\n"
-               b"oid sha256:" + b"a" * 64 + b"\nsize 123456\n")
+    pointer = b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"a" * 64 + b"\nsize 123456\n"
     fake.add_file(f"{ROOT}/DS95-lfs", "cell1.mat", pointer)
     with pytest.raises(InputError, match=r"cell1\.mat: is a Git LFS pointer"):
         fetch(fake, "DS95-lfs", tmp_path)
@@ -326,27 +356,41 @@ def test_lfs_pointer_is_refused(fake, tmp_path):
 
 # ---- command line ------------------------------------------------------------------------
 
+
 def cli_args(fake: FakeGitHub, tmp_path: Path, *datasets: str) -> list[str]:
-    return ["--api-url", fake.api, "--repo", GH_REPO, "--ref", REF, "--path", ROOT,
-            "--datasets", *datasets, "--out-dir", str(tmp_path / "gt"),
-            "--manifest", str(tmp_path / "manifest.json"), "--retries", "2", "--backoff-s", "0.01"]
+    return [
+        "--api-url",
+        fake.api,
+        "--repo",
+        GH_REPO,
+        "--ref",
+        REF,
+        "--path",
+        ROOT,
+        "--datasets",
+        *datasets,
+        "--out-dir",
+        str(tmp_path / "gt"),
+        "--manifest",
+        str(tmp_path / "manifest.json"),
+        "--retries",
+        "2",
+        "--backoff-s",
+        "0.01",
+    ]
 
 
 def test_cli_writes_files_and_manifest(fake, tmp_path):
     assert run_script("download_ground_truth", cli_args(fake, tmp_path, DS_A, DS_B, DS_A)) == 0
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert {k: manifest[k] for k in ("repo", "ref", "path")} == {"repo": GH_REPO, "ref": REF,
-                                                                 "path": ROOT}
+    assert {k: manifest[k] for k in ("repo", "ref", "path")} == {"repo": GH_REPO, "ref": REF, "path": ROOT}
     assert list(manifest["datasets"]) == [DS_A, DS_B]
     for dataset in (DS_A, DS_B):
-        listed = {e["name"]: e for e in fake.folders[f"{ROOT}/{dataset}"]
-                  if e["name"].endswith(".mat")}
+        listed = {e["name"]: e for e in fake.folders[f"{ROOT}/{dataset}"] if e["name"].endswith(".mat")}
         got = manifest["datasets"][dataset]
         assert got["folder"] == str(tmp_path / "gt" / dataset)
-        assert got["files"] == [{"name": n, "sha": listed[n]["sha"], "size": listed[n]["size"]}
-                                for n in sorted(listed)]
-        assert {p.name: p.read_bytes() for p in files_under(tmp_path / "gt" / dataset)} \
-            == expected_files(fake, dataset)
+        assert got["files"] == [{"name": n, "sha": listed[n]["sha"], "size": listed[n]["size"]} for n in sorted(listed)]
+        assert {p.name: p.read_bytes() for p in files_under(tmp_path / "gt" / dataset)} == expected_files(fake, dataset)
 
 
 def test_cli_failure_exits_1_with_error_line_and_no_manifest(fake, tmp_path, capsys):
@@ -361,13 +405,15 @@ def test_cli_runs_as_a_script(fake, tmp_path):
     # As a Snakemake job runs it: a separate process, with the checkout on PYTHONPATH.
     env = dict(os.environ, PYTHONPATH=str(REPO))
     script = [sys.executable, str(REPO / "scripts" / "download_ground_truth.py")]
-    proc = subprocess.run([*script, *cli_args(fake, tmp_path, DS_B)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*script, *cli_args(fake, tmp_path, DS_B)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert list(json.loads((tmp_path / "manifest.json").read_text())["datasets"]) == [DS_B]
     fake.faults[fake.contents_path(f"{ROOT}/{DS_A}")] = ["rate_limit"]
-    proc = subprocess.run([*script, *cli_args(fake, tmp_path, DS_A)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*script, *cli_args(fake, tmp_path, DS_A)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and f"contents/{ROOT}/{DS_A}" in last

@@ -5,21 +5,25 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+from conftest import load_script, run_script
 from sklearn.metrics import roc_auc_score
 
-from conftest import load_script, run_script
 from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
 from sbm.eval.fidelity import classifier_accuracy, cross_fitted_energy, energy_distance, fidelity
 from sbm.eval.next_step import next_step_errors
 from sbm.eval.rollout import rollout_errors
-from sbm.model.forecast import rollout, sbm_forecaster
 from sbm.figures import voxelise
 from sbm.io.errors import InputError
+from sbm.model.forecast import rollout, sbm_forecaster
 from sbm.model.sbm import SBM, SBMConfig
 
 
 def small_model(**kw):
-    return SBM(SBMConfig(**{"n_stimuli": 3, "context": 6, "d_model": 16, "n_heads": 2, "n_layers": 1, "spatial": "dense", **kw}))
+    return SBM(
+        SBMConfig(
+            **{"n_stimuli": 3, "context": 6, "d_model": 16, "n_heads": 2, "n_layers": 1, "spatial": "dense", **kw}
+        )
+    )
 
 
 # --- context length ----------------------------------------------------------------------------
@@ -60,8 +64,14 @@ def test_rollout_example_is_the_true_window_and_the_sbm_rollout(probs_dir):
     assert first == result["start_frames"][1]  # the middle start
     np.testing.assert_array_equal(ex["truth"], p[first : first + 6 + 5])
     xyz = torch.from_numpy(ex["xyz"])[None]
-    again = rollout(sbm_forecaster(model), torch.from_numpy(ex["truth"][None, :6]), xyz, torch.from_numpy(stim[None, first : first + 11]),
-                    torch.ones(1, p.shape[1], dtype=torch.bool), 5)
+    again = rollout(
+        sbm_forecaster(model),
+        torch.from_numpy(ex["truth"][None, :6]),
+        xyz,
+        torch.from_numpy(stim[None, first : first + 11]),
+        torch.ones(1, p.shape[1], dtype=torch.bool),
+        5,
+    )
     torch.testing.assert_close(torch.from_numpy(ex["sbm"]), again[0])
 
 
@@ -71,7 +81,9 @@ def test_energy_distance_known_answers():
     x, y = rng.normal(size=300), rng.normal(1.0, 2.0, size=200)
     # scipy's 1-D energy distance is the square root of ours (both V-statistics).
     assert energy_distance(x, y) == pytest.approx(scipy.stats.energy_distance(x, y) ** 2, rel=1e-9)
-    assert energy_distance(np.zeros((5, 3)), np.full((7, 3), [3.0, 4.0, 0.0])) == pytest.approx(2 * 5.0)  # point masses: 2|a|
+    assert energy_distance(np.zeros((5, 3)), np.full((7, 3), [3.0, 4.0, 0.0])) == pytest.approx(
+        2 * 5.0
+    )  # point masses: 2|a|
     z = rng.normal(size=(50, 4))
     assert energy_distance(z, z) == pytest.approx(0.0, abs=1e-12)
 
@@ -106,8 +118,13 @@ def test_fidelity_of_the_truth_itself_and_of_a_shifted_copy():
     metrics, coords, shown = fidelity(truth, {"copy": truth.copy(), "shifted": truth + 2.0}, components=10)
     assert metrics["metrics"]["copy"]["energy_distance"] == pytest.approx(0.0, abs=1e-9)
     assert metrics["metrics"]["copy"]["classifier_accuracy"] <= 0.6
-    assert metrics["metrics"]["shifted"]["energy_distance"] > 1 and metrics["metrics"]["shifted"]["classifier_accuracy"] > 0.9
-    assert metrics["components"] == 10 and shown.tolist() == list(range(1, 60, 2))  # fitted on the even frames, odd ones shown
+    assert (
+        metrics["metrics"]["shifted"]["energy_distance"] > 1
+        and metrics["metrics"]["shifted"]["classifier_accuracy"] > 0.9
+    )
+    assert metrics["components"] == 10 and shown.tolist() == list(
+        range(1, 60, 2)
+    )  # fitted on the even frames, odd ones shown
     assert coords["pca"]["truth"].shape == coords["umap"]["shifted"].shape == (30, 2)
     np.testing.assert_allclose(coords["pca"]["copy"], coords["pca"]["truth"], atol=1e-9)  # the same projection for all
     np.testing.assert_allclose(coords["umap"]["copy"], coords["umap"]["truth"], atol=1e-5)
@@ -118,7 +135,14 @@ def test_fidelity_script_names_a_bad_states_file(tmp_path, capsys):
         f["subject_2/frame"] = np.arange(20)
         f["subject_2/truth"] = np.random.rand(20, 8)
         f["subject_2/sbm"] = np.full((20, 8), np.nan)
-    args = ["--states", str(tmp_path / "states.h5"), "--metrics", str(tmp_path / "f.json"), "--embedding", str(tmp_path / "e.csv")]
+    args = [
+        "--states",
+        str(tmp_path / "states.h5"),
+        "--metrics",
+        str(tmp_path / "f.json"),
+        "--embedding",
+        str(tmp_path / "e.csv"),
+    ]
     assert run_script("evaluate_fidelity", args) == 1
     err = capsys.readouterr().err
     assert "states.h5" in err and "subject_2/sbm" in err and "non-finite" in err
@@ -143,7 +167,9 @@ def test_lagged_correlation_finds_a_one_frame_lead():
     c = lagged_correlation(np.stack((target, source, rng.normal(size=500)), axis=1))
     assert c[0, 1] == pytest.approx(1.0, abs=1e-2)  # target x source
     assert abs(c[1, 0]) < 0.15 and abs(c[0, 2]) < 0.15
-    np.testing.assert_allclose(group_means(np.arange(12.0).reshape(2, 6), np.array([0, 0, 1, 1, 1, 2]), 3), [[0.5, 3, 5], [6.5, 9, 11]])
+    np.testing.assert_allclose(
+        group_means(np.arange(12.0).reshape(2, 6), np.array([0, 0, 1, 1, 1, 2]), 3), [[0.5, 3, 5], [6.5, 9, 11]]
+    )
 
 
 def test_uniform_attention_gives_uniform_influence(probs_dir):
@@ -201,9 +227,16 @@ def test_attention_influence_is_target_by_source(probs_dir):
         q, k, _ = attn.qkv(x).view(1, 6, 29, 3, 2, 8).unbind(dim=3)
         cos, sin = attn.rotary(xyz)
         q, k = rotate(q, cos, sin), rotate(k, cos, sin)
-        weights = torch.softmax(torch.einsum("tqhe,tkhe->thqk", q[0], k[0]) / 8**0.5, dim=-1).mean(dim=1)[:, 1:, 1:]  # (T, N, N)
+        weights = torch.softmax(torch.einsum("tqhe,tkhe->thqk", q[0], k[0]) / 8**0.5, dim=-1).mean(dim=1)[
+            :, 1:, 1:
+        ]  # (T, N, N)
     g = torch.as_tensor(group)
-    expected = np.array([[float(weights[:, g == a][:, :, g == b].sum()) / ((g == a).sum() * (g == b).sum() * 6) for b in (0, 1)] for a in (0, 1)])
+    expected = np.array(
+        [
+            [float(weights[:, g == a][:, :, g == b].sum()) / ((g == a).sum() * (g == b).sum() * 6) for b in (0, 1)]
+            for a in (0, 1)
+        ]
+    )
     np.testing.assert_allclose(influence, expected, rtol=1e-5)
     assert abs(influence[0, 1] - influence[1, 0]) > 1e-4  # not symmetric
 

@@ -6,8 +6,8 @@ import pytest
 
 from sbm.data.split import check_neuron_counts
 from sbm.io.atomic import atomic_path
-from sbm.io.errors import InputError
 from sbm.io.contracts import DFF, PROBS, open_checked
+from sbm.io.errors import InputError
 
 
 def test_a_write_removes_the_temporary_files_of_killed_writers(tmp_path):
@@ -39,16 +39,21 @@ def write(path, **datasets):
     return path
 
 
-GOOD = dict(prob=np.zeros((10, 4), np.float32), xyz=np.zeros((4, 3), np.float32), stimulus=np.zeros((10, 2), np.float32))
+GOOD = dict(
+    prob=np.zeros((10, 4), np.float32), xyz=np.zeros((4, 3), np.float32), stimulus=np.zeros((10, 2), np.float32)
+)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(xyz=np.zeros((5, 3))), r"xyz has shape \(5, 3\) but prob has 4 along N"),
-    (dict(xyz=np.zeros((4, 2))), r"xyz has shape \(4, 2\), expected \('N', 3\)"),
-    (dict(stimulus=np.zeros((10, 3))), "2 stimulus_names for 3 columns of stimulus"),
-    (dict(behavior=np.zeros((9, 5))), r"behavior has shape \(9, 5\) but prob has 10 along T"),
-    (dict(prob=np.zeros((10,))), "prob has shape \\(10,\\), expected 2 dimensions"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(xyz=np.zeros((5, 3))), r"xyz has shape \(5, 3\) but prob has 4 along N"),
+        (dict(xyz=np.zeros((4, 2))), r"xyz has shape \(4, 2\), expected \('N', 3\)"),
+        (dict(stimulus=np.zeros((10, 3))), "2 stimulus_names for 3 columns of stimulus"),
+        (dict(behavior=np.zeros((9, 5))), r"behavior has shape \(9, 5\) but prob has 10 along T"),
+        (dict(prob=np.zeros((10,))), "prob has shape \\(10,\\), expected 2 dimensions"),
+    ],
+)
 def test_a_probs_file_that_breaks_its_layout_is_named(tmp_path, change, message):
     path = write(tmp_path / "subject_1.h5", **{**GOOD, **change})
     with pytest.raises(InputError, match=message) as err:
@@ -69,7 +74,10 @@ def test_missing_attributes_and_optional_datasets(tmp_path):
     with pytest.raises(InputError, match=r"missing attribute\(s\) \['subject'\]"):
         with open_checked(path, PROBS):
             pass
-    with pytest.raises(InputError, match=r"missing dataset\(s\) \['dff', 'noise_level', 'cell_id', 'stimulus_code'\]: rerun the dff stage"):
+    with pytest.raises(
+        InputError,
+        match=r"missing dataset\(s\) \['dff', 'noise_level', 'cell_id', 'stimulus_code'\]: rerun the dff stage",
+    ):
         with open_checked(path, DFF):
             pass
     (tmp_path / "cut.h5").write_bytes(path.read_bytes()[:1000])
@@ -81,8 +89,11 @@ def test_missing_attributes_and_optional_datasets(tmp_path):
 def test_fish_smaller_than_a_cluster_are_all_named(probs_dir):
     files = sorted(probs_dir.glob("subject_*.h5"))  # 26, 28, 30, 32, 34 neurons
     check_neuron_counts(files, 26)
-    with pytest.raises(InputError, match=r"in 3 fish: .*subject_1.h5 \(26\), .*subject_2.h5 \(28\), .*subject_3.h5 \(30\); "
-                                         r"set sbm.model.cluster_size to at most 26"):
+    with pytest.raises(
+        InputError,
+        match=r"in 3 fish: .*subject_1.h5 \(26\), .*subject_2.h5 \(28\), .*subject_3.h5 \(30\); "
+        r"set sbm.model.cluster_size to at most 26",
+    ):
         check_neuron_counts(files, 31)
 
 
@@ -93,7 +104,10 @@ def test_results_are_refused_unless_they_have_their_declared_keys(tmp_path):
     write_result(tmp_path / "c.json", good, Connectome)
     assert read_result(tmp_path / "c.json", Connectome) == good
     broken = {k: v for k, v in good.items() if k != "windows"} | {"extra": 1}
-    with pytest.raises(InputError, match=r"x.json: not a Connectome result: keys \['auroc', 'chance', 'extra', 'layout', 'per_subject'\]"):
+    with pytest.raises(
+        InputError,
+        match=r"x.json: not a Connectome result: keys \['auroc', 'chance', 'extra', 'layout', 'per_subject'\]",
+    ):
         write_result(tmp_path / "x.json", broken, Connectome)
     assert not (tmp_path / "x.json").exists()
     (tmp_path / "bad.json").write_text("{not json")
@@ -104,8 +118,16 @@ def test_results_are_refused_unless_they_have_their_declared_keys(tmp_path):
 def test_groups_are_checked_when_written_and_read(tmp_path):
     from sbm.io.contracts import ROLLOUT_EXAMPLE, first_group, read_groups, write_groups
 
-    fish = {"truth": np.zeros((7, 5), np.float32), "sbm": np.zeros((3, 5), np.float32), "xyz": np.zeros((5, 3), np.float32),
-            "stimulus": np.zeros((7, 2), np.float32), "first_frame": 10, "context": 4, "fps": 2.0, "stimulus_names": ["a", "b"]}
+    fish = {
+        "truth": np.zeros((7, 5), np.float32),
+        "sbm": np.zeros((3, 5), np.float32),
+        "xyz": np.zeros((5, 3), np.float32),
+        "stimulus": np.zeros((7, 2), np.float32),
+        "first_frame": 10,
+        "context": 4,
+        "fps": 2.0,
+        "stimulus_names": ["a", "b"],
+    }
     write_groups(tmp_path / "e.h5", {"subject_2": fish, "subject_3": fish}, ROLLOUT_EXAMPLE)
     assert list(read_groups(tmp_path / "e.h5", ROLLOUT_EXAMPLE)) == ["subject_2", "subject_3"]
     assert first_group(tmp_path / "e.h5", ROLLOUT_EXAMPLE)["first_frame"] == 10

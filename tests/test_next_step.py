@@ -5,15 +5,14 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import run_script
-from sbm.data.windows import Windows, collate, open_probs
-from sbm.data.windows import window
-from sbm.model.baselines import Forecasters
-from sbm.train.baselines import ForecasterConfig, fit_forecasters, fit_ridge
+
+from sbm.data.windows import Windows, collate, open_probs, window
 from sbm.eval.metrics import Reliability
 from sbm.eval.next_step import next_step_errors, summarise
+from sbm.model.baselines import Forecasters
 from sbm.model.sbm import SBM, SBMConfig, save_weights
+from sbm.train.baselines import ForecasterConfig, fit_forecasters, fit_ridge
 
 
 def test_baselines_match_a_direct_computation(probs_dir):
@@ -30,8 +29,20 @@ def test_baselines_match_a_direct_computation(probs_dir):
 
 
 def test_a_perfect_forecaster_scores_zero_and_ratios_are_relative_to_baselines():
-    fish = [{"subject": "subject_1", "windows": 2, "values": 10, "abs_error_sums": {"sbm": 1.0, "persistence": 2.0, "context_mean": 4.0}},
-            {"subject": "subject_2", "windows": 3, "values": 30, "abs_error_sums": {"sbm": 3.0, "persistence": 2.0, "context_mean": 4.0}}]
+    fish = [
+        {
+            "subject": "subject_1",
+            "windows": 2,
+            "values": 10,
+            "abs_error_sums": {"sbm": 1.0, "persistence": 2.0, "context_mean": 4.0},
+        },
+        {
+            "subject": "subject_2",
+            "windows": 3,
+            "values": 30,
+            "abs_error_sums": {"sbm": 3.0, "persistence": 2.0, "context_mean": 4.0},
+        },
+    ]
     s = summarise(fish)
     assert s["mae"] == {"sbm": 0.1, "persistence": 0.1, "context_mean": 0.2}
     assert s["sbm_over_baseline"] == {"persistence": 1.0, "context_mean": 0.5}
@@ -40,10 +51,24 @@ def test_a_perfect_forecaster_scores_zero_and_ratios_are_relative_to_baselines()
 
 def test_weights_trained_on_a_held_out_fish_are_refused(tmp_path, probs_dir, capsys):
     model = SBM(SBMConfig(n_stimuli=3, context=6, d_model=16, n_heads=2, n_layers=1, spatial="dense"))
-    save_weights(model, tmp_path / "w.pt", training={"train_fish": ["subject_1", "subject_4"], "val_fish": ["subject_2"]})
-    (tmp_path / "split.yaml").write_text(yaml.safe_dump({"train": ["subject_1"], "val": ["subject_2"], "heldout": ["subject_4"]}))
-    args = ["--weights", tmp_path / "w.pt", "--split", tmp_path / "split.yaml", "--heldout", probs_dir / "subject_4.h5",
-            "--metrics", tmp_path / "e.json", "--states", tmp_path / "s.h5"]
+    save_weights(
+        model, tmp_path / "w.pt", training={"train_fish": ["subject_1", "subject_4"], "val_fish": ["subject_2"]}
+    )
+    (tmp_path / "split.yaml").write_text(
+        yaml.safe_dump({"train": ["subject_1"], "val": ["subject_2"], "heldout": ["subject_4"]})
+    )
+    args = [
+        "--weights",
+        tmp_path / "w.pt",
+        "--split",
+        tmp_path / "split.yaml",
+        "--heldout",
+        probs_dir / "subject_4.h5",
+        "--metrics",
+        tmp_path / "e.json",
+        "--states",
+        tmp_path / "s.h5",
+    ]
     assert run_script("evaluate_next_step", args) == 1
     assert "was trained or selected on held-out fish ['subject_4']" in capsys.readouterr().err
     assert not (tmp_path / "e.json").exists()
@@ -60,7 +85,10 @@ def test_neuron_mean_is_the_causal_mean_of_each_neurons_past(probs_dir):
 
 def test_ridge_recovers_a_linear_rule_and_forecasters_round_trip(tmp_path):
     g = torch.Generator().manual_seed(0)
-    x, x_val = torch.rand(5000, 4, generator=g, dtype=torch.float64), torch.rand(500, 4, generator=g, dtype=torch.float64)
+    x, x_val = (
+        torch.rand(5000, 4, generator=g, dtype=torch.float64),
+        torch.rand(500, 4, generator=g, dtype=torch.float64),
+    )
     rule = lambda a: 0.6 * a[:, 3] + 0.2 * a[:, 0] + 0.1  # noqa: E731
     w, info = fit_ridge(x, rule(x), x_val, rule(x_val), alphas=(1e-8, 1.0))
     torch.testing.assert_close(w, torch.tensor([0.2, 0, 0, 0.6, 0.1], dtype=torch.float64), atol=1e-5, rtol=0)
@@ -98,7 +126,11 @@ def test_reliability_bins_and_ece_have_known_answers():
     biased.update(torch.full((3, 5), 0.5), torch.full((3, 5), 0.2), mask=torch.tensor([[True] * 4 + [False]] * 3))
     r = biased.result()
     assert r["ece"] == pytest.approx(0.3) and r["count"][5] == 12 and sum(r["count"]) == 12
-    assert r["mean_predicted"][5] == pytest.approx(0.5) and r["mean_observed"][5] == pytest.approx(0.2) and r["mean_observed"][0] is None
+    assert (
+        r["mean_predicted"][5] == pytest.approx(0.5)
+        and r["mean_observed"][5] == pytest.approx(0.2)
+        and r["mean_observed"][0] is None
+    )
     two = Reliability(bins=2)
     two.update(torch.tensor([0.2, 0.2, 0.9]), torch.tensor([0.0, 0.2, 1.0]))  # bins: |0.2-0.1| x2, |0.9-1.0| x1
     assert two.result()["ece"] == pytest.approx((2 * 0.1 + 1 * 0.1) / 3)

@@ -4,9 +4,16 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from conftest import run_script, write_probs
-from sbm.data.behavior import BalancedSampler, frame_batch, frame_index, load_behavior_fish, read_behavior, scale_to_unit
+
+from sbm.data.behavior import (
+    BalancedSampler,
+    frame_batch,
+    frame_index,
+    load_behavior_fish,
+    read_behavior,
+    scale_to_unit,
+)
 from sbm.io.errors import InputError
 from sbm.model.pnm import PNM, PNMConfig
 from sbm.train.pnm import PNMTrainConfig, pearson_r, predict_fish, train_pnm
@@ -16,7 +23,11 @@ NAMES = ["left_turn", "right_turn", "forward_swim", "raw_left", "raw_right"]
 
 def inputs(B=2, F=4, N=30, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.rand(B, F, N, generator=g), torch.rand(B, N, 3, generator=g) * 2 - 1, torch.ones(B, N, dtype=torch.bool)
+    return (
+        torch.rand(B, F, N, generator=g),
+        torch.rand(B, N, 3, generator=g) * 2 - 1,
+        torch.ones(B, N, dtype=torch.bool),
+    )
 
 
 def test_shuffling_neurons_leaves_the_output_unchanged():
@@ -36,11 +47,16 @@ def test_padding_leaves_the_output_unchanged():
     padded_prob = torch.cat((prob, torch.rand(1, 4, pad)), dim=2)
     padded_xyz = torch.cat((xyz, torch.rand(1, pad, 3)), dim=1)
     padded_mask = torch.cat((mask, torch.zeros(1, pad, dtype=torch.bool)), dim=1)
-    torch.testing.assert_close(model(prob, xyz, mask), model(padded_prob, padded_xyz, padded_mask), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        model(prob, xyz, mask), model(padded_prob, padded_xyz, padded_mask), atol=1e-5, rtol=1e-5
+    )
     # and a fish batched beside a larger one (45 neurons) gets what it gets alone
     big = inputs(B=1, N=45, seed=3)
-    small = (torch.cat((prob, torch.zeros(1, 4, 15)), dim=2), torch.cat((xyz, torch.zeros(1, 15, 3)), dim=1),
-             torch.cat((mask, torch.zeros(1, 15, dtype=torch.bool)), dim=1))
+    small = (
+        torch.cat((prob, torch.zeros(1, 4, 15)), dim=2),
+        torch.cat((xyz, torch.zeros(1, 15, 3)), dim=1),
+        torch.cat((mask, torch.zeros(1, 15, dtype=torch.bool)), dim=1),
+    )
     batch = [torch.cat(pair) for pair in zip(small, big)]
     torch.testing.assert_close(model(*batch), torch.cat((model(prob, xyz, mask), model(*big))), atol=1e-5, rtol=1e-5)
 
@@ -81,12 +97,29 @@ def test_scale_to_unit_maps_min_and_quantile_to_0_and_1():
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda f: (f.__delitem__("behavior"), f.attrs.__setitem__("behavior_problem", "data_full.mat has no Behavior_full")),
-         r"no usable behaviour \(data_full.mat has no Behavior_full\)"),
-        (lambda f: f["behavior"].__setitem__((7, 2), np.nan), r"forward_swim has 1 non-finite values \(first at frame 7\)"),
-        (lambda f: f["behavior"].__setitem__((slice(None), 1), 0.3), r"\['right_turn'\] is constant over all 60 frames"),
-        (lambda f: f.attrs.__setitem__("behavior_names", ["a", "b", "c", "d", "e"]), r"column\(s\) \['left_turn'.*missing; this fish has \['a'"),
-        (lambda f: (f.__delitem__("behavior"), f.__setitem__("behavior", np.zeros((59, 5), np.float32))), r"behavior has shape \(59, 5\)"),
+        (
+            lambda f: (
+                f.__delitem__("behavior"),
+                f.attrs.__setitem__("behavior_problem", "data_full.mat has no Behavior_full"),
+            ),
+            r"no usable behaviour \(data_full.mat has no Behavior_full\)",
+        ),
+        (
+            lambda f: f["behavior"].__setitem__((7, 2), np.nan),
+            r"forward_swim has 1 non-finite values \(first at frame 7\)",
+        ),
+        (
+            lambda f: f["behavior"].__setitem__((slice(None), 1), 0.3),
+            r"\['right_turn'\] is constant over all 60 frames",
+        ),
+        (
+            lambda f: f.attrs.__setitem__("behavior_names", ["a", "b", "c", "d", "e"]),
+            r"column\(s\) \['left_turn'.*missing; this fish has \['a'",
+        ),
+        (
+            lambda f: (f.__delitem__("behavior"), f.__setitem__("behavior", np.zeros((59, 5), np.float32))),
+            r"behavior has shape \(59, 5\)",
+        ),
     ],
 )
 def test_bad_behaviour_is_refused_with_the_file_and_the_reason(tmp_path, edit, message):
@@ -104,8 +137,22 @@ def test_the_script_refuses_a_training_fish_without_behaviour(tmp_path, capsys):
     with h5py.File(tmp_path / "subject_2.h5", "r+") as f:
         del f["behavior"]
     (tmp_path / "split.yaml").write_text("train: [subject_1, subject_2]\nval: [subject_3]\nheldout: [subject_4]\n")
-    code = run_script("train_pnm", ["--split", tmp_path / "split.yaml", "--train", tmp_path / "subject_1.h5", tmp_path / "subject_2.h5",
-                                    "--val", tmp_path / "subject_3.h5", "--behavior", "left_turn", "--out", tmp_path / "pnm.pt"])
+    code = run_script(
+        "train_pnm",
+        [
+            "--split",
+            tmp_path / "split.yaml",
+            "--train",
+            tmp_path / "subject_1.h5",
+            tmp_path / "subject_2.h5",
+            "--val",
+            tmp_path / "subject_3.h5",
+            "--behavior",
+            "left_turn",
+            "--out",
+            tmp_path / "pnm.pt",
+        ],
+    )
     assert code == 1 and not (tmp_path / "pnm.pt").exists()
     assert f"{tmp_path / 'subject_2.h5'}: this fish has no usable behaviour" in capsys.readouterr().err
 
@@ -145,8 +192,14 @@ def test_frame_batch_holds_the_frames_ending_at_t(behaviour_fish):
 
 def test_the_pnm_learns_a_behaviour_of_other_fish(behaviour_fish):
     """Trained on two fish (selected on a third), it predicts a fourth's right turns."""
-    model, summary = train_pnm(PNMConfig(seed=0), PNMTrainConfig(steps=150, val_every=50, batch_size=16), behaviour_fish[:2],
-                               behaviour_fish[2:3], dim=1, progress=False)
+    model, summary = train_pnm(
+        PNMConfig(seed=0),
+        PNMTrainConfig(steps=150, val_every=50, batch_size=16),
+        behaviour_fish[:2],
+        behaviour_fish[2:3],
+        dim=1,
+        progress=False,
+    )
     assert summary["best_val_r"] == max(h["val_r"] for h in summary["history"])
     held_out = behaviour_fish[3]
     pred = predict_fish(model, held_out)

@@ -73,7 +73,9 @@ def test_rollout_errors_of_persistence_match_a_direct_computation(probs_dir):
     assert len(starts) == 3 and starts[0] == 0
     expected = [np.mean([np.abs(p[s + 6 + h] - p[s + 5]).mean() for s in starts]) for h in range(5)]
     np.testing.assert_allclose(result["mae"]["persistence"], expected, rtol=1e-5)
-    np.testing.assert_allclose(result["mean_activity"]["true"], [np.mean([p[s + 6 + h].mean() for s in starts]) for h in range(5)], rtol=1e-5)
+    np.testing.assert_allclose(
+        result["mean_activity"]["true"], [np.mean([p[s + 6 + h].mean() for s in starts]) for h in range(5)], rtol=1e-5
+    )
     summary = summarise_rollouts([result])
     assert summary["horizon"] == [1, 2, 3, 4, 5] and summary["starts"] == 3
     assert summary["growth_exponent"]["persistence"] == pytest.approx(growth_exponent(np.arange(1, 6), expected))
@@ -87,7 +89,15 @@ def test_an_edit_hook_changes_every_window_before_it_is_read(probs_dir):
         frames[:, -1, 3] = 1.0
         return frames
 
-    out = rollout(persistence, batch["prob"][:, :6], batch["xyz"], batch["stimulus"], batch["mask"], horizon=8, edit=excite_neuron_3)
+    out = rollout(
+        persistence,
+        batch["prob"][:, :6],
+        batch["xyz"],
+        batch["stimulus"],
+        batch["mask"],
+        horizon=8,
+        edit=excite_neuron_3,
+    )
     assert torch.equal(out[:, :, 3], torch.ones(2, 8))
     untouched = [n for n in range(30) if n != 3]
     assert torch.equal(out[:, :, untouched], batch["prob"][:, 5:6, untouched].expand(2, 8, 29))

@@ -6,10 +6,19 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from conftest import write_probs
+
 from sbm.data.split import SplitConfig, make_split
-from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, model_inputs, normalise_positions, open_probs, spaced_windows
+from sbm.data.windows import (
+    Windows,
+    check_same_stimuli,
+    collate,
+    epoch_batches,
+    model_inputs,
+    normalise_positions,
+    open_probs,
+    spaced_windows,
+)
 from sbm.io.errors import InputError
 
 SUBJECTS = [f"subject_{i}" for i in range(1, 8)]
@@ -24,17 +33,25 @@ def test_random_split_is_seeded_disjoint_and_complete():
 
 
 def test_explicit_split_is_kept():
-    split = make_split(SUBJECTS, SplitConfig(train=("subject_1", "subject_2"), val=("subject_3",), heldout=("subject_7",)))
+    split = make_split(
+        SUBJECTS, SplitConfig(train=("subject_1", "subject_2"), val=("subject_3",), heldout=("subject_7",))
+    )
     assert (split.train, split.val, split.heldout) == (["subject_1", "subject_2"], ["subject_3"], ["subject_7"])
 
 
-@pytest.mark.parametrize("cfg, message", [
-    (SplitConfig(train=("subject_1", "subject_2"), val=("subject_3",), heldout=("subject_2",)), "both train and heldout"),
-    (SplitConfig(train=("subject_1",), val=("subject_2",), heldout=("subject_2",)), "both val and heldout"),
-    (SplitConfig(train=("subject_1",), val=("subject_9",), heldout=("subject_2",)), "not among"),
-    (SplitConfig(train=("subject_1",), val=(), heldout=("subject_2",)), "no val fish"),
-    (SplitConfig(n_val=4, n_heldout=3), "cannot give"),
-])
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        (
+            SplitConfig(train=("subject_1", "subject_2"), val=("subject_3",), heldout=("subject_2",)),
+            "both train and heldout",
+        ),
+        (SplitConfig(train=("subject_1",), val=("subject_2",), heldout=("subject_2",)), "both val and heldout"),
+        (SplitConfig(train=("subject_1",), val=("subject_9",), heldout=("subject_2",)), "not among"),
+        (SplitConfig(train=("subject_1",), val=(), heldout=("subject_2",)), "no val fish"),
+        (SplitConfig(n_val=4, n_heldout=3), "cannot give"),
+    ],
+)
 def test_bad_splits_are_errors(cfg, message):
     with pytest.raises(ValueError, match=message):
         make_split(SUBJECTS, cfg)
@@ -99,26 +116,32 @@ def _replace(name, value):
     def change(f):
         del f[name]
         f[name] = value
+
     return change
 
 
 def _shorten(frames):
     """A consistent recording of only `frames` frames."""
+
     def change(f):
         for name in [n for n in f if f[n].shape[0] == f["prob"].shape[0] and f[n].ndim == 2]:
             _replace(name, f[name][:frames])(f)
+
     return change
 
 
-@pytest.mark.parametrize("change, message", [
-    (_replace("xyz", np.zeros((20, 3), np.float32)), "xyz has shape"),
-    (_replace("stimulus", np.zeros((50, 3), np.float32)), "stimulus has shape"),
-    (_replace("prob", np.zeros((60, 0), np.float32)), "empty fish"),
-    (_replace("prob", np.full((60, 26), np.nan, np.float32)), r"prob\[0, 0\] = nan"),
-    (_replace("prob", np.full((60, 26), 1.5, np.float32)), "in \\[0, 1\\]"),
-    (_shorten(5), "fewer than the 7"),
-    (lambda f: f.__delitem__("xyz"), "missing dataset"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_replace("xyz", np.zeros((20, 3), np.float32)), "xyz has shape"),
+        (_replace("stimulus", np.zeros((50, 3), np.float32)), "stimulus has shape"),
+        (_replace("prob", np.zeros((60, 0), np.float32)), "empty fish"),
+        (_replace("prob", np.full((60, 26), np.nan, np.float32)), r"prob\[0, 0\] = nan"),
+        (_replace("prob", np.full((60, 26), 1.5, np.float32)), "in \\[0, 1\\]"),
+        (_shorten(5), "fewer than the 7"),
+        (lambda f: f.__delitem__("xyz"), "missing dataset"),
+    ],
+)
 def test_bad_probs_files_are_named(probs_dir, tmp_path, change, message):
     path = damaged(probs_dir, tmp_path, change)
     with pytest.raises(InputError, match=message) as err:

@@ -79,7 +79,12 @@ def test_neuron_order_does_not_matter():
     m = model(spatial="dense")
     prob, xyz, stimulus, mask = inputs()
     order = torch.randperm(40)
-    torch.testing.assert_close(m(prob[..., order], xyz[:, order], stimulus, mask), m(prob, xyz, stimulus, mask)[..., order], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        m(prob[..., order], xyz[:, order], stimulus, mask),
+        m(prob, xyz, stimulus, mask)[..., order],
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 def test_saved_weights_carry_every_random_buffer(tmp_path):

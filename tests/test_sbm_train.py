@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
 from conftest import load_script, run_script
+
 from sbm.cli import parse
 from sbm.model.sbm import load_weights
 from sbm.train.sbm import warmup_cosine
@@ -29,8 +29,22 @@ def command(tmp_path, probs_dir, name="run", model=MODEL, train=TRAIN, split=SPL
     split_file = tmp_path / f"{name}-split.yaml"
     split_file.write_text(yaml.safe_dump(split))
     files = lambda part: [str(probs_dir / f"{s}.h5") for s in split[part]]  # noqa: E731
-    return ["--split", str(split_file), "--train", *files("train"), "--val", *files("val"), "--settings", json.dumps({"model": model, "train": train}),
-            "--run-dir", str(tmp_path / name), "--out", str(tmp_path / f"{name}.pt"), "--threads", "1"]
+    return [
+        "--split",
+        str(split_file),
+        "--train",
+        *files("train"),
+        "--val",
+        *files("val"),
+        "--settings",
+        json.dumps({"model": model, "train": train}),
+        "--run-dir",
+        str(tmp_path / name),
+        "--out",
+        str(tmp_path / f"{name}.pt"),
+        "--threads",
+        "1",
+    ]
 
 
 def train_sbm(argv: list[str]):
@@ -103,11 +117,27 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, probs_dir):
     """Two gloo processes with half the batch each take the same steps as one process."""
     model, train = {**MODEL, "spatial": "dense"}, {**TRAIN, "max_steps": 6}
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, str(REPO / "scripts/train_sbm.py")] + command(tmp_path, probs_dir, "one", model, train),
-                   check=True, env=env, capture_output=True)
-    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          str(REPO / "scripts/train_sbm.py")] + command(tmp_path, probs_dir, "two", model, train),
-                         env=env, capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts/train_sbm.py")] + command(tmp_path, probs_dir, "one", model, train),
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    ddp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(REPO / "scripts/train_sbm.py"),
+        ]
+        + command(tmp_path, probs_dir, "two", model, train),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     assert "on 2 process(es)" in ddp.stderr
     one, two = torch.load(tmp_path / "one.pt", weights_only=False), torch.load(tmp_path / "two.pt", weights_only=False)
@@ -155,5 +185,7 @@ def test_a_run_whose_every_validation_is_nan_says_so(tmp_path, probs_dir, capsys
     train = {**TRAIN, "max_steps": 1, "muon_lr": 1e36, "adamw_lr": 1e36}
     assert run_script("train_sbm", command(tmp_path, probs_dir, train=train)) == 1
     err = capsys.readouterr().err
-    assert "no validation of the 1 steps gave a finite loss, so there are no best weights: lower the learning rates" in err
+    assert (
+        "no validation of the 1 steps gave a finite loss, so there are no best weights: lower the learning rates" in err
+    )
     assert not (tmp_path / "run.pt").exists()

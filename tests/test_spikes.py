@@ -4,17 +4,17 @@ import h5py
 import numpy as np
 import pytest
 import torch
-
 from conftest import ground_truth_dir, needs_ground_truth
+
 from sbm.io.errors import InputError
 from sbm.spikes.baselines import first_difference
 from sbm.spikes.ground_truth import (
-    noise_std,
     FrameTrace,
     Recording,
     frame_traces,
     load_cascade,
     load_cascade_dataset,
+    noise_std,
     resample,
     synthetic_training_traces,
 )
@@ -112,7 +112,9 @@ def test_model_roundtrip_bands_and_frame_rate(tmp_path):
     assert band.tolist()[:3] == [0, 1, 2] and outside.tolist() == [False, False, False, True, True]
     x = np.stack([t.dff for t in traces[:3]], 1)
     again = SpikeModel.from_state(torch.load(_save(model, tmp_path), weights_only=False))
-    np.testing.assert_array_equal(model.infer(x, np.array([1.0, 4.0, 6.0]))[0], again.infer(x, np.array([1.0, 4.0, 6.0]))[0])
+    np.testing.assert_array_equal(
+        model.infer(x, np.array([1.0, 4.0, 6.0]))[0], again.infer(x, np.array([1.0, 4.0, 6.0]))[0]
+    )
     check_frame_rate(model, 2.15, 0.1, "f.h5")
     with pytest.raises(InputError, match=r"f.h5: recorded at 2.500 Hz but the spike model was trained for 2.000 Hz"):
         check_frame_rate(model, 2.5, 0.1, "f.h5")
@@ -133,8 +135,16 @@ def test_rates_and_probability_files(small_fish, tmp_path):
     write_dff(fish, tmp_path / "dff.h5", build_vocabulary({"s": read_stim_codes(small_fish)}))
     with h5py.File(tmp_path / "dff.h5") as d:
         fps, noise = float(d.attrs["fps"]), d["noise_level"][()]
-    traces = [FrameTrace(f"t#{k}", "t", np.random.default_rng(k).random(300).astype(np.float32),
-                         np.random.default_rng(k).poisson(0.2, 300).astype(np.float32), float(n)) for k, n in enumerate(noise[:12])]
+    traces = [
+        FrameTrace(
+            f"t#{k}",
+            "t",
+            np.random.default_rng(k).random(300).astype(np.float32),
+            np.random.default_rng(k).poisson(0.2, 300).astype(np.float32),
+            float(n),
+        )
+        for k, n in enumerate(noise[:12])
+    ]
     model = train_model(traces, fps, [0, 100], TINY)
     write_rates(tmp_path / "dff.h5", model, tmp_path / "rates.h5", "test/model.pt")
     write_probabilities(tmp_path / "rates.h5", tmp_path / "dff.h5", tmp_path / "probs.h5")

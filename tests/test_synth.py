@@ -15,7 +15,9 @@ def read_all(folder):
         resp, abs_ix = f["CellResp"][()], f["absIX"][()].ravel()
     with h5py.File(folder / "ground_truth.h5") as g:
         truth = {k: g[k][()] for k in g}
-    mat = read_mat_fields(folder / "data_full.mat", ["CellXYZ", "CellXYZ_norm", "IX_inval_anat", "fpsec", "stim_full", "Behavior_full"])
+    mat = read_mat_fields(
+        folder / "data_full.mat", ["CellXYZ", "CellXYZ_norm", "IX_inval_anat", "fpsec", "stim_full", "Behavior_full"]
+    )
     return resp, abs_ix, truth, mat
 
 

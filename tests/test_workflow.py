@@ -14,27 +14,35 @@ from pathlib import Path
 import h5py
 import pytest
 import yaml
-
 from conftest import ground_truth_dir, load_script, needs_ground_truth
+
+from sbm.cli import parse
 from sbm.data.split import SplitConfig
-from sbm.train.behavior_baselines import BehaviorBaselineConfig
-from sbm.train.baselines import ForecasterConfig
 from sbm.eval.search import SearchConfig
+from sbm.io.contracts import Behavior, Connectome, Fidelity, NextStep, Rollout, Search, read_result
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
-from sbm.cli import parse
-from sbm.io.contracts import Behavior, Connectome, Fidelity, NextStep, Rollout, Search, read_result
 from sbm.spikes.model import SpikeNetConfig
+from sbm.synth.fish import SimConfig, simulate_fish
+from sbm.train.baselines import ForecasterConfig
+from sbm.train.behavior_baselines import BehaviorBaselineConfig
 from sbm.train.pnm import PNMTrainConfig
 from sbm.train.sbm import TrainConfig
-from sbm.synth.fish import SimConfig, simulate_fish
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 
 
 def snakemake(*args, cwd=REPO, check=True, cores=2, snakefile=SNAKEFILE):
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), *(["--cores", str(cores)] if cores else []), *map(str, args)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(snakefile),
+        *(["--cores", str(cores)] if cores else []),
+        *map(str, args),
+    ]
     # Jobs call `python`: make it this interpreter even when its environment is not activated.
     env = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]))
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
@@ -67,7 +75,7 @@ def parsed_commands(output: str) -> dict[str, list]:
         try:
             parsed.setdefault(job["rule"], []).append(parse(script.Args, words[at + 1 :]))
         except SystemExit:
-            raise AssertionError(f"{job['rule']}: {words[at]} refuses {' '.join(words[at + 1:])}") from None
+            raise AssertionError(f"{job['rule']}: {words[at]} refuses {' '.join(words[at + 1 :])}") from None
     return parsed
 
 
@@ -77,18 +85,57 @@ def test_dry_run_synthetic_default():
     # Every job's command is its script's: the rule passes exactly the arguments the script takes.
     parsed = parsed_commands(proc.stdout)
     assert set(parsed) == set(jobs) - {"all"} and sum(map(len, parsed.values())) == sum(jobs.values()) - 1
-    assert [str(p) for p in parsed["train_sbm"][0].train] == [f"results/synthetic/probs/subject_{i}.h5" for i in (1, 4, 5)]  # the seed-0 split
+    assert [str(p) for p in parsed["train_sbm"][0].train] == [
+        f"results/synthetic/probs/subject_{i}.h5" for i in (1, 4, 5)
+    ]  # the seed-0 split
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
-    assert jobs == {"simulate": 5, "stimulus_vocabulary": 1, "dff": 5, "synthetic_qc": 1, "spikes": 5, "probabilities": 5,
-                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1,
-                    "evaluate_fidelity": 1, "evaluate_connectome": 1, "figures": 1, "fit_behavior_baselines": 1, "train_pnm": 5, "evaluate_behavior": 1, "search_patterns": 1, "behavior_figures": 1, "all": 1}
+    assert jobs == {
+        "simulate": 5,
+        "stimulus_vocabulary": 1,
+        "dff": 5,
+        "synthetic_qc": 1,
+        "spikes": 5,
+        "probabilities": 5,
+        "split": 1,
+        "train_sbm": 1,
+        "fit_baselines": 1,
+        "evaluate_next_step": 1,
+        "evaluate_rollout": 1,
+        "evaluate_fidelity": 1,
+        "evaluate_connectome": 1,
+        "figures": 1,
+        "fit_behavior_baselines": 1,
+        "train_pnm": 5,
+        "evaluate_behavior": 1,
+        "search_patterns": 1,
+        "behavior_figures": 1,
+        "all": 1,
+    }
 
 
 def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
     jobs = planned_jobs(snakemake("-n", "--forceall", "--configfile", REPO / "config/chen2018.yaml").stdout)
-    assert jobs == {"figshare_listing": 1, "download": 18, "stimulus_vocabulary": 1, "dff": 18, "spikes": 18, "probabilities": 18,
-                    "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1, "evaluate_rollout": 1,
-                    "evaluate_fidelity": 1, "figures": 1, "fit_behavior_baselines": 1, "train_pnm": 5, "evaluate_behavior": 1, "search_patterns": 1, "behavior_figures": 1, "all": 1}
+    assert jobs == {
+        "figshare_listing": 1,
+        "download": 18,
+        "stimulus_vocabulary": 1,
+        "dff": 18,
+        "spikes": 18,
+        "probabilities": 18,
+        "split": 1,
+        "train_sbm": 1,
+        "fit_baselines": 1,
+        "evaluate_next_step": 1,
+        "evaluate_rollout": 1,
+        "evaluate_fidelity": 1,
+        "figures": 1,
+        "fit_behavior_baselines": 1,
+        "train_pnm": 5,
+        "evaluate_behavior": 1,
+        "search_patterns": 1,
+        "behavior_figures": 1,
+        "all": 1,
+    }
 
 
 def test_lint_is_clean():
@@ -100,14 +147,26 @@ def test_lint_is_clean():
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("bogus_key=1", "config key 'bogus_key' (from --config) is unknown; known here: baselines, cpu_allocator, dataset,"),
-        ("synthetic={'n_nerons': 5}", "config key 'synthetic.n_nerons' (from --config) is unknown; known here: chunk_frames,"),
+        (
+            "bogus_key=1",
+            "config key 'bogus_key' (from --config) is unknown; known here: baselines, cpu_allocator, dataset,",
+        ),
+        (
+            "synthetic={'n_nerons': 5}",
+            "config key 'synthetic.n_nerons' (from --config) is unknown; known here: chunk_frames,",
+        ),
         ("source=matlab", "config key 'source' (from --config): 'matlab' is not one of ['synthetic', 'chen2018']"),
         ("subjects=['fish1']", "config key 'subjects.0' (from --config): 'fish1' does not match"),
         ("sbm={'model': {'d_modle': 64}}", "config key 'sbm.model.d_modle' (from --config) is unknown"),
-        ("sbm={'model': {'d_model': 64}}", "config key 'sbm.model.d_model' (from --config): '64' is not of type 'integer' "
-                                           "(values nested inside --config arrive as strings: put them in a YAML file"),
-        ("split={'train': ['subject_1', 'subject_2'], 'val': ['subject_3'], 'heldout': ['subject_2']}", "appear in both train and heldout"),
+        (
+            "sbm={'model': {'d_model': 64}}",
+            "config key 'sbm.model.d_model' (from --config): '64' is not of type 'integer' "
+            "(values nested inside --config arrive as strings: put them in a YAML file",
+        ),
+        (
+            "split={'train': ['subject_1', 'subject_2'], 'val': ['subject_3'], 'heldout': ['subject_2']}",
+            "appear in both train and heldout",
+        ),
     ],
 )
 def test_bad_config_is_rejected(override, message):
@@ -120,7 +179,9 @@ def test_bad_config_is_rejected(override, message):
 
 def test_bad_config_file_names_the_file_and_every_problem(tmp_path):
     mine = tmp_path / "mine.yaml"
-    mine.write_text(yaml.safe_dump({"sbm": {"model": {"d_modle": 64, "n_heads": 0}}, "pnm": {"behaviors": ["tail_flip"]}}))
+    mine.write_text(
+        yaml.safe_dump({"sbm": {"model": {"d_modle": 64, "n_heads": 0}}, "pnm": {"behaviors": ["tail_flip"]}})
+    )
     proc = snakemake("-n", "--configfile", REPO / "config/chen2018.yaml", mine, check=False)
     lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()]
     assert proc.returncode != 0 and len(lines) < 15
@@ -137,8 +198,14 @@ def job_blocks(output: str) -> list[dict]:
         threads = re.search(r"^    threads: (\d+)$", block, re.M)
         resources = re.search(r"^    resources: (.*)$", block, re.M)
         shell = re.search(r"^Shell command: (.*)$", block, re.M)
-        jobs.append({"rule": rule, "threads": int(threads.group(1)) if threads else 1,
-                     "resources": resources.group(1) if resources else "", "shell": shell.group(1) if shell else ""})
+        jobs.append(
+            {
+                "rule": rule,
+                "threads": int(threads.group(1)) if threads else 1,
+                "resources": resources.group(1) if resources else "",
+                "shell": shell.group(1) if shell else "",
+            }
+        )
     return jobs
 
 
@@ -148,8 +215,17 @@ def shell_settings(job: dict, flag: str = "--settings") -> dict:
 
 # The paper's settings (DESIGN.md, "The model"): what config/chen2018.yaml must train, evaluate
 # and read behaviour with, whatever config/config.yaml (the synthetic default) sets.
-PAPER_SBM = {"model": {"d_model": 256, "n_heads": 8, "n_layers": 4, "cluster_size": 384, "context": 12, "spatial": "routed"},
-             "train": {"muon_lr": 0.02, "adamw_lr": 0.0005, "betas": [0.9, 0.95], "weight_decay": 0.0001, "clip": 1.0, "max_steps": 0}}
+PAPER_SBM = {
+    "model": {"d_model": 256, "n_heads": 8, "n_layers": 4, "cluster_size": 384, "context": 12, "spatial": "routed"},
+    "train": {
+        "muon_lr": 0.02,
+        "adamw_lr": 0.0005,
+        "betas": [0.9, 0.95],
+        "weight_decay": 0.0001,
+        "clip": 1.0,
+        "max_steps": 0,
+    },
+}
 PAPER_PNM = {"model": {"frames": 4, "neuron_hidden": 32}, "train": {"steps": 2000, "warmup": 0.1, "clip": 1.0}}
 
 
@@ -159,7 +235,13 @@ def test_chen2018_plan_trains_the_papers_model(tmp_path):
     raw = tmp_path / "raw"
     for s in ("subject_1", "subject_2", "subject_3"):
         simulate_fish(SimConfig(n_neurons=60, n_frames=120), s, raw / s)
-    args = ["--configfile", REPO / "config/chen2018.yaml", "--config", f"raw_dir={raw}", "subjects=[subject_1,subject_2,subject_3]"]
+    args = [
+        "--configfile",
+        REPO / "config/chen2018.yaml",
+        "--config",
+        f"raw_dir={raw}",
+        "subjects=[subject_1,subject_2,subject_3]",
+    ]
     # DF/F first: the spike models join the plan once the frame rates are known.
     snakemake(*args, "--", *[f"results/chen2018/dff/subject_{i}.h5" for i in (1, 2, 3)], cwd=tmp_path)
     plan = snakemake(*args, "-n", "-p", cwd=tmp_path).stdout
@@ -181,7 +263,7 @@ def test_chen2018_plan_trains_the_papers_model(tmp_path):
         for part, values in synthetic[section].items():
             if part not in planned[section]:
                 continue  # sbm.evaluate: checked below
-            for key, value in (values.items() if isinstance(values, dict) else [(None, values)]):
+            for key, value in values.items() if isinstance(values, dict) else [(None, values)]:
                 spec = schema[section]["properties"][part]
                 default = spec["properties"][key]["default"] if key else spec["default"]
                 got = planned[section][part][key] if key else planned[section][part]
@@ -194,7 +276,15 @@ def test_slurm_plan_gives_each_job_as_many_cpus_as_threads():
     """With profiles/slurm the executor asks SLURM for as many CPUs as a job has threads (no
     cpus_per_task anywhere); every job's --threads must be those threads."""
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    proc = snakemake("-n", "--forceall", "--workflow-profile", REPO / "profiles/slurm", "--configfile", REPO / "config/chen2018.yaml", cores=None)
+    proc = snakemake(
+        "-n",
+        "--forceall",
+        "--workflow-profile",
+        REPO / "profiles/slurm",
+        "--configfile",
+        REPO / "config/chen2018.yaml",
+        cores=None,
+    )
     jobs = job_blocks(proc.stdout)
     assert len(jobs) > 50
     threads = {}
@@ -204,7 +294,9 @@ def test_slurm_plan_gives_each_job_as_many_cpus_as_threads():
         if flag:
             assert int(flag.group(1)) == job["threads"], job["rule"]
         threads[job["rule"]] = job["threads"]
-    assert threads["train_sbm"] == threads["evaluate_next_step"] == threads["evaluate_rollout"] == 8  # the profile's max-threads
+    assert (
+        threads["train_sbm"] == threads["evaluate_next_step"] == threads["evaluate_rollout"] == 8
+    )  # the profile's max-threads
     assert threads["spikes"] == 2 and threads["dff"] == 1
     assert "gpu=1" in next(job["resources"] for job in jobs if job["rule"] == "train_sbm")
 
@@ -214,14 +306,31 @@ def test_a_rule_depends_on_the_code_it_runs():
 
     sources = [os.path.relpath(p, REPO) for p in python_sources(REPO / "scripts/train_sbm.py", REPO / "sbm")]
     assert sources[-1] == "scripts/train_sbm.py"
-    assert {"sbm/model/sbm.py", "sbm/train/sbm.py", "sbm/data/windows.py", "sbm/__init__.py", "sbm/io/__init__.py"} <= set(sources)
+    assert {
+        "sbm/model/sbm.py",
+        "sbm/train/sbm.py",
+        "sbm/data/windows.py",
+        "sbm/__init__.py",
+        "sbm/io/__init__.py",
+    } <= set(sources)
     assert "sbm/figures.py" not in sources and "sbm/eval/rollout.py" not in sources
 
 
-@pytest.mark.parametrize("section, dataclass", [(("synthetic",), SimConfig), (("spikes", "model"), SpikeNetConfig), (("split",), SplitConfig),
-                                                (("sbm", "model"), SBMConfig), (("sbm", "train"), TrainConfig), (("baselines",), ForecasterConfig),
-                                                (("pnm", "model"), PNMConfig), (("pnm", "train"), PNMTrainConfig),
-                                                (("pnm", "baselines"), BehaviorBaselineConfig), (("pnm", "search"), SearchConfig)])
+@pytest.mark.parametrize(
+    "section, dataclass",
+    [
+        (("synthetic",), SimConfig),
+        (("spikes", "model"), SpikeNetConfig),
+        (("split",), SplitConfig),
+        (("sbm", "model"), SBMConfig),
+        (("sbm", "train"), TrainConfig),
+        (("baselines",), ForecasterConfig),
+        (("pnm", "model"), PNMConfig),
+        (("pnm", "train"), PNMTrainConfig),
+        (("pnm", "baselines"), BehaviorBaselineConfig),
+        (("pnm", "search"), SearchConfig),
+    ],
+)
 def test_schema_defaults_match_the_dataclasses(section, dataclass):
     """The config maps one to one onto the settings dataclasses, with the same defaults."""
     spec = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -246,14 +355,26 @@ def test_environment_yml_lists_the_package_dependencies():
 
 
 # Spike models trained for a few steps only: this checks the plumbing, not the model.
-QUICK_SPIKES = {"repeats": 1, "calibration_fish": 1, "training_noise_levels": [4], "model": {"steps": 20, "ensemble": 1}}
+QUICK_SPIKES = {
+    "repeats": 1,
+    "calibration_fish": 1,
+    "training_noise_levels": [4],
+    "model": {"steps": 20, "ensemble": 1},
+}
 # An SBM trained for a few steps: the plumbing again.
-QUICK_SBM = {"model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "cluster_size": 64}, "train": {"max_steps": 6, "batch_size": 2, "val_windows": 4},
-             "evaluate": {"stride": 20, "rollout_horizon": 4, "rollout_starts": 2}}
+QUICK_SBM = {
+    "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "cluster_size": 64},
+    "train": {"max_steps": 6, "batch_size": 2, "val_windows": 4},
+    "evaluate": {"stride": 20, "rollout_horizon": 4, "rollout_starts": 2},
+}
 QUICK_BASELINES = {"windows": 20, "steps": 100}
 # PNMs for two behaviours, a few steps; a 3 x 3 search.
-QUICK_PNM = {"behaviors": ["left_turn", "raw_left"], "model": {"neuron_hidden": 8, "neuron_features": 8},
-             "train": {"steps": 20, "val_every": 10}, "search": {"grid": 3, "steps": 10}}
+QUICK_PNM = {
+    "behaviors": ["left_turn", "raw_left"],
+    "model": {"neuron_hidden": 8, "neuron_features": 8},
+    "train": {"steps": 20, "val_every": 10},
+    "search": {"grid": 3, "steps": 10},
+}
 TINY = {
     "dataset": "tiny",
     "source": "synthetic",
@@ -285,10 +406,22 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     assert all(float(r["median_r_lag0"]) > 0.2 for r in rows)
     split = yaml.safe_load((tmp_path / "results/tiny/split.yaml").read_text())
     result = read_result(tmp_path / "results/tiny/eval/next_step.json", NextStep)
-    assert result["heldout"] == split["heldout"] and set(result["mae"]) == {"sbm", "persistence", "context_mean", "neuron_mean", "ridge", "mlp"}
+    assert result["heldout"] == split["heldout"] and set(result["mae"]) == {
+        "sbm",
+        "persistence",
+        "context_mean",
+        "neuron_mean",
+        "ridge",
+        "mlp",
+    }
     assert len(list((tmp_path / "results/tiny/sbm").glob("run-*/metrics.csv"))) == 1
     rollout = read_result(tmp_path / "results/tiny/eval/rollout.json", Rollout)
-    assert rollout["horizon"] == [1, 2, 3, 4] and set(rollout["growth_exponent"]) == {"sbm", "persistence", "ridge", "mlp"}
+    assert rollout["horizon"] == [1, 2, 3, 4] and set(rollout["growth_exponent"]) == {
+        "sbm",
+        "persistence",
+        "ridge",
+        "mlp",
+    }
     for name in ("fidelity.json", "embedding.csv", "connectome.json", "rollout_example.h5", "next_step_states.h5"):
         assert (tmp_path / "results/tiny/eval" / name).stat().st_size > 0
     fidelity = read_result(tmp_path / "results/tiny/eval/fidelity.json", Fidelity)
@@ -298,7 +431,8 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     assert len(result["mae_by_context"]["sbm"]) == 12
     behavior = read_result(tmp_path / "results/tiny/eval/behavior.json", Behavior)
     assert behavior["behaviors"] == ["left_turn", "raw_left"] and set(behavior["r"]) == {
-        f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")}
+        f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")
+    }
     search = read_result(tmp_path / "results/tiny/eval/search.json", Search)
     assert set(search["coverage"]) == {"true", "real", "random", "optimised"}
     objective = search["per_subject"][split["heldout"][0]]["objective"]
@@ -307,9 +441,26 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     # Nothing left to do; `-R dff` reruns that stage and what depends on it, not the simulation.
     assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=tmp_path).stdout
     jobs = planned_jobs(snakemake("--configfile", config, "-n", "-R", "dff", cwd=tmp_path).stdout)
-    assert jobs == {"dff": 3, "synthetic_qc": 1, "spikes": 3, "probabilities": 3, "split": 1, "train_sbm": 1, "fit_baselines": 1, "evaluate_next_step": 1,
-                    "evaluate_rollout": 1, "evaluate_fidelity": 1, "evaluate_connectome": 1, "figures": 1, "fit_behavior_baselines": 1,
-                    "train_pnm": 2, "evaluate_behavior": 1, "search_patterns": 1, "behavior_figures": 1, "all": 1}
+    assert jobs == {
+        "dff": 3,
+        "synthetic_qc": 1,
+        "spikes": 3,
+        "probabilities": 3,
+        "split": 1,
+        "train_sbm": 1,
+        "fit_baselines": 1,
+        "evaluate_next_step": 1,
+        "evaluate_rollout": 1,
+        "evaluate_fidelity": 1,
+        "evaluate_connectome": 1,
+        "figures": 1,
+        "fit_behavior_baselines": 1,
+        "train_pnm": 2,
+        "evaluate_behavior": 1,
+        "search_patterns": 1,
+        "behavior_figures": 1,
+        "all": 1,
+    }
     check_missing_intermediate_is_rebuilt(tmp_path, config)
     check_fish_without_behaviour(tmp_path, config, split)
 
@@ -324,7 +475,13 @@ def check_missing_intermediate_is_rebuilt(folder, config):
         jobs = planned_jobs(snakemake("--configfile", config, "-n", cwd=folder).stdout)
     finally:
         os.rename(aside, dff)
-    assert jobs["dff"] == 1 and jobs["spikes"] == 1 and jobs["probabilities"] == 1 and jobs["train_sbm"] == 1 and jobs["figures"] == 1
+    assert (
+        jobs["dff"] == 1
+        and jobs["spikes"] == 1
+        and jobs["probabilities"] == 1
+        and jobs["train_sbm"] == 1
+        and jobs["figures"] == 1
+    )
 
 
 def check_fish_without_behaviour(folder, config, split):
@@ -339,8 +496,17 @@ def check_fish_without_behaviour(folder, config, split):
     figure = folder / "results/tiny/figures/rollouts.png"
     before = figure.stat().st_mtime_ns
     # The shipped profile (keep-going) as a user in the repository gets it.
-    proc = snakemake("--configfile", config, "--workflow-profile", REPO / "profiles/default", "--forcerun", "train_pnm", "evaluate_rollout",
-                     cwd=folder, check=False)
+    proc = snakemake(
+        "--configfile",
+        config,
+        "--workflow-profile",
+        REPO / "profiles/default",
+        "--forcerun",
+        "train_pnm",
+        "evaluate_rollout",
+        cwd=folder,
+        check=False,
+    )
     assert proc.returncode != 0
     log = (folder / "logs/tiny/train_pnm/left_turn.log").read_text()
     assert f"{probs.name}: this fish has no usable behaviour (data_full.mat has no Behavior_full)" in log
@@ -360,7 +526,10 @@ def check_report(folder):
         warnings.warn("the report was not opened: no chromium, chromedriver or selenium here")
         return
     shown = report_check.check_report(folder / "report.html", figures)
-    assert all(width > 100 for name, width in shown.items() if name.endswith(".png")) and shown["next_step_table.html"] >= 24
+    assert (
+        all(width > 100 for name, width in shown.items() if name.endswith(".png"))
+        and shown["next_step_table.html"] >= 24
+    )
 
 
 @pytest.mark.slow
@@ -369,16 +538,48 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
     """The real-data configuration on data already on disk (here simulated, in the same layout)."""
     raw = tmp_path / "chen_raw"
     for s in ("subject_3", "subject_7", "subject_8"):
-        simulate_fish(SimConfig(n_neurons=150, n_frames=250, mat_format="v7.3" if s == "subject_7" else "v5"), s, raw / s)
+        simulate_fish(
+            SimConfig(n_neurons=150, n_frames=250, mat_format="v7.3" if s == "subject_7" else "v5"), s, raw / s
+        )
     local = tmp_path / "local.yaml"
-    spikes = {**QUICK_SPIKES, "ground_truth_dir": str(ground_truth_dir()), "ground_truth_datasets": ["DS06-GCaMP6f-zf-aDp"]}
-    local.write_text(yaml.safe_dump({"raw_dir": str(raw), "subjects": ["subject_3", "subject_7", "subject_8"], "spikes": spikes, "sbm": QUICK_SBM,
-                                     "baselines": QUICK_BASELINES, "pnm": QUICK_PNM}))
+    spikes = {
+        **QUICK_SPIKES,
+        "ground_truth_dir": str(ground_truth_dir()),
+        "ground_truth_datasets": ["DS06-GCaMP6f-zf-aDp"],
+    }
+    local.write_text(
+        yaml.safe_dump(
+            {
+                "raw_dir": str(raw),
+                "subjects": ["subject_3", "subject_7", "subject_8"],
+                "spikes": spikes,
+                "sbm": QUICK_SBM,
+                "baselines": QUICK_BASELINES,
+                "pnm": QUICK_PNM,
+            }
+        )
+    )
     args = ["--configfile", REPO / "config/chen2018.yaml", local]
     jobs = planned_jobs(snakemake(*args, "-n", cwd=tmp_path).stdout)
-    assert jobs == {"stimulus_vocabulary": 1, "dff": 3, "spikes": 3, "probabilities": 3, "split": 1, "train_sbm": 1, "fit_baselines": 1,
-                    "evaluate_next_step": 1, "evaluate_rollout": 1, "evaluate_fidelity": 1, "figures": 1, "fit_behavior_baselines": 1,
-                    "train_pnm": 2, "evaluate_behavior": 1, "search_patterns": 1, "behavior_figures": 1, "all": 1}
+    assert jobs == {
+        "stimulus_vocabulary": 1,
+        "dff": 3,
+        "spikes": 3,
+        "probabilities": 3,
+        "split": 1,
+        "train_sbm": 1,
+        "fit_baselines": 1,
+        "evaluate_next_step": 1,
+        "evaluate_rollout": 1,
+        "evaluate_fidelity": 1,
+        "figures": 1,
+        "fit_behavior_baselines": 1,
+        "train_pnm": 2,
+        "evaluate_behavior": 1,
+        "search_patterns": 1,
+        "behavior_figures": 1,
+        "all": 1,
+    }
     snakemake(*args, cwd=tmp_path)
     with h5py.File(tmp_path / "results/chen2018/dff/subject_7.h5") as f:
         assert f["dff"].shape[0] == 248 and "all_white" in list(f.attrs["stimulus_names"])
@@ -397,11 +598,17 @@ def test_editing_code_reruns_the_rules_that_run_it(tmp_path):
     shutil.copy(REPO / "environment.yml", repo)
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({**TINY, "synthetic": {"n_neurons": 60, "n_frames": 120}}))
-    run = lambda *args: snakemake("--configfile", config, *args, cwd=tmp_path, snakefile=repo / "workflow/Snakefile")  # noqa: E731
+
+    def run(*args):
+        return snakemake("--configfile", config, *args, cwd=tmp_path, snakefile=repo / "workflow/Snakefile")
+
     run("--", "results/tiny/qc/dff_vs_truth.csv")
     target = ["-n", "--", "results/tiny/qc/dff_vs_truth.csv"]
-    for edited, rules in (("scripts/synthetic_qc.py", {"synthetic_qc"}), ("sbm/spikes/qc.py", {"synthetic_qc"}),
-                          ("sbm/io/atomic.py", {"simulate", "stimulus_vocabulary", "dff", "synthetic_qc"})):
+    for edited, rules in (
+        ("scripts/synthetic_qc.py", {"synthetic_qc"}),
+        ("sbm/spikes/qc.py", {"synthetic_qc"}),
+        ("sbm/io/atomic.py", {"simulate", "stimulus_vocabulary", "dff", "synthetic_qc"}),
+    ):
         path = repo / edited
         original = path.read_text()
         os.utime(path)  # touched, not changed: nothing to do
@@ -420,8 +627,15 @@ def test_failing_job_reports_the_bad_file(tmp_path):
     simulate_fish(SimConfig(n_neurons=60, n_frames=100), "subject_1", raw)
     with h5py.File(raw / "TimeSeries.h5", "r+") as f:
         f["CellResp"][3, 4] = float("nan")
-    args = ["--configfile", REPO / "config/chen2018.yaml", "--config", f"raw_dir={tmp_path / 'raw'}", "subjects=[subject_1]",
-            "--", "results/chen2018/dff/subject_1.h5"]
+    args = [
+        "--configfile",
+        REPO / "config/chen2018.yaml",
+        "--config",
+        f"raw_dir={tmp_path / 'raw'}",
+        "subjects=[subject_1]",
+        "--",
+        "results/chen2018/dff/subject_1.h5",
+    ]
     proc = snakemake(*args, cwd=tmp_path, check=False)
     assert proc.returncode != 0
     log = (tmp_path / "logs/chen2018/dff/subject_1.log").read_text()

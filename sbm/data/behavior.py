@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from sbm.data.windows import open_probs
-from sbm.io.errors import InputError
 from sbm.io.contracts import PROBS, open_checked
+from sbm.io.errors import InputError
 
 
 def read_behavior(path, names: list[str]) -> np.ndarray:
@@ -25,11 +25,15 @@ def read_behavior(path, names: list[str]) -> np.ndarray:
     with open_checked(path, PROBS) as f:
         if "behavior" not in f:
             why = str(f.attrs.get("behavior_problem", "")) or "no 'behavior' dataset"
-            raise InputError(path, f"this fish has no usable behaviour ({why}); the PNM stages need it for every fish of the split")
+            raise InputError(
+                path, f"this fish has no usable behaviour ({why}); the PNM stages need it for every fish of the split"
+            )
         behavior, T = f["behavior"][()], f["prob"].shape[0]
         known = [str(s) for s in f.attrs.get("behavior_names", [])]
     if behavior.ndim != 2 or behavior.shape != (T, len(known)):
-        raise InputError(path, f"behavior has shape {behavior.shape}, expected ({T} frames, {len(known)} columns {known})")
+        raise InputError(
+            path, f"behavior has shape {behavior.shape}, expected ({T} frames, {len(known)} columns {known})"
+        )
     missing = [n for n in names if n not in known]
     if missing:
         raise InputError(path, f"behaviour column(s) {missing} missing; this fish has {known}")
@@ -37,7 +41,9 @@ def read_behavior(path, names: list[str]) -> np.ndarray:
     bad = ~np.isfinite(out)
     if bad.any():
         t, d = np.argwhere(bad)[0]
-        raise InputError(path, f"behaviour {names[d]} has {int(bad[:, d].sum())} non-finite values (first at frame {t})")
+        raise InputError(
+            path, f"behaviour {names[d]} has {int(bad[:, d].sum())} non-finite values (first at frame {t})"
+        )
     constant = [n for n, column in zip(names, out.T) if column.max() == column.min()]
     if constant:
         raise InputError(path, f"behaviour {constant} is constant over all {T} frames: nothing to predict")
@@ -74,10 +80,14 @@ def load_behavior_fish(path, names: list[str], quantile: float, frames: int) -> 
 
 def frame_index(fishes: list[BehaviorFish], frames: int) -> np.ndarray:
     """(fish, t) of every frame that has `frames` frames of history ending at it."""
-    return np.array([(f, t) for f, fish in enumerate(fishes) for t in range(frames - 1, len(fish.prob))], dtype=np.int64)
+    return np.array(
+        [(f, t) for f, fish in enumerate(fishes) for t in range(frames - 1, len(fish.prob))], dtype=np.int64
+    )
 
 
-def frame_batch(fishes: list[BehaviorFish], index: np.ndarray, frames: int, states: list[np.ndarray] | None = None) -> dict:
+def frame_batch(
+    fishes: list[BehaviorFish], index: np.ndarray, frames: int, states: list[np.ndarray] | None = None
+) -> dict:
     """prob (B, F, N) of the F frames ending at each (fish, t), padded to the largest fish with
     mask (B, N); xyz (B, N, 3); target (B, D) at t. `states` replaces each fish's prob (for example
     with the SBM's forecasts)."""
@@ -104,7 +114,9 @@ class BalancedSampler:
     are the rare set; every batch takes `high_fraction` of its frames from it and the rest from
     the typical frames, each set visited in a shuffled order and reshuffled when used up."""
 
-    def __init__(self, target: np.ndarray, batch_size: int, quantile: float = 0.9, high_fraction: float = 0.5, seed: int = 0):
+    def __init__(
+        self, target: np.ndarray, batch_size: int, quantile: float = 0.9, high_fraction: float = 0.5, seed: int = 0
+    ):
         threshold = max(float(np.quantile(target, quantile)), float(target.min()))
         self.high = np.flatnonzero(target > threshold)
         self.typical = np.flatnonzero(target <= threshold)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from sbm.io.errors import InputError
 from sbm.io.contracts import PROBS, open_checked
+from sbm.io.errors import InputError
 from sbm.settings import from_dict
 
 
@@ -44,11 +44,17 @@ def make_split(subjects: list[str], cfg: SplitConfig) -> Split:
         split = Split(list(cfg.train), list(cfg.val), list(cfg.heldout))
     else:
         if cfg.n_val + cfg.n_heldout >= len(subjects):
-            raise ValueError(f"{len(subjects)} subjects cannot give {cfg.n_val} validation and {cfg.n_heldout} held-out fish and still leave one to train on")
+            raise ValueError(
+                f"{len(subjects)} subjects cannot give {cfg.n_val} validation and {cfg.n_heldout} held-out "
+                "fish and still leave one to train on"
+            )
         order = list(subjects)
         random.Random(cfg.seed).shuffle(order)
-        split = Split(sorted(order[cfg.n_val + cfg.n_heldout :], key=_number), sorted(order[: cfg.n_val], key=_number),
-                      sorted(order[cfg.n_val : cfg.n_val + cfg.n_heldout], key=_number))
+        split = Split(
+            sorted(order[cfg.n_val + cfg.n_heldout :], key=_number),
+            sorted(order[: cfg.n_val], key=_number),
+            sorted(order[cfg.n_val : cfg.n_val + cfg.n_heldout], key=_number),
+        )
     check_split(split, subjects)
     return split
 
@@ -66,7 +72,10 @@ def check_split(split: Split, subjects: list[str]) -> None:
     for a, b in (("train", "heldout"), ("val", "heldout"), ("train", "val")):
         both = sorted(set(getattr(split, a)) & set(getattr(split, b)))
         if both:
-            raise ValueError(f"fish {both} appear in both {a} and {b}: the held-out fish must be unseen and the validation fish distinct")
+            raise ValueError(
+                f"fish {both} appear in both {a} and {b}: the held-out fish must be unseen and the "
+                "validation fish distinct"
+            )
 
 
 def read_split(path) -> Split:
@@ -93,7 +102,11 @@ def split_files(split: Split, part: str, files: list, split_path) -> list:
             by_subject[str(f.attrs["subject"])] = path
     wanted = getattr(split, part)
     if sorted(by_subject) != sorted(wanted) or len(by_subject) != len(files):
-        raise InputError(split_path, f"its {part} fish are {wanted}, but the probs files given hold {sorted(by_subject)}: {[str(f) for f in files]}")
+        raise InputError(
+            split_path,
+            f"its {part} fish are {wanted}, but the probs files given hold {sorted(by_subject)}: "
+            f"{[str(f) for f in files]}",
+        )
     return [by_subject[s] for s in wanted]
 
 
@@ -107,8 +120,11 @@ def check_neuron_counts(probs_files: list, cluster_size: int) -> None:
     small = sorted((n, path) for path, n in counts.items() if n < cluster_size)
     if small:
         listed = ", ".join(f"{path} ({n})" for n, path in small)
-        raise InputError(small[0][1], f"fewer neurons than sbm.model.cluster_size {cluster_size} in {len(small)} fish: {listed}; "
-                                      f"set sbm.model.cluster_size to at most {small[0][0]}")
+        raise InputError(
+            small[0][1],
+            f"fewer neurons than sbm.model.cluster_size {cluster_size} in {len(small)} fish: {listed}; "
+            f"set sbm.model.cluster_size to at most {small[0][0]}",
+        )
 
 
 def _number(subject: str) -> int:

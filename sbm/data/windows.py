@@ -15,8 +15,8 @@ import h5py
 import numpy as np
 import torch
 
-from sbm.io.errors import InputError
 from sbm.io.contracts import PROBS, open_checked
+from sbm.io.errors import InputError
 
 
 @dataclass
@@ -67,10 +67,22 @@ def open_probs(path, min_frames: int, block_frames: int = 512, keep_prob: bool =
             bad = ~np.isfinite(block) | (block < 0) | (block > 1)
             if bad.any():
                 t, n = np.argwhere(bad)[0]
-                raise InputError(path, f"prob[{start + t}, {n}] = {block[t, n]}: probabilities must be finite and in [0, 1]")
+                raise InputError(
+                    path, f"prob[{start + t}, {n}] = {block[t, n]}: probabilities must be finite and in [0, 1]"
+                )
         names = [str(s) for s in f.attrs["stimulus_names"]]
-        return Fish(str(path), str(f.attrs["subject"]), T, N, float(f.attrs["fps"]), normalise_positions(xyz),
-                    stimulus.astype(np.float32), names, total / (T * N), np.concatenate(kept) if keep_prob else None)
+        return Fish(
+            str(path),
+            str(f.attrs["subject"]),
+            T,
+            N,
+            float(f.attrs["fps"]),
+            normalise_positions(xyz),
+            stimulus.astype(np.float32),
+            names,
+            total / (T * N),
+            np.concatenate(kept) if keep_prob else None,
+        )
 
 
 def check_same_stimuli(fishes: list[Fish]) -> None:
@@ -78,13 +90,17 @@ def check_same_stimuli(fishes: list[Fish]) -> None:
     first = fishes[0]
     for fish in fishes[1:]:
         if fish.stimulus_names != first.stimulus_names:
-            raise InputError(fish.path, f"stimulus columns {fish.stimulus_names} differ from {first.path}'s {first.stimulus_names}")
+            raise InputError(
+                fish.path, f"stimulus columns {fish.stimulus_names} differ from {first.path}'s {first.stimulus_names}"
+            )
 
 
 class Windows(torch.utils.data.Dataset):
     """Every window of `context + 1` frames, every `stride` frames, of the given fish."""
 
-    def __init__(self, fishes: list[Fish], context: int, stride: int = 1, block_frames: int = 128, cached_blocks: int = 16):
+    def __init__(
+        self, fishes: list[Fish], context: int, stride: int = 1, block_frames: int = 128, cached_blocks: int = 16
+    ):
         self.fishes, self.context, self.block_frames, self.cached_blocks = fishes, context, block_frames, cached_blocks
         self.index = [(f, s) for f, fish in enumerate(fishes) for s in range(0, fish.n_frames - context, stride)]
         self._files, self._blocks, self._pid = {}, OrderedDict(), None
@@ -115,8 +131,13 @@ class Windows(torch.utils.data.Dataset):
         f, s = self.index[i]
         fish, offset = self.fishes[f], s % self.block_frames
         prob = self.frames(f, s // self.block_frames)[offset : offset + self.context + 1]
-        return {"prob": torch.from_numpy(np.ascontiguousarray(prob)), "xyz": torch.from_numpy(fish.xyz),
-                "stimulus": torch.from_numpy(fish.stimulus[s : s + self.context + 1]), "fish": f, "start": s}
+        return {
+            "prob": torch.from_numpy(np.ascontiguousarray(prob)),
+            "xyz": torch.from_numpy(fish.xyz),
+            "stimulus": torch.from_numpy(fish.stimulus[s : s + self.context + 1]),
+            "fish": f,
+            "start": s,
+        }
 
 
 def collate(items: list[dict]) -> dict:
@@ -129,8 +150,14 @@ def collate(items: list[dict]) -> dict:
         n = it["prob"].shape[1]
         prob[b, :, :n], xyz[b, :n], mask[b, :n] = it["prob"], it["xyz"], True
     stimulus = torch.stack([it["stimulus"] for it in items])
-    return {"prob": prob, "xyz": xyz, "stimulus": stimulus, "mask": mask,
-            "fish": torch.tensor([it["fish"] for it in items]), "start": torch.tensor([it["start"] for it in items])}
+    return {
+        "prob": prob,
+        "xyz": xyz,
+        "stimulus": stimulus,
+        "mask": mask,
+        "fish": torch.tensor([it["fish"] for it in items]),
+        "start": torch.tensor([it["start"] for it in items]),
+    }
 
 
 def window(prob: torch.Tensor, stimulus: torch.Tensor, start: int, context: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,8 +176,9 @@ def model_inputs(batch: dict) -> tuple[tuple, torch.Tensor]:
     return (frames, batch["xyz"], stimulus, batch["mask"]), prob[:, 1:]
 
 
-def epoch_batches(windows: Windows, batch_size: int, epoch: int, seed: int, rank: int = 0, world: int = 1,
-                  pool_blocks: int = 8) -> list[list[int]]:
+def epoch_batches(
+    windows: Windows, batch_size: int, epoch: int, seed: int, rank: int = 0, world: int = 1, pool_blocks: int = 8
+) -> list[list[int]]:
     """This rank's batches for one epoch: blocks in a shuffled order, windows shuffled within pools
     of `pool_blocks` blocks; the same on every rank (seeded by epoch), dealt out rank by rank, and
     cut to a whole number of global batches so every rank takes the same number of steps."""

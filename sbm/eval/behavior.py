@@ -42,7 +42,9 @@ def sbm_states(model: SBM, path, batch_size: int = 8, device="cpu") -> np.ndarra
         items = [windows[i] for i in range(b, min(b + batch_size, len(windows)))]
         batch = collate(items)
         (prob, xyz, stimulus, mask), _ = model_inputs(batch)
-        forecast = torch.sigmoid(model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))).cpu().numpy()
+        forecast = (
+            torch.sigmoid(model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))).cpu().numpy()
+        )
         for row, item in enumerate(items):
             frames = item["start"] + 1 + np.arange(C)  # step t forecasts frame start + 1 + t
             new = np.isnan(out[frames, 0])  # earlier windows saw more history of these frames
@@ -60,7 +62,11 @@ def load_pnms(paths: list[str], heldout: list[str]) -> tuple[list, list[str], fl
         if names is None:
             names, quantile = list(state["behaviors"]), state["scale_quantile"]
         if list(state["behaviors"]) != names or state["scale_quantile"] != quantile:
-            raise InputError(path, f"trained for behaviours {state['behaviors']} (scale quantile {state['scale_quantile']}), the others for {names} ({quantile})")
+            raise InputError(
+                path,
+                f"trained for behaviours {state['behaviors']} (scale quantile {state['scale_quantile']}), "
+                f"the others for {names} ({quantile})",
+            )
         name = state["training"]["behavior"]
         if name in by_name:
             raise InputError(path, f"a second PNM for {name}")
@@ -84,8 +90,16 @@ def chance_r(pred: np.ndarray, truth: np.ndarray, margin: int, shifts: int = 200
     return float(np.quantile([abs(pearson_r(np.roll(pred, lag), truth)) for lag in lags], 0.95))
 
 
-def evaluate_fish(path, pnms: list, names: list[str], quantile: float, baselines: BehaviorBaselines, sbm: SBM,
-                  batch_size: int = 8, device="cpu") -> dict:
+def evaluate_fish(
+    path,
+    pnms: list,
+    names: list[str],
+    quantile: float,
+    baselines: BehaviorBaselines,
+    sbm: SBM,
+    batch_size: int = 8,
+    device="cpu",
+) -> dict:
     """Every behaviour prediction for one held-out fish on the frames where both the true and the
     SBM-forecast states have full history (t >= context + frames - 1), with their Pearson r."""
     n_frames, C = pnms[0].cfg.frames, sbm.cfg.context
@@ -95,21 +109,39 @@ def evaluate_fish(path, pnms: list, names: list[str], quantile: float, baselines
     index = np.stack([np.zeros_like(frames), frames], axis=1)
     series = {"frame": frames, "truth": fish.target[frames]}
     for source, replaced in (("true_states", None), ("sbm_states", [states])):
-        series[f"pnm_{source}"] = np.stack([predict_fish(pnm, fish, None if replaced is None else states)[frames] for pnm in pnms], axis=1)
+        series[f"pnm_{source}"] = np.stack(
+            [predict_fish(pnm, fish, None if replaced is None else states)[frames] for pnm in pnms], axis=1
+        )
         for name, pred in baselines.predict([fish], index, replaced).items():
             series[f"{name}_{source}"] = pred.astype(np.float32)
     predictions = [k for k in series if k not in ("frame", "truth")]
     r = {k: {n: pearson_r(series[k][:, d], series["truth"][:, d]) for d, n in enumerate(names)} for k in predictions}
-    chance = {n: chance_r(series["pnm_true_states"][:, d], series["truth"][:, d], margin=C + n_frames) for d, n in enumerate(names)}
+    chance = {
+        n: chance_r(series["pnm_true_states"][:, d], series["truth"][:, d], margin=C + n_frames)
+        for d, n in enumerate(names)
+    }
     state_mae = float(np.abs(states[frames] - fish.prob[frames].astype(np.float32)).mean())
-    return {"subject": fish.subject, "frames": len(frames), "r": r, "chance_r95": chance, "sbm_state_mae": state_mae, "series": series}
+    return {
+        "subject": fish.subject,
+        "frames": len(frames),
+        "r": r,
+        "chance_r95": chance,
+        "sbm_state_mae": state_mae,
+        "series": series,
+    }
 
 
 def summarise_behavior(per_fish: list[dict], names: list[str]) -> dict:
     """r per prediction and behaviour, averaged over the held-out fish, and its mean over behaviours."""
     keys = list(per_fish[0]["r"])
     r = {k: {n: float(np.mean([f["r"][k][n] for f in per_fish])) for n in names} for k in keys}
-    return {"behaviors": names, "r": r, "mean_r": {k: float(np.mean(list(v.values()))) for k, v in r.items()},
-            "chance_r95": {n: float(np.mean([f["chance_r95"][n] for f in per_fish])) for n in names},
-            "sbm_state_mae": float(np.mean([f["sbm_state_mae"] for f in per_fish])),
-            "per_subject": {f["subject"]: {"frames": f["frames"], "r": f["r"], "chance_r95": f["chance_r95"]} for f in per_fish}}
+    return {
+        "behaviors": names,
+        "r": r,
+        "mean_r": {k: float(np.mean(list(v.values()))) for k, v in r.items()},
+        "chance_r95": {n: float(np.mean([f["chance_r95"][n] for f in per_fish])) for n in names},
+        "sbm_state_mae": float(np.mean([f["sbm_state_mae"] for f in per_fish])),
+        "per_subject": {
+            f["subject"]: {"frames": f["frames"], "r": f["r"], "chance_r95": f["chance_r95"]} for f in per_fish
+        },
+    }

@@ -37,7 +37,11 @@ def chance_auroc(label: np.ndarray, draws: int = 1000, seed: int = 0) -> dict:
     """AUROC of random scores for these labels: mean and the central 95 % range."""
     rng = np.random.default_rng(seed)
     values = np.array([auroc(rng.random(len(label)), label) for _ in range(draws)])
-    return {"mean": float(values.mean()), "q2.5": float(np.quantile(values, 0.025)), "q97.5": float(np.quantile(values, 0.975))}
+    return {
+        "mean": float(values.mean()),
+        "q2.5": float(np.quantile(values, 0.025)),
+        "q97.5": float(np.quantile(values, 0.975)),
+    }
 
 
 def lagged_correlation(activity: np.ndarray, lag: int = 1) -> np.ndarray:
@@ -64,7 +68,10 @@ def attention_influence(model: SBM, path, group: np.ndarray, n_groups: int, wind
     group = torch.as_tensor(group, dtype=torch.long)
     total = torch.zeros(n_groups * n_groups, dtype=torch.float64)
     captured = []
-    hooks = [block.spatial.register_forward_pre_hook(lambda module, args: captured.append((module, args))) for block in model.blocks]
+    hooks = [
+        block.spatial.register_forward_pre_hook(lambda module, args: captured.append((module, args)))
+        for block in model.blocks
+    ]
     model.eval()
     try:
         for i in spaced_windows(data, windows):
@@ -93,5 +100,9 @@ def layer_pair_sums(attn, x, xyz, mask, group, n_groups, chunk: int = 64) -> tor
         members = rows[start : start + chunk]
         g = group[members % (S - 1)]  # (m, W)
         pairs = (g[:, :, None] * n_groups + g[:, None, :]).reshape(-1)
-        out += torch.bincount(pairs, weights=(w[:, 1:, 1:].double() * share[members][:, :, None]).reshape(-1), minlength=n_groups * n_groups)
+        out += torch.bincount(
+            pairs,
+            weights=(w[:, 1:, 1:].double() * share[members][:, :, None]).reshape(-1),
+            minlength=n_groups * n_groups,
+        )
     return out

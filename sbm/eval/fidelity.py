@@ -41,7 +41,9 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(2 * between - torch.cdist(x, x).mean() - torch.cdist(y, y).mean())
 
 
-def classifier_accuracy(truth: np.ndarray, forecast: np.ndarray, components: int = 50, folds: int = 5, seed: int = 0) -> float:
+def classifier_accuracy(
+    truth: np.ndarray, forecast: np.ndarray, components: int = 50, folds: int = 5, seed: int = 0
+) -> float:
     """Mean held-out accuracy of PCA + logistic regression separating forecast rows from true rows.
     Row i of both is the same frame, in time order; each fold is a contiguous block of frames with
     their forecasts. Frames close in time are alike (and persistence's forecast of frame i is true
@@ -55,8 +57,11 @@ def classifier_accuracy(truth: np.ndarray, forecast: np.ndarray, components: int
     block = np.arange(len(truth)) * folds // len(truth)
     frame = np.r_[block, block]
     components = min(components, x.shape[1], 2 * len(truth) * (folds - 1) // folds - 1)
-    classifier = make_pipeline(StandardScaler(), PCA(n_components=components, random_state=seed),
-                               LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
+    classifier = make_pipeline(
+        StandardScaler(),
+        PCA(n_components=components, random_state=seed),
+        LogisticRegression(C=1.0, max_iter=2000, random_state=seed),
+    )
     return float(cross_val_score(classifier, x, label, groups=frame, cv=GroupKFold(n_splits=folds)).mean())
 
 
@@ -71,8 +76,9 @@ def cross_fitted_energy(truth: np.ndarray, forecast: np.ndarray, components: int
     return float(np.mean(scores))
 
 
-def fidelity(truth: np.ndarray, forecasts: dict[str, np.ndarray], components: int = 50, umap_neighbors: int = 15,
-             seed: int = 0) -> tuple[dict, dict, np.ndarray]:
+def fidelity(
+    truth: np.ndarray, forecasts: dict[str, np.ndarray], components: int = 50, umap_neighbors: int = 15, seed: int = 0
+) -> tuple[dict, dict, np.ndarray]:
     """Metrics per forecaster and 2-D coordinates for the pictures, for one fish.
 
     truth (W, N) true states in time order; forecasts name -> (W, N). The pictures' PCA and UMAP
@@ -85,14 +91,25 @@ def fidelity(truth: np.ndarray, forecasts: dict[str, np.ndarray], components: in
 
     if len(truth) < 10:
         raise ValueError(f"{len(truth)} states; at least 10 are needed")
-    metrics = {name: {"energy_distance": cross_fitted_energy(truth, f, components, seed),
-                      "classifier_accuracy": classifier_accuracy(truth, f, components, seed=seed)} for name, f in forecasts.items()}
+    metrics = {
+        name: {
+            "energy_distance": cross_fitted_energy(truth, f, components, seed),
+            "classifier_accuracy": classifier_accuracy(truth, f, components, seed=seed),
+        }
+        for name, f in forecasts.items()
+    }
     fit, shown = np.arange(0, len(truth), 2), np.arange(1, len(truth), 2)
     pca = PCA(n_components=min(components, len(fit) - 1, truth.shape[1]), random_state=seed).fit(truth[fit])
     reducer = umap.UMAP(n_components=2, n_neighbors=min(umap_neighbors, len(fit) - 1), random_state=seed, n_jobs=1)
     reducer.fit(pca.transform(truth[fit]))
     z = {name: pca.transform(states[shown]) for name, states in {"truth": truth, **forecasts}.items()}
-    coords = {"pca": {name: zf[:, :2] for name, zf in z.items()}, "umap": {name: reducer.transform(zf) for name, zf in z.items()}}
-    info = {"components": int(pca.n_components_), "explained_variance": float(pca.explained_variance_ratio_.sum()),
-            "explained_variance_2d": pca.explained_variance_ratio_[:2].tolist()}
+    coords = {
+        "pca": {name: zf[:, :2] for name, zf in z.items()},
+        "umap": {name: reducer.transform(zf) for name, zf in z.items()},
+    }
+    info = {
+        "components": int(pca.n_components_),
+        "explained_variance": float(pca.explained_variance_ratio_.sum()),
+        "explained_variance_2d": pca.explained_variance_ratio_[:2].tolist(),
+    }
     return {"metrics": metrics, **info}, coords, shown

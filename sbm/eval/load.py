@@ -27,7 +27,9 @@ def load_evaluated(weights_path, forecasters_path, heldout: list[str]) -> tuple[
         forecasters = Forecasters.from_state(torch.load(forecasters_path, weights_only=False))
         check_unseen(forecasters_path, forecasters.info["train_fish"] + forecasters.info["val_fish"], heldout)
         if forecasters.info["context"] != model.cfg.context:
-            raise InputError(forecasters_path, f"fitted for context {forecasters.info['context']}, the SBM reads {model.cfg.context}")
+            raise InputError(
+                forecasters_path, f"fitted for context {forecasters.info['context']}, the SBM reads {model.cfg.context}"
+            )
     return model, forecasters
 
 
@@ -41,7 +43,9 @@ class Evaluation(Command):
     batch_size: int = arg("windows per forward pass", 8)
 
 
-def load_evaluation(args: Evaluation, forecasters: Path | None = None) -> tuple[list[str], list[Path], SBM, Forecasters | None]:
+def load_evaluation(
+    args: Evaluation, forecasters: Path | None = None
+) -> tuple[list[str], list[Path], SBM, Forecasters | None]:
     """(held-out subjects, their probs files in that order, the SBM, the forecasters if a path is given)."""
     split = read_split(args.split)
     paths = split_files(split, "heldout", args.heldout, args.split)

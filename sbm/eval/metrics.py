@@ -33,5 +33,10 @@ class Reliability:
         obs = torch.where(filled, self.observed / self.count.clamp(min=1), torch.nan)
         ece = float(((pred - obs).abs()[filled] * self.count[filled]).sum() / self.count.sum())
         as_list = lambda t: [None if v != v else float(v) for v in t.tolist()]  # noqa: E731  (NaN -> None in JSON)
-        return {"bin_edges": [b / self.bins for b in range(self.bins + 1)], "count": self.count.long().tolist(),
-                "mean_predicted": as_list(pred), "mean_observed": as_list(obs), "ece": ece}
+        return {
+            "bin_edges": [b / self.bins for b in range(self.bins + 1)],
+            "count": self.count.long().tolist(),
+            "mean_predicted": as_list(pred),
+            "mean_observed": as_list(obs),
+            "ece": ece,
+        }

@@ -48,8 +48,17 @@ class RunningMean:
 
 
 @torch.no_grad()
-def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, device="cpu", forecasters=None,
-                     reliability: dict | None = None, keep_states: int = 0, progress: bool = False) -> dict:
+def next_step_errors(
+    model: SBM,
+    path,
+    stride: int = 1,
+    batch_size: int = 8,
+    device="cpu",
+    forecasters=None,
+    reliability: dict | None = None,
+    keep_states: int = 0,
+    progress: bool = False,
+) -> dict:
     """Sums of absolute errors of the SBM and the baselines at each window's last frame (and, for
     BY_CONTEXT, at every step: index t is the forecast from t + 1 frames), the mean activity over
     neurons of the truth and of the SBM's forecast per window, and the brain states of
@@ -68,17 +77,23 @@ def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, dev
     with h5py.File(fish.path, "r") as probs_file:
         history = RunningMean(probs_file["prob"])
         count, activity = 0, {"frame": [], "true": [], "sbm": []}
-        for b in tqdm(range(0, len(windows), batch_size), disable=not progress, desc=f"next step {fish.subject}", unit="batch"):
+        for b in tqdm(
+            range(0, len(windows), batch_size), disable=not progress, desc=f"next step {fish.subject}", unit="batch"
+        ):
             indices = list(range(b, min(b + batch_size, len(windows))))
             batch = collate([windows[i] for i in indices])
             (prob, xyz, stimulus, mask), target = model_inputs(batch)
-            sbm_all = torch.sigmoid(model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))).cpu()  # (B, C, N)
+            sbm_all = torch.sigmoid(
+                model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))
+            ).cpu()  # (B, C, N)
             every_step = {"sbm": sbm_all, "persistence": prob, "context_mean": prob.cumsum(dim=1) / steps}
             for name, value in every_step.items():
                 by_context[name] += abs_error(value, target, mask).sum(dim=0).numpy()
             truth = target[:, -1]
             forecasts = {name: value[:, -1] for name, value in every_step.items()}
-            forecasts["neuron_mean"] = torch.from_numpy(np.stack([history.until(int(s) + C) for s in batch["start"]])).float()
+            forecasts["neuron_mean"] = torch.from_numpy(
+                np.stack([history.until(int(s) + C) for s in batch["start"]])
+            ).float()
             if forecasters is not None:
                 forecasts.update({name: forecasters.forecaster(name)(prob, xyz, stimulus, mask) for name in NAMES})
             for name, value in forecasts.items():
@@ -96,9 +111,17 @@ def next_step_errors(model: SBM, path, stride: int = 1, batch_size: int = 8, dev
                     states["truth"].append(truth[row].numpy())
                     for name in names:
                         states[name].append(forecasts[name][row].numpy())
-    return {"subject": fish.subject, "windows": len(windows), "values": count, "abs_error_sums": sums,
-            "abs_error_sums_by_context": {name: v.tolist() for name, v in by_context.items()}, "mean_activity": activity,
-            "states": {k: np.asarray(v, dtype=np.int64 if k == "frame" else np.float32) for k, v in states.items()} if kept else None}
+    return {
+        "subject": fish.subject,
+        "windows": len(windows),
+        "values": count,
+        "abs_error_sums": sums,
+        "abs_error_sums_by_context": {name: v.tolist() for name, v in by_context.items()},
+        "mean_activity": activity,
+        "states": {k: np.asarray(v, dtype=np.int64 if k == "frame" else np.float32) for k, v in states.items()}
+        if kept
+        else None,
+    }
 
 
 def summarise(per_fish: list[dict]) -> dict:
@@ -106,9 +129,16 @@ def summarise(per_fish: list[dict]) -> dict:
     count = sum(f["values"] for f in per_fish)
     mae = {name: sum(f["abs_error_sums"][name] for f in per_fish) / count for name in per_fish[0]["abs_error_sums"]}
     per_subject = {f["subject"]: {name: s / f["values"] for name, s in f["abs_error_sums"].items()} for f in per_fish}
-    by_context = {name: (np.sum([f["abs_error_sums_by_context"][name] for f in per_fish], axis=0) / count).tolist()
-                  for name in per_fish[0].get("abs_error_sums_by_context", {})}
-    return {"mae": mae, "sbm_over_baseline": {b: mae["sbm"] / mae[b] for b in mae if b != "sbm"}, "per_subject": per_subject,
-            "mae_by_context": {"frames_seen": list(range(1, len(next(iter(by_context.values()), [])) + 1)), **by_context},
-            "windows": sum(f["windows"] for f in per_fish), "values": count,
-            "mean_activity": {f["subject"]: f["mean_activity"] for f in per_fish if "mean_activity" in f}}
+    by_context = {
+        name: (np.sum([f["abs_error_sums_by_context"][name] for f in per_fish], axis=0) / count).tolist()
+        for name in per_fish[0].get("abs_error_sums_by_context", {})
+    }
+    return {
+        "mae": mae,
+        "sbm_over_baseline": {b: mae["sbm"] / mae[b] for b in mae if b != "sbm"},
+        "per_subject": per_subject,
+        "mae_by_context": {"frames_seen": list(range(1, len(next(iter(by_context.values()), [])) + 1)), **by_context},
+        "windows": sum(f["windows"] for f in per_fish),
+        "values": count,
+        "mean_activity": {f["subject"]: f["mean_activity"] for f in per_fish if "mean_activity" in f},
+    }

@@ -23,7 +23,9 @@ def growth_exponent(horizons: np.ndarray, error: np.ndarray) -> float:
 
 
 @torch.no_grad()
-def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int = 8, forecasters: Forecasters | None = None) -> dict:
+def rollout_errors(
+    model: SBM, path, horizon: int, starts: int, batch_size: int = 8, forecasters: Forecasters | None = None
+) -> dict:
     """Roll the SBM and the baselines out from `starts` evenly spaced points of one fish: sums of
     absolute errors and of the mean activity (forecast and true) at each horizon step, and one
     example (the middle start) in full: the true frames and the SBM's rollout, for the figures."""
@@ -46,30 +48,48 @@ def rollout_errors(model: SBM, path, horizon: int, starts: int, batch_size: int 
             out = rollout(forecast, prob[:, :C], xyz, stimulus, mask, horizon)
             if name == "sbm" and b <= len(chosen) // 2 < b + batch_size:
                 row = len(chosen) // 2 - b
-                example = {"first_frame": windows.index[chosen[len(chosen) // 2]][1], "context": C, "truth": prob[row].numpy(),
-                           "sbm": out[row].numpy(), "xyz": fish.xyz, "stimulus": stimulus[row].numpy(),
-                           "fps": fish.fps, "stimulus_names": list(fish.stimulus_names)}
+                example = {
+                    "first_frame": windows.index[chosen[len(chosen) // 2]][1],
+                    "context": C,
+                    "truth": prob[row].numpy(),
+                    "sbm": out[row].numpy(),
+                    "xyz": fish.xyz,
+                    "stimulus": stimulus[row].numpy(),
+                    "fps": fish.fps,
+                    "stimulus_names": list(fish.stimulus_names),
+                }
             entry = sums.setdefault(name, {"abs_error": np.zeros(horizon), "activity": np.zeros(horizon)})
             entry["abs_error"] += abs_error(out, truth, mask).sum(dim=0).numpy()
             entry["activity"] += ((out * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
         true_activity += ((truth * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
         count += len(chosen[b : b + batch_size])
     neurons = fish.n_neurons
-    return {"subject": fish.subject, "starts": count, "start_frames": [windows.index[i][1] for i in chosen],
-            "mae": {k: (v["abs_error"] / (count * neurons)).tolist() for k, v in sums.items()},
-            "mean_activity": {"true": (true_activity / count).tolist(), **{k: (v["activity"] / count).tolist() for k, v in sums.items()}},
-            "example": example}
+    return {
+        "subject": fish.subject,
+        "starts": count,
+        "start_frames": [windows.index[i][1] for i in chosen],
+        "mae": {k: (v["abs_error"] / (count * neurons)).tolist() for k, v in sums.items()},
+        "mean_activity": {
+            "true": (true_activity / count).tolist(),
+            **{k: (v["activity"] / count).tolist() for k, v in sums.items()},
+        },
+        "example": example,
+    }
 
 
 def summarise_rollouts(per_fish: list[dict]) -> dict:
     """MAE and mean activity per horizon step over the held-out fish (each start weighted equally,
     each fish's MAE over its own neurons), and each forecaster's growth exponent."""
     total = sum(f["starts"] for f in per_fish)
-    average = lambda key, name: (sum(np.asarray(f[key][name]) * f["starts"] for f in per_fish) / total)  # noqa: E731
+    average = lambda key, name: sum(np.asarray(f[key][name]) * f["starts"] for f in per_fish) / total  # noqa: E731
     names = list(per_fish[0]["mae"])
     mae = {name: average("mae", name) for name in names}
     horizons = np.arange(1, len(mae["sbm"]) + 1)
-    return {"horizon": horizons.tolist(), "mae": {k: v.tolist() for k, v in mae.items()},
-            "growth_exponent": {k: growth_exponent(horizons, v) for k, v in mae.items()},
-            "mean_activity": {name: average("mean_activity", name).tolist() for name in ["true"] + names},
-            "starts": total, "per_subject": {f["subject"]: f for f in per_fish}}
+    return {
+        "horizon": horizons.tolist(),
+        "mae": {k: v.tolist() for k, v in mae.items()},
+        "growth_exponent": {k: growth_exponent(horizons, v) for k, v in mae.items()},
+        "mean_activity": {name: average("mean_activity", name).tolist() for name in ["true"] + names},
+        "starts": total,
+        "per_subject": {f["subject"]: f for f in per_fish},
+    }

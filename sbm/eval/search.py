@@ -81,9 +81,14 @@ class BehaviorSpace:
         return len({tuple(c) for c in cells[inside]}) / self.grid**2
 
     def state(self) -> dict:
-        return {"mean": self.pca.mean_.tolist(), "components": self.pca.components_.tolist(),
-                "explained_variance_ratio": self.pca.explained_variance_ratio_.tolist(), "lo": self.lo.tolist(),
-                "hi": self.hi.tolist(), "grid": self.grid}
+        return {
+            "mean": self.pca.mean_.tolist(),
+            "components": self.pca.components_.tolist(),
+            "explained_variance_ratio": self.pca.explained_variance_ratio_.tolist(),
+            "lo": self.lo.tolist(),
+            "hi": self.hi.tolist(),
+            "grid": self.grid,
+        }
 
 
 def hull_area(coords: np.ndarray) -> float:
@@ -96,7 +101,9 @@ def hull_area(coords: np.ndarray) -> float:
         return 0.0
 
 
-def behaviors(pnms: list[PNM], prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor, clip: bool = True, batch_size: int = 64) -> torch.Tensor:
+def behaviors(
+    pnms: list[PNM], prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor, clip: bool = True, batch_size: int = 64
+) -> torch.Tensor:
     """(M, D) every PNM's behaviour for M patterns (M, F, N) of one fish (xyz (N, 3), mask (N,));
     clip=False gives the linear readouts (the search's gradients must not vanish at 0 and 1)."""
     out = []
@@ -108,9 +115,18 @@ def behaviors(pnms: list[PNM], prob: torch.Tensor, xyz: torch.Tensor, mask: torc
     return readout.clamp(0, 1) if clip else readout
 
 
-def search_patterns(pnms: list[PNM], space: BehaviorSpace, start: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor,
-                    targets: np.ndarray, cfg: SearchConfig, sbm: SBM | None = None, context: torch.Tensor | None = None,
-                    stimulus: torch.Tensor | None = None) -> dict:
+def search_patterns(
+    pnms: list[PNM],
+    space: BehaviorSpace,
+    start: torch.Tensor,
+    xyz: torch.Tensor,
+    mask: torch.Tensor,
+    targets: np.ndarray,
+    cfg: SearchConfig,
+    sbm: SBM | None = None,
+    context: torch.Tensor | None = None,
+    stimulus: torch.Tensor | None = None,
+) -> dict:
     """Optimise one pattern (F, N) per target (M, 2) from real states `start` (M, F, N).
     With `sbm`, `context` (M, C - F, N) true frames precede the pattern and `stimulus`
     (M, C + rollout, K) covers the window and the rollout. Returns the patterns and the loss per step."""
@@ -126,7 +142,9 @@ def search_patterns(pnms: list[PNM], space: BehaviorSpace, start: torch.Tensor, 
             return behaviors(pnms, pattern, xyz, mask, clip)
         frames = torch.cat((context, pattern), dim=1)
         M = len(frames)
-        future = rollout(sbm_forecaster(sbm), frames, xyz.expand(M, -1, -1), stimulus, mask.expand(M, -1), cfg.rollout, grad=True)
+        future = rollout(
+            sbm_forecaster(sbm), frames, xyz.expand(M, -1, -1), stimulus, mask.expand(M, -1), cfg.rollout, grad=True
+        )
         return behaviors(pnms, torch.cat((frames, future), dim=1)[:, -n_frames:], xyz, mask, clip)
 
     history = []
@@ -155,7 +173,9 @@ def shuffled_neurons(patterns: torch.Tensor, mask: torch.Tensor, seed: int) -> t
     return out
 
 
-def search_fish(pnms: list[PNM], space: BehaviorSpace, fish: BehaviorFish, cfg: SearchConfig, sbm: SBM | None = None) -> dict:
+def search_fish(
+    pnms: list[PNM], space: BehaviorSpace, fish: BehaviorFish, cfg: SearchConfig, sbm: SBM | None = None
+) -> dict:
     """One pattern per grid cell of behaviour space for one fish, started from G^2 evenly spaced
     real brain states; the behaviour reached by real, random and optimised patterns, with the
     coverage and hull area of each beside those of the fish's true behaviour at the same frames."""
@@ -165,31 +185,53 @@ def search_fish(pnms: list[PNM], space: BehaviorSpace, fish: BehaviorFish, cfg: 
     if T < C + ahead + M:
         raise InputError(fish.path, f"{T} frames are too few for {M} search starts (lower pnm.search.grid)")
     ends = np.linspace(C - 1, T - 1 - ahead, M).round().astype(int)  # the last frame of each start state
-    frames = lambda first, last: torch.from_numpy(np.stack([fish.prob[t + first : t + last] for t in ends]).astype(np.float32))  # noqa: E731
+
+    def frames(first, last):  # (M, last - first, N): frames t + first .. t + last - 1 of each start
+        return torch.from_numpy(np.stack([fish.prob[t + first : t + last] for t in ends]).astype(np.float32))
+
     start, xyz = frames(1 - n_frames, 1), torch.from_numpy(fish.xyz)
     mask = torch.ones(len(fish.xyz), dtype=torch.bool)
     extra = {}
     if sbm is not None:
-        extra = {"sbm": sbm, "context": frames(1 - C, 1 - n_frames),
-                 "stimulus": torch.from_numpy(np.stack([fish.stimulus[t + 1 - C : t + 1 + ahead] for t in ends]))}
+        extra = {
+            "sbm": sbm,
+            "context": frames(1 - C, 1 - n_frames),
+            "stimulus": torch.from_numpy(np.stack([fish.stimulus[t + 1 - C : t + 1 + ahead] for t in ends])),
+        }
     targets = space.cell_centres()
     found = search_patterns(pnms, space, start, xyz, mask, targets, cfg, **extra)
     patterns = found["patterns"]
     with torch.no_grad():
-        reached = {"real": found["read_out"](start), "optimised": found["read_out"](patterns),
-                   "random": found["read_out"](shuffled_neurons(patterns, mask, cfg.seed))}
+        reached = {
+            "real": found["read_out"](start),
+            "optimised": found["read_out"](patterns),
+            "random": found["read_out"](shuffled_neurons(patterns, mask, cfg.seed)),
+        }
     coords = {"true": space.project(fish.target[ends]), **{k: space.project(v.numpy()) for k, v in reached.items()}}
     moved = np.linalg.norm(coords["optimised"] - coords["real"], axis=1)
     shown = int(np.argmax(moved))  # the pattern that moved its behaviour furthest
     return {
-        "subject": fish.subject, "frames": ends.tolist(), "targets": targets, "coords": coords,
+        "subject": fish.subject,
+        "frames": ends.tolist(),
+        "targets": targets,
+        "coords": coords,
         "coverage": {k: space.coverage(c) for k, c in coords.items()},
         "hull_area": {k: hull_area(c) for k, c in coords.items()},
         "distance_to_target": {k: float(np.sqrt(((c - targets) ** 2).sum(axis=1)).mean()) for k, c in coords.items()},
-        "objective": {"start": found["history"][0]["loss"], "end": found["history"][-1]["loss"],
-                      "every_10_steps": [h["loss"] for h in found["history"][::10]]},
+        "objective": {
+            "start": found["history"][0]["loss"],
+            "end": found["history"][-1]["loss"],
+            "every_10_steps": [h["loss"] for h in found["history"][::10]],
+        },
         "pattern_mean": {k: float(v.mean()) for k, v in (("real", start), ("optimised", patterns))},
-        "shown": {"index": shown, "frame": int(ends[shown]), "pattern": patterns[shown].numpy(), "start": start[shown].numpy(),
-                  "target": targets[shown], "reached": coords["optimised"][shown], "started": coords["real"][shown],
-                  "behavior": reached["optimised"][shown].numpy()},
+        "shown": {
+            "index": shown,
+            "frame": int(ends[shown]),
+            "pattern": patterns[shown].numpy(),
+            "start": start[shown].numpy(),
+            "target": targets[shown],
+            "reached": coords["optimised"][shown],
+            "started": coords["real"][shown],
+            "behavior": reached["optimised"][shown].numpy(),
+        },
     }

@@ -60,7 +60,9 @@ def read_mat_fields(path: Path, names: list[str], optional: tuple = ()) -> dict[
         if name not in source and name in optional:
             continue
         if name not in source:
-            raise InputError(path, f"missing field '{name}' (found: {sorted(k for k in source if not k.startswith('__'))})")
+            raise InputError(
+                path, f"missing field '{name}' (found: {sorted(k for k in source if not k.startswith('__'))})"
+            )
         out[name] = np.asarray(source[name])
     return out
 
@@ -143,7 +145,9 @@ class ChenFish:
             with h5py.File(self.timeseries, "r") as f:
                 raw = f["CellResp"][: self.n_frames, lo:hi]
         except OSError as err:
-            raise InputError(self.timeseries, f"CellResp columns {lo}..{hi} cannot be read (truncated file?): {err}") from err
+            raise InputError(
+                self.timeseries, f"CellResp columns {lo}..{hi} cannot be read (truncated file?): {err}"
+            ) from err
         block = np.asarray(raw[:, cols - lo], dtype=np.float32)
         bad = ~np.isfinite(block)
         if bad.any():
@@ -191,7 +195,9 @@ def read_chen_fish(
     except OSError as err:
         raise InputError(ts_path, f"not a readable HDF5 file (truncated or damaged?): {err}") from err
 
-    fields = read_mat_fields(mat_path, [position_field, "IX_inval_anat", "fpsec", "stim_full", "Behavior_full"], optional=("Behavior_full",))
+    fields = read_mat_fields(
+        mat_path, [position_field, "IX_inval_anat", "fpsec", "stim_full", "Behavior_full"], optional=("Behavior_full",)
+    )
 
     # --- shapes ------------------------------------------------------------------------------
     n_cells = len(abs_ix)
@@ -199,7 +205,10 @@ def read_chen_fish(
         raise InputError(ts_path, f"CellResp must be a 2-D float array, got shape {resp_shape} dtype {resp_dtype}")
     if resp_shape[1] != n_cells:
         if resp_shape[0] == n_cells:
-            raise InputError(ts_path, f"CellResp is {resp_shape} but absIX has {n_cells} cells: it looks transposed (expected time x cells)")
+            raise InputError(
+                ts_path,
+                f"CellResp is {resp_shape} but absIX has {n_cells} cells: it looks transposed (expected time x cells)",
+            )
         raise InputError(ts_path, f"CellResp has {resp_shape[1]} cells but absIX lists {n_cells}")
     n_raw = resp_shape[0]
     if n_raw <= WRAPPED_FRAMES:
@@ -213,7 +222,10 @@ def read_chen_fish(
         hint = " (it looks transposed: expected cells x 3)" if xyz_all.ndim == 2 and xyz_all.shape[0] == 3 else ""
         raise InputError(mat_path, f"{position_field} must be cells x 3, got {xyz_all.shape}{hint}")
     if abs_ix.max() > len(xyz_all):
-        raise InputError(ts_path, f"absIX refers to cell {abs_ix.max()} but {mat_path.name}:{position_field} has {len(xyz_all)} cells")
+        raise InputError(
+            ts_path,
+            f"absIX refers to cell {abs_ix.max()} but {mat_path.name}:{position_field} has {len(xyz_all)} cells",
+        )
     if np.unique(abs_ix).size != abs_ix.size:
         raise InputError(ts_path, "absIX lists some cells more than once")
 
@@ -232,7 +244,9 @@ def read_chen_fish(
 
     behavior, behavior_problem = parse_behavior_full(fields.get("Behavior_full"), n_raw)
     if behavior_problem:
-        log.warning("%s: %s; the behaviour stages (PNM) cannot use this fish, the others can", mat_path, behavior_problem)
+        log.warning(
+            "%s: %s; the behaviour stages (PNM) cannot use this fish, the others can", mat_path, behavior_problem
+        )
 
     # --- which cells are kept ----------------------------------------------------------------
     invalid = np.asarray(fields["IX_inval_anat"], dtype=float).ravel()
@@ -247,7 +261,13 @@ def read_chen_fish(
     subject = subject or folder.name
     log.info(
         "%s: %d frames at %.3f Hz, %d of %d cells kept (dropped %s), %d wrapped frames dropped",
-        subject, n_raw - WRAPPED_FRAMES, fps[0], keep.sum(), n_cells, dropped, WRAPPED_FRAMES,
+        subject,
+        n_raw - WRAPPED_FRAMES,
+        fps[0],
+        keep.sum(),
+        n_cells,
+        dropped,
+        WRAPPED_FRAMES,
     )
     n_frames = n_raw - WRAPPED_FRAMES
     return ChenFish(
@@ -273,14 +293,25 @@ def parse_behavior_full(beh, n_raw: int) -> tuple[np.ndarray | None, str]:
         return None, "data_full.mat has no Behavior_full"
     beh = np.asarray(beh, dtype=float)
     if beh.ndim != 2 or beh.shape[0] != len(BEHAVIOR_NAMES):
-        hint = " (it looks transposed: expected 5 x frames)" if beh.ndim == 2 and beh.shape[1] == len(BEHAVIOR_NAMES) else ""
-        return None, f"Behavior_full must be {len(BEHAVIOR_NAMES)} x frames ({', '.join(BEHAVIOR_NAMES)}), got {beh.shape}{hint}"
+        hint = (
+            " (it looks transposed: expected 5 x frames)"
+            if beh.ndim == 2 and beh.shape[1] == len(BEHAVIOR_NAMES)
+            else ""
+        )
+        return (
+            None,
+            f"Behavior_full must be {len(BEHAVIOR_NAMES)} x frames ({', '.join(BEHAVIOR_NAMES)}), got "
+            f"{beh.shape}{hint}",
+        )
     if beh.shape[1] != n_raw:
         return None, f"Behavior_full has {beh.shape[1]} frames but CellResp has {n_raw}"
     bad = ~np.isfinite(beh)
     if bad.any():
         row, t = np.argwhere(bad)[0]
-        return None, f"Behavior_full holds {int(bad.sum())} non-finite values (first: {BEHAVIOR_NAMES[row]} at frame {t})"
+        return (
+            None,
+            f"Behavior_full holds {int(bad.sum())} non-finite values (first: {BEHAVIOR_NAMES[row]} at frame {t})",
+        )
     return beh.T.astype(np.float32), ""
 
 

@@ -40,8 +40,15 @@ class Layout:
 
 DFF = Layout(
     "dff",
-    {"dff": ("T", "N"), "noise_level": ("N",), "xyz": ("N", 3), "cell_id": ("N",), "stimulus": ("T", "K"),
-     "stimulus_code": ("T",), "behavior": ("T", "B")},
+    {
+        "dff": ("T", "N"),
+        "noise_level": ("N",),
+        "xyz": ("N", 3),
+        "cell_id": ("N",),
+        "stimulus": ("T", "K"),
+        "stimulus_code": ("T",),
+        "behavior": ("T", "B"),
+    },
     attrs=("subject", "fps", "stimulus_names"),
     optional=("behavior",),
 )
@@ -54,8 +61,15 @@ RATES = Layout(
 # fields (rate, noise level, cell ids) and behaviour are checked where present.
 PROBS = Layout(
     "probabilities",
-    {"prob": ("T", "N"), "xyz": ("N", 3), "stimulus": ("T", "K"), "rate": ("T", "N"), "noise_level": ("N",),
-     "cell_id": ("N",), "behavior": ("T", "B")},
+    {
+        "prob": ("T", "N"),
+        "xyz": ("N", 3),
+        "stimulus": ("T", "K"),
+        "rate": ("T", "N"),
+        "noise_level": ("N",),
+        "cell_id": ("N",),
+        "behavior": ("T", "B"),
+    },
     attrs=("subject", "fps", "stimulus_names"),
     optional=("rate", "noise_level", "cell_id", "behavior"),
 )
@@ -63,8 +77,14 @@ PROBS = Layout(
 # imaged cells, P populations.
 GROUND_TRUTH = Layout(
     "simulate",
-    {"spikes": ("T", "N"), "rate": ("T", "N"), "cell_id": ("N",), "population": ("N",), "connectivity": ("P", "P"),
-     "population_rate": ("T", "P")},
+    {
+        "spikes": ("T", "N"),
+        "rate": ("T", "N"),
+        "cell_id": ("N",),
+        "population": ("N",),
+        "connectivity": ("P", "P"),
+        "population_rate": ("T", "P"),
+    },
     attrs=("fps", "population_names"),
     names=(("population_names", "P"),),
 )
@@ -72,16 +92,30 @@ GROUND_TRUTH = Layout(
 
 # The evaluation's HDF5 files hold one group per held-out fish, named by subject.
 NEXT_STEP_STATES = Layout(  # the true frame and every forecaster's forecast of it (one dataset each, (W, N))
-    "evaluate_next_step", {"frame": ("W",), "truth": ("W", "N"), "sbm": ("W", "N")})
+    "evaluate_next_step", {"frame": ("W",), "truth": ("W", "N"), "sbm": ("W", "N")}
+)
 ROLLOUT_EXAMPLE = Layout(  # one rollout: the true context and future (S = C + H frames), the SBM's H forecasts
-    "evaluate_rollout", {"truth": ("S", "N"), "sbm": ("H", "N"), "xyz": ("N", 3), "stimulus": ("S", "K")},
-    attrs=("first_frame", "context", "fps", "stimulus_names"))
+    "evaluate_rollout",
+    {"truth": ("S", "N"), "sbm": ("H", "N"), "xyz": ("N", 3), "stimulus": ("S", "K")},
+    attrs=("first_frame", "context", "fps", "stimulus_names"),
+)
 BEHAVIOR_PREDICTIONS = Layout(  # per evaluated frame, the true behaviour and every readout's (one dataset each, (T, D))
-    "evaluate_behavior", {"frame": ("T",), "truth": ("T", "D"), "pnm_true_states": ("T", "D"), "pnm_sbm_states": ("T", "D")})
+    "evaluate_behavior",
+    {"frame": ("T",), "truth": ("T", "D"), "pnm_true_states": ("T", "D"), "pnm_sbm_states": ("T", "D")},
+)
 SEARCH_PATTERN = Layout(  # the optimised pattern whose behaviour moved furthest, and the real state it started from
-    "search_patterns", {"pattern": ("F", "N"), "start": ("F", "N"), "xyz_um": ("N", 3), "target": (2,), "started": (2,),
-                        "reached": (2,), "behavior": ("D",)},
-    attrs=("index", "frame"))
+    "search_patterns",
+    {
+        "pattern": ("F", "N"),
+        "start": ("F", "N"),
+        "xyz_um": ("N", 3),
+        "target": (2,),
+        "started": (2,),
+        "reached": (2,),
+        "behavior": ("D",),
+    },
+    attrs=("index", "frame"),
+)
 
 
 def check(f: h5py.Group, path, layout: Layout, require: tuple = ()) -> dict:

@@ -58,8 +58,9 @@ def _get_bytes(url: str, retries: int, backoff_s: float, timeout_s: float) -> by
     raise DownloadError(f"{url}: failed after {retries + 1} attempts; last problem: {problem}")
 
 
-def list_article_files(api_url: str, article_id: int, retries: int = 5, backoff_s: float = 1.0,
-                       timeout_s: float = 60) -> list[dict]:
+def list_article_files(
+    api_url: str, article_id: int, retries: int = 5, backoff_s: float = 1.0, timeout_s: float = 60
+) -> list[dict]:
     """All files of a figshare article: dicts with name, size, download_url, md5 (and id)."""
     files: list[dict] = []
     for page in range(1, MAX_PAGES + 1):
@@ -79,15 +80,17 @@ def list_article_files(api_url: str, article_id: int, retries: int = 5, backoff_
             md5 = entry.get("computed_md5") or entry.get("supplied_md5")
             if not md5:
                 raise InputError(url, f"file {name!r} has neither computed_md5 nor supplied_md5")
-            files.append({"id": entry.get("id"), "name": name, "size": size,
-                          "download_url": download_url, "md5": md5.lower()})
+            files.append(
+                {"id": entry.get("id"), "name": name, "size": size, "download_url": download_url, "md5": md5.lower()}
+            )
         if len(entries) < PAGE_SIZE:  # a short (or empty) page is the last one
             return files
     raise DownloadError(f"{api_url}: article {article_id} still has files after {MAX_PAGES} pages")
 
 
-def assign_subjects(files: list[dict], subjects: list[str], pattern: str,
-                    source: str = "figshare listing") -> dict[str, dict]:
+def assign_subjects(
+    files: list[dict], subjects: list[str], pattern: str, source: str = "figshare listing"
+) -> dict[str, dict]:
     """Map each subject (`subject_<n>`) to the one listed file whose name matches `pattern`
     with `{n}` replaced by n. `source` names the listing in error messages."""
     assigned = {}
@@ -103,8 +106,9 @@ def assign_subjects(files: list[dict], subjects: list[str], pattern: str,
         hits = [f for f in files if regex.search(f["name"])]
         if len(hits) != 1:
             found = ", ".join(f["name"] for f in hits) or "none"
-            raise InputError(source, f"{subject}: expected exactly one file matching "
-                                     f"{regex.pattern!r}, found {len(hits)}: {found}")
+            raise InputError(
+                source, f"{subject}: expected exactly one file matching {regex.pattern!r}, found {len(hits)}: {found}"
+            )
         assigned[subject] = hits[0]
     return assigned
 
@@ -158,9 +162,18 @@ def _transfer(url: str, part: Path, size: int | None, timeout_s: float, chunk_by
         raise ConnectionError(f"transfer ended early: {got} of {expected} bytes")
 
 
-def download_file(url: str, dest: Path, checksum: str, size: int | None, retries: int = 5,
-                  backoff_s: float = 1.0, timeout_s: float = 60, chunk_bytes: int = 1 << 20,
-                  digest: Callable[[Path, int], str] | None = None, digest_name: str = "MD5") -> Path:
+def download_file(
+    url: str,
+    dest: Path,
+    checksum: str,
+    size: int | None,
+    retries: int = 5,
+    backoff_s: float = 1.0,
+    timeout_s: float = 60,
+    chunk_bytes: int = 1 << 20,
+    digest: Callable[[Path, int], str] | None = None,
+    digest_name: str = "MD5",
+) -> Path:
     """Download `url` to `dest`, resuming broken transfers; `dest` appears only once its size
     and checksum match. `digest(path, chunk_bytes)` computes the checksum (default MD5, what
     figshare lists; GitHub lists git blob SHA-1s)."""
@@ -191,23 +204,26 @@ def download_file(url: str, dest: Path, checksum: str, size: int | None, retries
             continue
         except (OSError, http.client.HTTPException) as e:  # reset, timeout, IncompleteRead
             problem = f"{type(e).__name__}: {e}"
-            log.warning("%s: %s (kept %d bytes to resume from)", url, problem,
-                        part.stat().st_size if part.exists() else 0)
+            log.warning(
+                "%s: %s (kept %d bytes to resume from)", url, problem, part.stat().st_size if part.exists() else 0
+            )
             continue
         got_size = part.stat().st_size
         got = digest(part, chunk_bytes) if size is None or got_size == size else None
         if got != checksum:
             # Start from scratch: resuming a corrupt prefix would only reproduce the mismatch.
             part.unlink()
-            problem = (f"size {got_size} != expected {size}" if got is None
-                       else f"{digest_name} mismatch: expected {checksum}, got {got}")
+            problem = (
+                f"size {got_size} != expected {size}"
+                if got is None
+                else f"{digest_name} mismatch: expected {checksum}, got {got}"
+            )
             log.warning("%s: %s, discarding the download", url, problem)
             continue
         os.replace(part, dest)
         log.info("%s: verified (%d bytes, %s %s)", dest, got_size, digest_name, checksum)
         return dest
-    raise DownloadError(f"{url}: download failed after {retries + 1} attempts; "
-                        f"last problem: {problem}")
+    raise DownloadError(f"{url}: download failed after {retries + 1} attempts; last problem: {problem}")
 
 
 def _open_archive(archive: Path) -> zipfile.ZipFile | tarfile.TarFile:
@@ -224,8 +240,9 @@ def _check_safe(archive: Path, member_path: str) -> None:
         raise InputError(archive, f"member {member_path!r} has an unsafe path")
 
 
-def unpack_subject(archive: Path, out_dir: Path,
-                   required: tuple[str, ...] = ("TimeSeries.h5", "data_full.mat")) -> list[Path]:
+def unpack_subject(
+    archive: Path, out_dir: Path, required: tuple[str, ...] = ("TimeSeries.h5", "data_full.mat")
+) -> list[Path]:
     """Extract the `required` files (found by basename, at any depth) into `out_dir`.
 
     All are extracted to temporary names first and renamed only when every one succeeded,
@@ -242,8 +259,10 @@ def unpack_subject(archive: Path, out_dir: Path,
             for name in required:
                 hits = [p for p in members if PurePosixPath(p).name == name]
                 if len(hits) != 1:
-                    raise InputError(archive, f"expected exactly one member named {name}, "
-                                              f"found {len(hits)}: {', '.join(hits) or 'none'}")
+                    raise InputError(
+                        archive,
+                        f"expected exactly one member named {name}, found {len(hits)}: {', '.join(hits) or 'none'}",
+                    )
                 _check_safe(archive, hits[0])
                 chosen[name] = members[hits[0]]
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -267,9 +286,16 @@ def unpack_subject(archive: Path, out_dir: Path,
             tmp.unlink(missing_ok=True)
 
 
-def fetch_subject(listing: list[dict], subject: str, pattern: str, raw_dir: Path,
-                  download_dir: Path, retries: int = 5, backoff_s: float = 1.0,
-                  source: str = "figshare listing") -> list[Path]:
+def fetch_subject(
+    listing: list[dict],
+    subject: str,
+    pattern: str,
+    raw_dir: Path,
+    download_dir: Path,
+    retries: int = 5,
+    backoff_s: float = 1.0,
+    source: str = "figshare listing",
+) -> list[Path]:
     """Download one subject's archive into `download_dir` (kept) and unpack it into
     `raw_dir/<subject>`. Returns the paths written: the archive, then the raw files."""
     entry = assign_subjects(listing, [subject], pattern, source)[subject]
@@ -277,6 +303,12 @@ def fetch_subject(listing: list[dict], subject: str, pattern: str, raw_dir: Path
     # The name comes from the server: refuse anything that is not a plain file name.
     if name in ("", ".", "..") or "/" in name or "\\" in name:
         raise InputError(source, f"{subject}: file name {name!r} is not a plain file name")
-    archive = download_file(entry["download_url"], Path(download_dir) / name, entry["md5"],
-                            entry.get("size"), retries=retries, backoff_s=backoff_s)
+    archive = download_file(
+        entry["download_url"],
+        Path(download_dir) / name,
+        entry["md5"],
+        entry.get("size"),
+        retries=retries,
+        backoff_s=backoff_s,
+    )
     return [archive, *unpack_subject(archive, Path(raw_dir) / subject)]

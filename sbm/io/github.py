@@ -43,12 +43,10 @@ def contents_url(api_url: str, repo: str, ref: str, path: str) -> str:
     owner, _, name = repo.partition("/")
     if not owner or not name or "/" in name:
         raise InputError(repo, "repository must be given as owner/name")
-    return (f"{api_url.rstrip('/')}/repos/{repo}/contents/{quote(path.strip('/'))}"
-            f"?ref={quote(ref, safe='')}")
+    return f"{api_url.rstrip('/')}/repos/{repo}/contents/{quote(path.strip('/'))}?ref={quote(ref, safe='')}"
 
 
-def _explain_http_error(err: DownloadError, url: str, repo: str, ref: str,
-                        path: str) -> Exception | None:
+def _explain_http_error(err: DownloadError, url: str, repo: str, ref: str, path: str) -> Exception | None:
     """A clearer error for the HTTP failures GitHub answers with, or None to keep `err`.
 
     figshare._get_bytes raises DownloadError `from` the HTTPError for answers it does not retry,
@@ -57,24 +55,34 @@ def _explain_http_error(err: DownloadError, url: str, repo: str, ref: str,
     if not isinstance(cause, urllib.error.HTTPError):
         return None  # retries spent on 5xx or connection errors: the message says so already
     if cause.code == 404:
-        return InputError(url, f"HTTP 404: folder {path!r} does not exist in {repo} at ref {ref!r} "
-                               "(or the repository or ref does not exist, or is private)")
+        return InputError(
+            url,
+            f"HTTP 404: folder {path!r} does not exist in {repo} at ref {ref!r} "
+            "(or the repository or ref does not exist, or is private)",
+        )
     if cause.code == 403:
         if cause.headers.get("X-RateLimit-Remaining") == "0":
             reset = cause.headers.get("X-RateLimit-Reset", "")
-            when = (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(reset)))
-                    if reset.isdigit() else "an unknown time")
-            return DownloadError(f"{url}: HTTP 403: GitHub API rate limit exceeded (60 requests "
-                                 f"an hour without a token); it resets at {when}")
+            when = (
+                time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(reset)))
+                if reset.isdigit()
+                else "an unknown time"
+            )
+            return DownloadError(
+                f"{url}: HTTP 403: GitHub API rate limit exceeded (60 requests "
+                f"an hour without a token); it resets at {when}"
+            )
         if cause.headers.get("Retry-After"):
-            return DownloadError(f"{url}: HTTP 403: GitHub secondary rate limit; retry after "
-                                 f"{cause.headers['Retry-After']} s")
+            return DownloadError(
+                f"{url}: HTTP 403: GitHub secondary rate limit; retry after {cause.headers['Retry-After']} s"
+            )
         return DownloadError(f"{url}: HTTP 403 {cause.reason} (not a rate limit: no access?)")
     return None
 
 
-def list_folder(api_url: str, repo: str, ref: str, path: str, retries: int = 5,
-                backoff_s: float = 1.0, timeout_s: float = 60) -> list[dict]:
+def list_folder(
+    api_url: str, repo: str, ref: str, path: str, retries: int = 5, backoff_s: float = 1.0, timeout_s: float = 60
+) -> list[dict]:
     """The files (not sub-folders) of folder `path` in `repo` at `ref`: dicts with name, path,
     sha (git blob SHA-1), size and download_url."""
     url = contents_url(api_url, repo, ref, path)
@@ -94,8 +102,11 @@ def list_folder(api_url: str, repo: str, ref: str, path: str, retries: int = 5,
     if not isinstance(entries, list):
         raise InputError(url, f"expected a JSON list of folder entries, got {type(entries).__name__}")
     if len(entries) >= CONTENTS_API_MAX_ENTRIES:
-        raise InputError(url, f"folder has {len(entries)} entries, the most the contents API "
-                              "lists: some may be missing (the git trees API would list them all)")
+        raise InputError(
+            url,
+            f"folder has {len(entries)} entries, the most the contents API "
+            "lists: some may be missing (the git trees API would list them all)",
+        )
     files = []
     for entry in entries:
         if not isinstance(entry, dict) or entry.get("type") != "file":
@@ -107,8 +118,15 @@ def list_folder(api_url: str, repo: str, ref: str, path: str, retries: int = 5,
             raise InputError(url, f"file entry lacks name/size/sha/download_url: {entry!r}") from e
         if not download_url:
             raise InputError(url, f"file {name!r} has no download_url")
-        files.append({"name": name, "path": entry.get("path", f"{path}/{name}"), "sha": sha,
-                      "size": size, "download_url": download_url})
+        files.append(
+            {
+                "name": name,
+                "path": entry.get("path", f"{path}/{name}"),
+                "sha": sha,
+                "size": size,
+                "download_url": download_url,
+            }
+        )
     return files
 
 
@@ -118,23 +136,40 @@ def _check_plain_name(name: str, what: str, source: str) -> None:
         raise InputError(source, f"{what} {name!r} is not a plain file name")
 
 
-def _download_blob(url: str, dest: Path, sha: str, size: int, retries: int, backoff_s: float,
-                   timeout_s: float) -> Path:
+def _download_blob(url: str, dest: Path, sha: str, size: int, retries: int, backoff_s: float, timeout_s: float) -> Path:
     """figshare.download_file (resume, retries, verification) with the git blob SHA-1 that
     GitHub lists as the checksum; then refuse a Git LFS pointer, whose SHA-1 would match too."""
-    download_file(url, dest, sha, size, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s,
-                  digest=git_blob_sha1, digest_name="git blob SHA-1")
+    download_file(
+        url,
+        dest,
+        sha,
+        size,
+        retries=retries,
+        backoff_s=backoff_s,
+        timeout_s=timeout_s,
+        digest=git_blob_sha1,
+        digest_name="git blob SHA-1",
+    )
     with open(dest, "rb") as f:
         if f.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX:
             dest.unlink()
-            raise InputError(url, "is a Git LFS pointer, not the file itself (the contents "
-                                  "API does not serve LFS content)")
+            raise InputError(
+                url, "is a Git LFS pointer, not the file itself (the contents API does not serve LFS content)"
+            )
     return dest
 
 
-def download_dataset(api_url: str, repo: str, ref: str, folder_path: str, dataset: str,
-                     out_dir: str | Path, retries: int = 5, backoff_s: float = 1.0,
-                     timeout_s: float = 60) -> list[Path]:
+def download_dataset(
+    api_url: str,
+    repo: str,
+    ref: str,
+    folder_path: str,
+    dataset: str,
+    out_dir: str | Path,
+    retries: int = 5,
+    backoff_s: float = 1.0,
+    timeout_s: float = 60,
+) -> list[Path]:
     """Download every .mat file of `{folder_path}/{dataset}` into `out_dir/dataset`.
 
     Files are collected and verified in the hidden folder `out_dir/.{dataset}.download`, which
@@ -150,8 +185,7 @@ def download_dataset(api_url: str, repo: str, ref: str, folder_path: str, datase
         return sorted(final.glob("*.mat"))
     folder = f"{folder_path.strip('/')}/{dataset}" if folder_path.strip("/") else dataset
     url = contents_url(api_url, repo, ref, folder)
-    files = list_folder(api_url, repo, ref, folder, retries=retries, backoff_s=backoff_s,
-                        timeout_s=timeout_s)
+    files = list_folder(api_url, repo, ref, folder, retries=retries, backoff_s=backoff_s, timeout_s=timeout_s)
     mats = [f for f in files if f["name"].lower().endswith(".mat")]
     if not mats:
         found = ", ".join(f["name"] for f in files) or "no files"
@@ -164,8 +198,7 @@ def download_dataset(api_url: str, repo: str, ref: str, folder_path: str, datase
     tmp = out_dir / f".{dataset}.download"
     tmp.mkdir(parents=True, exist_ok=True)
     for f in mats:
-        _download_blob(f["download_url"], tmp / f["name"], f["sha"], f["size"], retries,
-                       backoff_s, timeout_s)
+        _download_blob(f["download_url"], tmp / f["name"], f["sha"], f["size"], retries, backoff_s, timeout_s)
     # Leftovers of an earlier run against a different listing must not be published.
     expected = {f["name"] for f in mats}
     for stray in tmp.iterdir():

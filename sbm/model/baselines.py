@@ -34,7 +34,9 @@ def add_bias(x: torch.Tensor) -> torch.Tensor:
 class MLP(nn.Module):
     def __init__(self, n_in: int, hidden: int):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1)
+        )
 
     def forward(self, x):
         return self.net(x).squeeze(-1)

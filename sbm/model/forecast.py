@@ -26,7 +26,9 @@ from sbm.model.sbm import SBM
 
 
 class Forecaster(Protocol):
-    def __call__(self, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
+    def __call__(
+        self, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor: ...
 
 
 def sbm_forecaster(model: SBM) -> Forecaster:
@@ -51,8 +53,16 @@ def context_mean(prob, xyz, stimulus, mask):
 Edit = Callable[[int, torch.Tensor], torch.Tensor]
 
 
-def rollout(forecast: Forecaster, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor,
-            horizon: int, edit: Edit | None = None, grad: bool = False) -> torch.Tensor:
+def rollout(
+    forecast: Forecaster,
+    prob: torch.Tensor,
+    xyz: torch.Tensor,
+    stimulus: torch.Tensor,
+    mask: torch.Tensor,
+    horizon: int,
+    edit: Edit | None = None,
+    grad: bool = False,
+) -> torch.Tensor:
     """Forecasts (B, horizon, N) of the frames after `prob` (B, C, N), the C frames the rollout
     starts from, with a fixed sliding window: each forecast joins the window and the oldest frame
     leaves it, so after C steps the forecaster reads only its own output. `stimulus` (B, C +
@@ -78,4 +88,3 @@ def abs_error(pred: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> to
     the count of real values they cover."""
     mask = mask.reshape(mask.shape[0], *[1] * (pred.ndim - 2), mask.shape[1])
     return ((pred - truth).abs() * mask).sum(dim=-1, dtype=torch.float64)
-

@@ -73,7 +73,9 @@ class PNM(nn.Module):
         self.position_in = nn.Linear(n_fourier, cfg.neuron_hidden, bias=False)
         self.neuron_out = nn.Linear(cfg.neuron_hidden, cfg.neuron_features)
         self.temporal = nn.Sequential(
-            nn.Linear(cfg.frames * cfg.neuron_features, cfg.temporal_hidden), nn.GELU(), nn.Linear(cfg.temporal_hidden, 1)
+            nn.Linear(cfg.frames * cfg.neuron_features, cfg.temporal_hidden),
+            nn.GELU(),
+            nn.Linear(cfg.temporal_hidden, 1),
         )
 
     def pooled(self, prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -106,7 +108,9 @@ class PNM(nn.Module):
             B = len(block)
             pooled.append(self.pooled(block[:, None], xyz.expand(B, N, 3), torch.ones(B, N, dtype=torch.bool))[:, 0])
         pooled = torch.cat(pooled)  # (T, features)
-        windows = pooled.unfold(0, n_frames, 1).transpose(1, 2)  # (T - F + 1, F, features): frames t - F + 1 .. t, F = n_frames
+        windows = pooled.unfold(0, n_frames, 1).transpose(
+            1, 2
+        )  # (T - F + 1, F, features): frames t - F + 1 .. t, F = n_frames
         return torch.cat((torch.full((n_frames - 1,), float("nan")), self.head(windows).clamp(0, 1)))
 
 

@@ -146,7 +146,11 @@ class SpatialAttention(nn.Module):
 
     def dense(self, q, k, v, mask):
         B, T, S, H, E = q.shape
-        keep = torch.cat((mask.new_ones(B, 1), mask), dim=1)[:, None, None, None, :].expand(B, T, 1, 1, S).reshape(B * T, 1, 1, S)
+        keep = (
+            torch.cat((mask.new_ones(B, 1), mask), dim=1)[:, None, None, None, :]
+            .expand(B, T, 1, 1, S)
+            .reshape(B * T, 1, 1, S)
+        )
         q, k, v = (t.reshape(B * T, S, H, E).transpose(1, 2).contiguous() for t in (q, k, v))  # (BT, H, S, E)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
         return y.transpose(1, 2).reshape(B, T, S, H * E)
@@ -163,8 +167,12 @@ class SpatialAttention(nn.Module):
         y = self.attend(cluster_tokens(q), cluster_tokens(k), cluster_tokens(v)).flatten(2)  # (M, W + 1, D)
         # Scatter back, averaging over duplicate memberships (and over clusters for the stimulus).
         D = H * E
-        neurons = torch.zeros(B * T * N, D, dtype=y.dtype, device=y.device).index_add_(0, rows.reshape(-1), y[:, 1:].reshape(-1, D))
-        count = torch.zeros(B * T * N, dtype=y.dtype, device=y.device).index_add_(0, rows.reshape(-1), torch.ones_like(rows, dtype=y.dtype).reshape(-1))
+        neurons = torch.zeros(B * T * N, D, dtype=y.dtype, device=y.device).index_add_(
+            0, rows.reshape(-1), y[:, 1:].reshape(-1, D)
+        )
+        count = torch.zeros(B * T * N, dtype=y.dtype, device=y.device).index_add_(
+            0, rows.reshape(-1), torch.ones_like(rows, dtype=y.dtype).reshape(-1)
+        )
         neurons = neurons / count.clamp(min=1)[:, None]
         stim = torch.zeros(B * T, D, dtype=y.dtype, device=y.device).index_add_(0, owner, y[:, 0])
         stim = stim / n_clusters.to(y.dtype).repeat_interleave(T)[:, None]
@@ -184,7 +192,9 @@ class SpatialAttention(nn.Module):
         n_clusters = torch.div(n_real + W - 1, W, rounding_mode="floor")  # ceil(n / w) per fish
         K = int(n_clusters.max())
         if K > self.cfg.n_centroids:
-            raise ValueError(f"{int(n_real.max())} neurons need {K} clusters of {W}; raise n_centroids ({self.cfg.n_centroids})")
+            raise ValueError(
+                f"{int(n_real.max())} neurons need {K} clusters of {W}; raise n_centroids ({self.cfg.n_centroids})"
+            )
         route = F.normalize(x.float(), dim=-1)  # (B, T, N, D)
         sim = torch.einsum("btnd,kd->btkn", route, self.centroids[:K])
         sim = sim.masked_fill(~mask[:, None, None, :], float("-inf"))
@@ -250,7 +260,9 @@ class SpatialAttention(nn.Module):
         """Per centroid of the bank: the sum of its members' unit routing vectors and their count."""
         which = torch.arange(sel.shape[1], device=route.device).expand_as(sel)[sel]  # centroid of each cluster (M,)
         sums = torch.zeros_like(self.centroids).index_add_(0, which, route[rows].sum(dim=1))
-        counts = torch.zeros(len(self.centroids), device=route.device).index_add_(0, which, torch.full_like(which, rows.shape[1], dtype=torch.float))
+        counts = torch.zeros(len(self.centroids), device=route.device).index_add_(
+            0, which, torch.full_like(which, rows.shape[1], dtype=torch.float)
+        )
         return sums, counts
 
     @torch.no_grad()
@@ -320,7 +332,9 @@ class SBM(nn.Module):
         self.head = nn.Linear(cfg.d_model, 1)
         self.checkpointing = False  # recompute each block in the backward pass: one block's activations in memory
 
-    def forward(self, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         """prob (B, T, N) in [0, 1] for frames 0..T-1; xyz (B, N, 3) normalised positions;
         stimulus (B, T, K) the stimulus of frames 1..T (known, external); mask (B, N) True for
         real neurons. Returns logits (B, T, N): step t forecasts frame t + 1 from frames <= t."""

@@ -33,7 +33,9 @@ def causal_baseline(f: np.ndarray, window: int, percentile: float) -> np.ndarray
     # origin shifts the window fully into the past: it covers t-W+1 .. t.
     cols = np.ascontiguousarray(f.T)
     for j in range(n):
-        out[:, j] = ndimage.percentile_filter(cols[j], percentile, size=window, origin=(window - 1) // 2, mode="nearest")
+        out[:, j] = ndimage.percentile_filter(
+            cols[j], percentile, size=window, origin=(window - 1) // 2, mode="nearest"
+        )
     for t in range(min(window - 1, T)):  # shortened windows at the start
         k = min(int(percentile / 100 * (t + 1)), t)
         out[t] = np.partition(f[: t + 1], k, axis=0)[k]
@@ -52,7 +54,9 @@ def one_hot(codes: np.ndarray, vocabulary: list[int], source: str | Path) -> np.
     index = {c: k for k, c in enumerate(vocabulary)}
     unknown = sorted(set(np.unique(codes).tolist()) - set(index))
     if unknown:
-        raise InputError(source, f"stimulus codes {unknown} are not in the stimulus vocabulary {vocabulary}: rebuild it")
+        raise InputError(
+            source, f"stimulus codes {unknown} are not in the stimulus vocabulary {vocabulary}: rebuild it"
+        )
     out = np.zeros((len(codes), len(vocabulary)), np.float32)
     out[np.arange(len(codes)), [index[c] for c in codes.tolist()]] = 1
     return out
@@ -92,14 +96,19 @@ def write_dff(
             noise.append(noise_level(dff, fish.fps))
         n_bad = int((~keep).sum())
         if n_bad == N:
-            raise InputError(fish.timeseries, "every neuron has a non-positive baseline: CellResp does not look like raw fluorescence")
+            raise InputError(
+                fish.timeseries,
+                "every neuron has a non-positive baseline: CellResp does not look like raw fluorescence",
+            )
         if n_bad:
             log.warning("%s: dropped %d of %d neurons whose causal baseline is <= 0", fish.subject, n_bad, N)
         noise = np.concatenate(noise).astype(np.float32)
         dset.attrs["units"] = "fraction (F - F0) / F0"
         out.create_dataset("noise_level", data=noise).attrs["units"] = "% per sqrt(Hz) (CASCADE nu)"
         out.create_dataset("xyz", data=fish.xyz_um[keep]).attrs["units"] = "micrometre"
-        out.create_dataset("cell_id", data=fish.cell_id[keep]).attrs["meaning"] = "1-based index into the full cell list (absIX)"
+        out.create_dataset("cell_id", data=fish.cell_id[keep]).attrs["meaning"] = (
+            "1-based index into the full cell list (absIX)"
+        )
         out.create_dataset("stimulus", data=stimulus).attrs["meaning"] = "one-hot over stimulus_names"
         out.create_dataset("stimulus_code", data=fish.stim_code)
         if fish.behavior is not None:
@@ -119,10 +128,22 @@ def write_dff(
             **{f"dropped_{k}": v for k, v in dropped.items()},
         )
     q = np.percentile(noise, [5, 50, 95]) if len(noise) else [np.nan] * 3
-    summary = {"subject": fish.subject, "neurons": int(keep.sum()), "frames": T, "fps": fish.fps, "dropped": dropped,
-               "noise_level_p5_p50_p95": [round(float(v), 3) for v in q]}
-    log.info("%s: DF/F of %d neurons x %d frames, baseline %d frames; noise level p5/p50/p95 = %s",
-             fish.subject, summary["neurons"], T, window, summary["noise_level_p5_p50_p95"])
+    summary = {
+        "subject": fish.subject,
+        "neurons": int(keep.sum()),
+        "frames": T,
+        "fps": fish.fps,
+        "dropped": dropped,
+        "noise_level_p5_p50_p95": [round(float(v), 3) for v in q],
+    }
+    log.info(
+        "%s: DF/F of %d neurons x %d frames, baseline %d frames; noise level p5/p50/p95 = %s",
+        fish.subject,
+        summary["neurons"],
+        T,
+        window,
+        summary["noise_level_p5_p50_p95"],
+    )
     return summary
 
 

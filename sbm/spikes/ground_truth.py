@@ -107,7 +107,13 @@ def load_cascade_dataset(folder: str | Path) -> list[Recording]:
             dff = np.asarray(t["fluo_mean"], float).ravel()
             if time.size != dff.size:
                 # Seen in the database (DS04): no way to tell which samples the times belong to.
-                log.warning("%s trial %d: fluo_time has %d samples but fluo_mean %d; trial skipped", path.name, i, time.size, dff.size)
+                log.warning(
+                    "%s trial %d: fluo_time has %d samples but fluo_mean %d; trial skipped",
+                    path.name,
+                    i,
+                    time.size,
+                    dff.size,
+                )
                 skipped += 1
                 continue
             ok = np.isfinite(time) & np.isfinite(dff)
@@ -120,7 +126,13 @@ def load_cascade_dataset(folder: str | Path) -> list[Recording]:
             recordings.append(Recording(f"{path.stem}#{i}", folder.name, time, dff, spikes))
     if not recordings:
         raise InputError(folder, f"none of the {len(files)} files has a usable trial")
-    log.info("%s: %d trials from %d neurons (%d trials without usable fluorescence skipped)", folder.name, len(recordings), len(files), skipped)
+    log.info(
+        "%s: %d trials from %d neurons (%d trials without usable fluorescence skipped)",
+        folder.name,
+        len(recordings),
+        len(files),
+        skipped,
+    )
     return recordings
 
 
@@ -205,12 +217,21 @@ def frame_traces(
             if np.any(f0 <= 0):
                 continue
             dff = ((f - f0) / f0).astype(np.float32)
-            out.append(FrameTrace(rec.name, rec.dataset, dff, counts[seg].astype(np.float32), float(noise_level(dff, fps))))
+            out.append(
+                FrameTrace(rec.name, rec.dataset, dff, counts[seg].astype(np.float32), float(noise_level(dff, fps)))
+            )
     return out
 
 
-def simulated_traces(dff: np.ndarray, counts: np.ndarray, fps: float, noise_target: float | None,
-                     noise_sigma: np.ndarray, rng: np.random.Generator, name: str) -> list[FrameTrace]:
+def simulated_traces(
+    dff: np.ndarray,
+    counts: np.ndarray,
+    fps: float,
+    noise_target: float | None,
+    noise_sigma: np.ndarray,
+    rng: np.random.Generator,
+    name: str,
+) -> list[FrameTrace]:
     """FrameTraces from a simulated fish: its DF/F (T, n) from the dff stage and true spike
     counts (T, n); `noise_sigma` (n,) is each neuron's known noise std (fraction of F0)."""
     out = []

@@ -183,10 +183,17 @@ def train_model(traces: list[FrameTrace], fps: float, band_edges: list, cfg: Spi
         members = [t for t in traces if band_edges[b] <= t.noise < band_edges[b + 1] and len(t.dff) >= need]
         per_band[b] = len(members)
         if sum(len(t.dff) for t in members) < 20 * need:
-            log.warning("noise band %s-%s: too little ground truth (%d traces), no network", band_edges[b], band_edges[b + 1], len(members))
+            log.warning(
+                "noise band %s-%s: too little ground truth (%d traces), no network",
+                band_edges[b],
+                band_edges[b + 1],
+                len(members),
+            )
             continue
         model.nets[b] = [train_net(members, cfg, fps, seed=cfg.seed + 1000 * b + e) for e in range(cfg.ensemble)]
-        log.info("noise band %s-%s: %d traces, %d networks", band_edges[b], band_edges[b + 1], len(members), cfg.ensemble)
+        log.info(
+            "noise band %s-%s: %d traces, %d networks", band_edges[b], band_edges[b + 1], len(members), cfg.ensemble
+        )
     if not model.nets:
         raise ValueError(f"no noise band had enough ground truth to train on ({per_band})")
     model.info["traces_per_band"] = per_band

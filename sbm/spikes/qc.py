@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from sbm.io.errors import InputError
 from sbm.io.contracts import DFF, GROUND_TRUTH, open_checked
+from sbm.io.errors import InputError
 from sbm.spikes.metrics import lagged_r
 
 

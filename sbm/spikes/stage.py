@@ -7,8 +7,8 @@ import h5py
 import numpy as np
 
 from sbm.io.atomic import atomic_path
-from sbm.io.errors import InputError
 from sbm.io.contracts import DFF, RATES, open_checked
+from sbm.io.errors import InputError
 from sbm.spikes.model import SpikeModel
 
 log = logging.getLogger(__name__)
@@ -16,12 +16,21 @@ log = logging.getLogger(__name__)
 
 def check_frame_rate(model: SpikeModel, fps: float, tolerance: float, source: str | Path) -> None:
     if abs(fps / model.fps - 1) > tolerance:
-        raise InputError(source, f"recorded at {fps:.3f} Hz but the spike model was trained for {model.fps:.3f} Hz "
-                                 f"(tolerance {tolerance:.0%}): train a model for this frame rate")
+        raise InputError(
+            source,
+            f"recorded at {fps:.3f} Hz but the spike model was trained for {model.fps:.3f} Hz "
+            f"(tolerance {tolerance:.0%}): train a model for this frame rate",
+        )
 
 
-def write_rates(dff_path: str | Path, model: SpikeModel, out_path: str | Path, model_id: str, fps_tolerance: float = 0.1,
-                block: int = 4096) -> dict:
+def write_rates(
+    dff_path: str | Path,
+    model: SpikeModel,
+    out_path: str | Path,
+    model_id: str,
+    fps_tolerance: float = 0.1,
+    block: int = 4096,
+) -> dict:
     """Infer expected spikes per frame for every neuron of a dff file, neuron block by block."""
     with open_checked(dff_path, DFF) as d:
         fps = float(d.attrs["fps"])
@@ -30,8 +39,13 @@ def write_rates(dff_path: str | Path, model: SpikeModel, out_path: str | Path, m
         T, N = d["dff"].shape
         band, outside = model.band_of(noise)
         if outside.any():
-            log.warning("%s: %d of %d neurons have noise levels outside every band %s: the nearest trained band is used",
-                        dff_path, outside.sum(), N, model.band_edges)
+            log.warning(
+                "%s: %d of %d neurons have noise levels outside every band %s: the nearest trained band is used",
+                dff_path,
+                outside.sum(),
+                N,
+                model.band_edges,
+            )
         n_constant = 0
         with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as out:
             rate = out.create_dataset("rate", (T, N), np.float32, chunks=(min(T, 128), min(N, 2048)))
@@ -39,19 +53,30 @@ def write_rates(dff_path: str | Path, model: SpikeModel, out_path: str | Path, m
                 x = d["dff"][:, start : start + block]
                 bad = ~np.isfinite(x)
                 if bad.any():
-                    raise InputError(dff_path, f"dff holds {int(bad.sum())} non-finite values among neurons {start}..{start + block}")
+                    raise InputError(
+                        dff_path, f"dff holds {int(bad.sum())} non-finite values among neurons {start}..{start + block}"
+                    )
                 n_constant += int((np.ptp(x, axis=0) == 0).sum())
                 rate[:, start : start + x.shape[1]] = model.infer(x, noise[start : start + block])[0]
             if n_constant:
-                log.warning("%s: %d neurons have a constant DF/F; their rate is the model's constant answer", dff_path, n_constant)
+                log.warning(
+                    "%s: %d neurons have a constant DF/F; their rate is the model's constant answer",
+                    dff_path,
+                    n_constant,
+                )
             rate.attrs["units"] = "expected spikes per frame"
             out.create_dataset("noise_level", data=noise)
             out.create_dataset("band", data=band.astype(np.int8))
             out.create_dataset("cell_id", data=d["cell_id"][()])
             out.attrs.update(
-                subject=d.attrs["subject"], fps=fps, method="causal-cnn-ensemble", model_id=model_id,
-                lookahead=model.cfg.lookahead, band_edges=list(model.band_edges),
-                n_outside_bands=int(outside.sum()), n_constant_traces=n_constant,
+                subject=d.attrs["subject"],
+                fps=fps,
+                method="causal-cnn-ensemble",
+                model_id=model_id,
+                lookahead=model.cfg.lookahead,
+                band_edges=list(model.band_edges),
+                n_outside_bands=int(outside.sum()),
+                n_constant_traces=n_constant,
             )
     log.info("%s: rates of %d neurons x %d frames (look-ahead %d)", dff_path, N, T, model.cfg.lookahead)
     return {"neurons": N, "frames": T, "outside_bands": int(outside.sum()), "constant": n_constant}

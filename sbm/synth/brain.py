@@ -92,10 +92,14 @@ def _populations() -> list[Population]:
             Population(f"pretectum_{side}_motion", f"pretectum_{side}", 0.6, {f"mot_{side}": 3.5, "fwd": 2.0}),
             Population(f"pretectum_{side}_lum", f"pretectum_{side}", 0.4, {f"lum_{side}": 2.5}),
             Population(f"telencephalon_{side}_slow", f"telencephalon_{side}", 1.0, {}, noise=1.0, tau_s=4.0),
-            Population(f"habenula_{side}", f"habenula_{side}", 1.0, {f"lum_{side}": 1.5, f"lum_{other}": 1.5}, bias=-3.5),
+            Population(
+                f"habenula_{side}", f"habenula_{side}", 1.0, {f"lum_{side}": 1.5, f"lum_{other}": 1.5}, bias=-3.5
+            ),
             Population(f"cerebellum_{side}", f"cerebellum_{side}", 1.0, {"shock": 3.0}, noise=0.5),
             Population(f"artr_{side}", f"hindbrain_r1_3_{side}", 1.0, {}, bias=-1.0, noise=0.8, tau_s=2.0, adapt=3.0),
-            Population(f"rs_turn_{side}", f"hindbrain_r4_7_{side}", 0.45, {f"loom_{other}": 2.0, "shock": 2.0}, bias=-3.0),
+            Population(
+                f"rs_turn_{side}", f"hindbrain_r4_7_{side}", 0.45, {f"loom_{other}": 2.0, "shock": 2.0}, bias=-3.0
+            ),
             Population(f"hb_forward_{side}", f"hindbrain_r4_7_{side}", 0.55, {}, bias=-3.0, noise=0.5),
         ]
     pops += [

@@ -245,8 +245,12 @@ class Network:
         r = self.r.astype(np.float32)
         b = np.float32(np.exp(-dt / self.TAU_PRIVATE))
         self.private *= b
-        self.private += np.float32(self.SIGMA_PRIVATE * np.sqrt(1 - b * b)) * self.rng.standard_normal(len(self.private), dtype=np.float32)
-        rate = (self.base + self.gain * (r[f.pop] + self.w2 * r[f.pop2])) * np.exp(self.private - np.float32(self.SIGMA_PRIVATE**2 / 2))
+        self.private += np.float32(self.SIGMA_PRIVATE * np.sqrt(1 - b * b)) * self.rng.standard_normal(
+            len(self.private), dtype=np.float32
+        )
+        rate = (self.base + self.gain * (r[f.pop] + self.w2 * r[f.pop2])) * np.exp(
+            self.private - np.float32(self.SIGMA_PRIVATE**2 / 2)
+        )
         expected = rate * np.float32(dt)
         spikes = self.rng.poisson(expected)
 
@@ -329,7 +333,9 @@ def simulate_fish(cfg: SimConfig, subject: str, out_dir: str | Path, progress: b
                 fluo = np.empty((n, N), np.float32)
                 for i in range(n):
                     bleach = np.float32(np.exp(-(t0 + i) / fish.fps / tau_bleach))
-                    drift = k_drift * drift + np.float32(0.03 * np.sqrt(1 - k_drift**2)) * rng_img.standard_normal(N, dtype=np.float32)
+                    drift = k_drift * drift + np.float32(0.03 * np.sqrt(1 - k_drift**2)) * rng_img.standard_normal(
+                        N, dtype=np.float32
+                    )
                     shot = noise_shot * np.sqrt(1 + dff[i]) * rng_img.standard_normal(N, dtype=np.float32)
                     read = noise_read * rng_img.standard_normal(N, dtype=np.float32)
                     fluo[i] = fish.f0 * bleach * (1 + drift) * (1 + dff[i] + shot) + fish.f0 * read

@@ -92,6 +92,13 @@ def fit_forecasters(train: Windows, val: Windows, cfg: ForecasterConfig) -> Fore
     x_val, y_val = sample(val, cfg, cfg.seed + 1)
     ridge, ridge_info = fit_ridge(x, y, x_val, y_val, cfg.ridge_alphas)
     mlp, mlp_info = fit_mlp(x, y, x_val, y_val, cfg)
-    info = {"config": asdict(cfg), "n_features": x.shape[1], "context": train.context, "train_samples": len(y),
-            "val_samples": len(y_val), "ridge": ridge_info, "mlp": mlp_info}
+    info = {
+        "config": asdict(cfg),
+        "n_features": x.shape[1],
+        "context": train.context,
+        "train_samples": len(y),
+        "val_samples": len(y_val),
+        "ridge": ridge_info,
+        "mlp": mlp_info,
+    }
     return Forecasters(ridge, mlp, info)

@@ -39,7 +39,9 @@ def fourier_moments(prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor, n
     return (z @ phi / mask.sum(dim=1)[:, None, None]).flatten(1)
 
 
-def moments_of(fishes: list[BehaviorFish], index: np.ndarray, inputs: PNMConfig, states=None, batch_size: int = 128) -> np.ndarray:
+def moments_of(
+    fishes: list[BehaviorFish], index: np.ndarray, inputs: PNMConfig, states=None, batch_size: int = 128
+) -> np.ndarray:
     """The baselines' features of every (fish, t) of `index`, with the PNM's frames and frequencies."""
     out = []
     for i in range(0, len(index), batch_size):
@@ -89,7 +91,10 @@ def fit_readout(x, y, x_val, y_val, alphas, components=(None,)) -> tuple[list[Li
                 if r > best[d][0]:
                     best[d] = (r, k, alpha)
     # One readout per column may use different components: keep them as one readout per column.
-    columns = [LinearReadout(mean, scale, fits[(k, a)][0], fits[(k, a)][1][:, d], fits[(k, a)][2][d]) for d, (_, k, a) in enumerate(best)]
+    columns = [
+        LinearReadout(mean, scale, fits[(k, a)][0], fits[(k, a)][1][:, d], fits[(k, a)][2][d])
+        for d, (_, k, a) in enumerate(best)
+    ]
     info = [{"val_r": r, "components": k, "alpha": a} for r, k, a in best]
     return columns, info
 
@@ -110,7 +115,9 @@ class BehaviorBaselines:
         return {"ridge": predict_columns(self.ridge, x), "pca_ridge": predict_columns(self.pca_ridge, x)}
 
 
-def fit_behavior_baselines(train: list[BehaviorFish], val: list[BehaviorFish], inputs: PNMConfig, cfg: BehaviorBaselineConfig) -> BehaviorBaselines:
+def fit_behavior_baselines(
+    train: list[BehaviorFish], val: list[BehaviorFish], inputs: PNMConfig, cfg: BehaviorBaselineConfig
+) -> BehaviorBaselines:
     train_index, val_index = frame_index(train, inputs.frames), frame_index(val, inputs.frames)
     y = np.stack([train[f].target[t] for f, t in train_index])
     y_val = np.stack([val[f].target[t] for f, t in val_index])
@@ -118,7 +125,14 @@ def fit_behavior_baselines(train: list[BehaviorFish], val: list[BehaviorFish], i
     ridge_cols, ridge_info = fit_readout(x, y, x_val, y_val, cfg.ridge_alphas)
     pca_cols, pca_info = fit_readout(x, y, x_val, y_val, cfg.ridge_alphas, cfg.pca_components)
     names = train[0].names
-    info = {"behaviors": names, "config": asdict(cfg), "train_frames": len(y), "val_frames": len(y_val),
-            "train_fish": [f.subject for f in train], "val_fish": [f.subject for f in val],
-            "ridge": dict(zip(names, ridge_info)), "pca_ridge": dict(zip(names, pca_info))}
+    info = {
+        "behaviors": names,
+        "config": asdict(cfg),
+        "train_frames": len(y),
+        "val_frames": len(y_val),
+        "train_fish": [f.subject for f in train],
+        "val_fish": [f.subject for f in val],
+        "ridge": dict(zip(names, ridge_info)),
+        "pca_ridge": dict(zip(names, pca_info)),
+    }
     return BehaviorBaselines(inputs, ridge_cols, pca_cols, info)

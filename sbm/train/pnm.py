@@ -67,8 +67,14 @@ def validation_r(model: PNM, fishes: list[BehaviorFish], dim: int) -> float:
     return pearson_r(pred[keep], true[keep])
 
 
-def train_pnm(model_cfg: PNMConfig, cfg: PNMTrainConfig, train: list[BehaviorFish], val: list[BehaviorFish], dim: int,
-              progress: bool = True) -> tuple[PNM, dict]:
+def train_pnm(
+    model_cfg: PNMConfig,
+    cfg: PNMTrainConfig,
+    train: list[BehaviorFish],
+    val: list[BehaviorFish],
+    dim: int,
+    progress: bool = True,
+) -> tuple[PNM, dict]:
     """Train the PNM of behaviour column `dim`; returns the best model and a summary."""
     name = train[0].names[dim]
     index = frame_index(train, model_cfg.frames)
@@ -100,7 +106,15 @@ def train_pnm(model_cfg: PNMConfig, cfg: PNMTrainConfig, train: list[BehaviorFis
         raise RuntimeError(f"PNM {name}: every validation gave a constant prediction; no model to keep")
     model.load_state_dict(best["state"])
     log.info("PNM %s: best validation r %.3f at step %d of %d", name, best["val_r"], best["step"], cfg.steps)
-    summary = {"behavior": name, "best_val_r": best["val_r"], "best_step": best["step"], "history": history,
-               "train_frames": len(index), "rare_frames": len(sampler.high),
-               "train_fish": [f.subject for f in train], "val_fish": [f.subject for f in val], "train_config": asdict(cfg)}
+    summary = {
+        "behavior": name,
+        "best_val_r": best["val_r"],
+        "best_step": best["step"],
+        "history": history,
+        "train_frames": len(index),
+        "rare_frames": len(sampler.high),
+        "train_fish": [f.subject for f in train],
+        "val_fish": [f.subject for f in val],
+        "train_config": asdict(cfg),
+    }
     return model.eval(), summary

@@ -21,7 +21,15 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, model_inputs, open_probs, spaced_windows
+from sbm.data.windows import (
+    Windows,
+    check_same_stimuli,
+    collate,
+    epoch_batches,
+    model_inputs,
+    open_probs,
+    spaced_windows,
+)
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
 from sbm.model.forecast import abs_error, persistence
@@ -30,7 +38,17 @@ from sbm.settings import from_dict
 
 log = logging.getLogger(__name__)
 
-METRICS = ["step", "epoch", "train_loss", "val_loss", "val_mae", "val_persistence_mae", "lr_muon", "lr_adamw", "elapsed_s"]
+METRICS = [
+    "step",
+    "epoch",
+    "train_loss",
+    "val_loss",
+    "val_mae",
+    "val_persistence_mae",
+    "lr_muon",
+    "lr_adamw",
+    "elapsed_s",
+]
 
 
 @dataclass
@@ -86,7 +104,11 @@ def load_fish(paths: list[str], context: int, model_cfg: SBMConfig) -> list:
     if model_cfg.spatial == "routed":
         for fish in fishes:
             if fish.n_neurons < model_cfg.cluster_size:
-                raise InputError(fish.path, f"{fish.n_neurons} neurons, fewer than the cluster size {model_cfg.cluster_size}: lower sbm.model.cluster_size")
+                raise InputError(
+                    fish.path,
+                    f"{fish.n_neurons} neurons, fewer than the cluster size {model_cfg.cluster_size}: lower "
+                    "sbm.model.cluster_size",
+                )
     return fishes
 
 
@@ -107,17 +129,36 @@ def validate(model, batches: list[list[int]], windows: Windows, device, autocast
         mask = batch["mask"]
         tokens = mask.sum() * target.shape[1]
         last = target[:, -1]
-        sums += torch.stack([(masked_bce(logits, target, mask) * tokens).double(), tokens.double(),
-                             abs_error(torch.sigmoid(logits[:, -1]), last, mask).sum(),
-                             abs_error(persistence(*inputs), last, mask).sum(), mask.sum().double()])
+        sums += torch.stack(
+            [
+                (masked_bce(logits, target, mask) * tokens).double(),
+                tokens.double(),
+                abs_error(torch.sigmoid(logits[:, -1]), last, mask).sum(),
+                abs_error(persistence(*inputs), last, mask).sum(),
+                mask.sum().double(),
+            ]
+        )
     if dist.is_initialized():
         dist.all_reduce(sums)
     model.train()
-    return {"val_loss": float(sums[0] / sums[1]), "val_mae": float(sums[2] / sums[4]), "val_persistence_mae": float(sums[3] / sums[4])}
+    return {
+        "val_loss": float(sums[0] / sums[1]),
+        "val_mae": float(sums[2] / sums[4]),
+        "val_persistence_mae": float(sums[3] / sums[4]),
+    }
 
 
-def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_paths: list[str], run_dir, out_path,
-          device: str = "cpu", extra: dict | None = None, progress: bool = True) -> dict:
+def train(
+    model_cfg: SBMConfig,
+    cfg: TrainConfig,
+    train_paths: list[str],
+    val_paths: list[str],
+    run_dir,
+    out_path,
+    device: str = "cpu",
+    extra: dict | None = None,
+    progress: bool = True,
+) -> dict:
     """Train (or continue training) and write the best weights to `out_path`. Returns a summary."""
     rank, world = distributed()
     if cfg.batch_size % world:
@@ -147,13 +188,17 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
     model = SBM(model_cfg)
     # Start the decoder at the training fish's mean probability, so early steps learn dynamics
     # rather than the base rate (a fresh run only: a resumed one loads its weights below).
-    mean_prob = sum(f.mean_prob * f.n_frames * f.n_neurons for f in train_fish) / sum(f.n_frames * f.n_neurons for f in train_fish)
+    mean_prob = sum(f.mean_prob * f.n_frames * f.n_neurons for f in train_fish) / sum(
+        f.n_frames * f.n_neurons for f in train_fish
+    )
     torch.nn.init.constant_(model.head.bias, math.log(mean_prob / (1 - mean_prob)))
     model = model.to(device)
     model.checkpointing = cfg.checkpointing
     muon_params, adamw_params = body_matrices(model)
-    optimizers = [torch.optim.Muon(muon_params, lr=cfg.muon_lr, weight_decay=cfg.weight_decay),
-                  torch.optim.AdamW(adamw_params, lr=cfg.adamw_lr, betas=cfg.betas, weight_decay=cfg.weight_decay)]
+    optimizers = [
+        torch.optim.Muon(muon_params, lr=cfg.muon_lr, weight_decay=cfg.weight_decay),
+        torch.optim.AdamW(adamw_params, lr=cfg.adamw_lr, betas=cfg.betas, weight_decay=cfg.weight_decay),
+    ]
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(total, cfg.warmup)) for o in optimizers]
     step, best = 0, {"val_loss": math.inf, "step": -1}
     ckpt_path, best_path, metrics_path = run_dir / "ckpt.pt", run_dir / "best.pt", run_dir / "metrics.csv"
@@ -161,7 +206,11 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
     state = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
     if state is not None:
         if state["config"] != asdict(model_cfg) or state["train"] != asdict(cfg) or state["world"] != world:
-            raise InputError(ckpt_path, "was written with other settings (model, training or process count): delete the run folder to start over")
+            raise InputError(
+                ckpt_path,
+                "was written with other settings (model, training or process count): delete the run folder "
+                "to start over",
+            )
         if state["data_id"] != data_id:  # the data were rebuilt: the ckpt belongs to other data
             log.warning("%s: the probs files changed since this ckpt was written; training starts over", ckpt_path)
             state = None
@@ -178,18 +227,40 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
 
     net = torch.compile(model) if cfg.compile else model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
     def save_ckpt():
         if rank == 0:
             with atomic_path(ckpt_path) as tmp:
-                torch.save({"model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
-                            "schedules": [s.state_dict() for s in schedules], "step": step, "best": best,
-                            "config": asdict(model_cfg), "train": asdict(cfg), "world": world, "data_id": data_id}, tmp)
+                torch.save(
+                    {
+                        "model": model.state_dict(),
+                        "optimizers": [o.state_dict() for o in optimizers],
+                        "schedules": [s.state_dict() for s in schedules],
+                        "step": step,
+                        "best": best,
+                        "config": asdict(model_cfg),
+                        "train": asdict(cfg),
+                        "world": world,
+                        "data_id": data_id,
+                    },
+                    tmp,
+                )
 
-    log.info("%d train windows (%d fish), %d validation windows (%d fish); %d steps of %d windows on %d process(es); %.2f M parameters",
-             len(windows), len(train_fish), len(val_idx) * world, len(val_fish), total, cfg.batch_size, world,
-             sum(p.numel() for p in model.parameters()) / 1e6)
+    log.info(
+        "%d train windows (%d fish), %d validation windows (%d fish); %d steps of %d windows on %d "
+        "process(es); %.2f M parameters",
+        len(windows),
+        len(train_fish),
+        len(val_idx) * world,
+        len(val_fish),
+        total,
+        cfg.batch_size,
+        world,
+        sum(p.numel() for p in model.parameters()) / 1e6,
+    )
     start_time = time.time()
     bar = tqdm(total=total, initial=step, disable=not progress or rank != 0, desc="train SBM", unit="step")
     while step < total:
@@ -215,8 +286,14 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
             update_centroids(model, dist.all_reduce if world > 1 else None)
             step += 1
             bar.update()
-            row = {"step": step, "epoch": epoch, "train_loss": global_mean(loss.detach() * share, world), "lr_muon": schedules[0].get_last_lr()[0],
-                   "lr_adamw": schedules[1].get_last_lr()[0], "elapsed_s": round(time.time() - start_time, 2)}
+            row = {
+                "step": step,
+                "epoch": epoch,
+                "train_loss": global_mean(loss.detach() * share, world),
+                "lr_muon": schedules[0].get_last_lr()[0],
+                "lr_adamw": schedules[1].get_last_lr()[0],
+                "elapsed_s": round(time.time() - start_time, 2),
+            }
             if step % val_every == 0 or step == total:
                 row.update(validate(model, val_batches, val_windows, device, autocast))
                 bar.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_mae=f"{row['val_mae']:.4f}")
@@ -236,17 +313,36 @@ def train(model_cfg: SBMConfig, cfg: TrainConfig, train_paths: list[str], val_pa
                 break
     bar.close()
 
-    summary = {"steps": total, "best": best, "train_fish": [f.subject for f in train_fish], "val_fish": [f.subject for f in val_fish]}
+    summary = {
+        "steps": total,
+        "best": best,
+        "train_fish": [f.subject for f in train_fish],
+        "val_fish": [f.subject for f in val_fish],
+    }
     if rank == 0:
         if not best_path.exists():  # every validation loss was NaN: nothing to keep
-            raise InputError(run_dir, f"no validation of the {total} steps gave a finite loss, so there are no best weights: lower the learning rates")
+            raise InputError(
+                run_dir,
+                f"no validation of the {total} steps gave a finite loss, so there are no best weights: lower "
+                "the learning rates",
+            )
         best_state = torch.load(best_path, map_location="cpu", weights_only=False)
         model.load_state_dict(best_state["model"])
-        data = {"stimulus_names": train_fish[0].stimulus_names, "context": model_cfg.context, "train_mean_prob": mean_prob,
-                "positions": "per fish: centred on the bounding box, divided by the largest half-extent"}
+        data = {
+            "stimulus_names": train_fish[0].stimulus_names,
+            "context": model_cfg.context,
+            "train_mean_prob": mean_prob,
+            "positions": "per fish: centred on the bounding box, divided by the largest half-extent",
+        }
         with atomic_path(out_path) as tmp:
             save_weights(model.cpu(), tmp, data=data, training={**summary, "settings": asdict(cfg)}, **(extra or {}))
-        log.info("best validation loss %.5f (MAE %.5f) at step %d; weights in %s", best["val_loss"], best.get("val_mae", math.nan), best["step"], out_path)
+        log.info(
+            "best validation loss %.5f (MAE %.5f) at step %d; weights in %s",
+            best["val_loss"],
+            best.get("val_mae", math.nan),
+            best["step"],
+            out_path,
+        )
     if world > 1:
         dist.barrier()
     return summary

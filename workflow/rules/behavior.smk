@@ -13,16 +13,16 @@ rule train_pnm:
         code=code("train_pnm.py"),
     output:
         out=f"{RESULTS}/pnm/{{behavior}}.pt",
-    params:
-        args=cli(settings=pnm_settings("model", "train")),
-    conda:
-        ENV
     log:
         f"{LOGS}/train_pnm/{{behavior}}.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=pnm_memory_mb,
         runtime=120,
+    params:
+        args=cli(settings=pnm_settings("model", "train")),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -36,16 +36,16 @@ rule fit_behavior_baselines:
         code=code("fit_behavior_baselines.py"),
     output:
         out=f"{RESULTS}/baselines/behavior.pt",
-    params:
-        args=cli(settings=pnm_settings("model", "baselines")),
-    conda:
-        ENV
     log:
         f"{LOGS}/fit_behavior_baselines.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=pnm_memory_mb,
         runtime=60,
+    params:
+        args=cli(settings=pnm_settings("model", "baselines")),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -62,16 +62,16 @@ rule evaluate_behavior:
     output:
         metrics=behavior_outputs()["behavior"],
         predictions=behavior_outputs()["predictions"],
-    params:
-        args=cli(batch_size=config["sbm"]["evaluate"]["batch_size"]),
-    conda:
-        ENV
     log:
         f"{LOGS}/evaluate_behavior.log",
+    conda:
+        ENV
     threads: ALL_CORES
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        args=cli(batch_size=config["sbm"]["evaluate"]["batch_size"]),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -91,16 +91,16 @@ rule search_patterns:
         metrics=behavior_outputs()["search"],
         space=behavior_outputs()["space"],
         pattern=behavior_outputs()["pattern"],
-    params:
-        args=cli(settings=pnm_settings("search")),
-    conda:
-        ENV
     log:
         f"{LOGS}/search_patterns.log",
+    conda:
+        ENV
     threads: ALL_CORES
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        args=cli(settings=pnm_settings("search")),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -111,18 +111,26 @@ rule behavior_figures:
         script=script("draw_behavior_figures.py"),
         code=code("draw_behavior_figures.py"),
     output:
-        fig3a=report(f"{RESULTS}/figures/fig3a_behavior.png", caption="../report/fig3a.rst", category="Figure 3: behaviour"),
-        fig3b=report(f"{RESULTS}/figures/fig3b_behavior_space.png", caption="../report/fig3b.rst", category="Figure 3: behaviour"),
-        fig3c=report(f"{RESULTS}/figures/fig3c_pattern.png", caption="../report/fig3c.rst", category="Figure 3: behaviour"),
-    params:
-        args=cli(),
-    conda:
-        ENV
+        fig3a=report(
+            f"{RESULTS}/figures/fig3a_behavior.png", caption="../report/fig3a.rst", category="Figure 3: behaviour"
+        ),
+        fig3b=report(
+            f"{RESULTS}/figures/fig3b_behavior_space.png",
+            caption="../report/fig3b.rst",
+            category="Figure 3: behaviour",
+        ),
+        fig3c=report(
+            f"{RESULTS}/figures/fig3c_pattern.png", caption="../report/fig3c.rst", category="Figure 3: behaviour"
+        ),
     log:
         f"{LOGS}/behavior_figures.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        args=cli(),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"

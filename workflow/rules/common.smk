@@ -48,7 +48,11 @@ validate(config, schema=SCHEMA)
 ALLOCATOR = find_allocator(config["cpu_allocator"])
 shell.prefix(
     f'export PYTHONPATH="{REPO}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; '
-    + (f'if [ -e "{ALLOCATOR}" ]; then export LD_PRELOAD="{ALLOCATOR}${{{{LD_PRELOAD:+:$LD_PRELOAD}}}}"; fi; ' if ALLOCATOR else "")
+    + (
+        f'if [ -e "{ALLOCATOR}" ]; then export LD_PRELOAD="{ALLOCATOR}${{{{LD_PRELOAD:+:$LD_PRELOAD}}}}"; fi; '
+        if ALLOCATOR
+        else ""
+    )
 )
 ENV = "../../environment.yml"
 
@@ -93,7 +97,9 @@ def cli(**settings):
 
     def arguments(wildcards, input, output, threads):
         files = {name: value for name, value in input.items() if name not in ("script", "code")}
-        return command_line({**dict(wildcards.items()), **files, **dict(output.items()), "threads": threads, **settings})
+        return command_line(
+            {**dict(wildcards.items()), **files, **dict(output.items()), "threads": threads, **settings}
+        )
 
     return arguments
 
@@ -105,8 +111,13 @@ def raw(name, subject="{subject}"):
 def evaluation_outputs():
     """The held-out metrics the figures draw (the inputs of `evaluate` and of `figures`), by the
     name draw_figures.py takes each under."""
-    names = {"next_step": "next_step.json", "rollout": "rollout.json", "example": "rollout_example.h5",
-             "fidelity": "fidelity.json", "embedding": "embedding.csv"}
+    names = {
+        "next_step": "next_step.json",
+        "rollout": "rollout.json",
+        "example": "rollout_example.h5",
+        "fidelity": "fidelity.json",
+        "embedding": "embedding.csv",
+    }
     if config["source"] == "synthetic":  # the simulator's wiring is known
         names["connectome"] = "connectome.json"
     return {key: f"{RESULTS}/eval/{name}" for key, name in names.items()}
@@ -115,8 +126,13 @@ def evaluation_outputs():
 def behavior_outputs():
     """The held-out behaviour results figure 3 draws (the inputs of `behavior_figures`), by the
     name draw_behavior_figures.py takes each under."""
-    names = {"behavior": "behavior.json", "predictions": "behavior_predictions.h5", "search": "search.json",
-             "space": "behavior_space.csv", "pattern": "search_pattern.h5"}
+    names = {
+        "behavior": "behavior.json",
+        "predictions": "behavior_predictions.h5",
+        "search": "search.json",
+        "space": "behavior_space.csv",
+        "pattern": "search_pattern.h5",
+    }
     return {key: f"{RESULTS}/eval/{name}" for key, name in names.items()}
 
 
@@ -172,7 +188,9 @@ def spike_model_dir():
     if config["source"] == "synthetic":
         truth = {"simulator": config["synthetic"], "calibration_fish": s["calibration_fish"]}
     else:
-        truth = {k: s[k] for k in ("ground_truth_dir", "ground_truth_datasets", "ground_truth_repo", "ground_truth_ref")}
+        truth = {
+            k: s[k] for k in ("ground_truth_dir", "ground_truth_datasets", "ground_truth_repo", "ground_truth_ref")
+        }
     keys = ("noise_bands", "training_noise_levels", "repeats", "resample_mode", "model")
     key = {"truth": truth, "dff": config["dff"], **{k: s[k] for k in keys}}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
@@ -238,7 +256,9 @@ def sbm_run_dir():
     and code resumes, a change starts a new folder (the weights output is what Snakemake tracks)."""
     key = {"sbm": sbm_settings(), "split": config["split"]}
     # A ckpt of other training code is not resumed: a model or loop edited since starts afresh.
-    key["code"] = hashlib.sha1(b"".join(Path(path).read_bytes() for path in [script("train_sbm.py"), *code("train_sbm.py")])).hexdigest()
+    key["code"] = hashlib.sha1(
+        b"".join(Path(path).read_bytes() for path in [script("train_sbm.py"), *code("train_sbm.py")])
+    ).hexdigest()
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return f"{RESULTS}/sbm/run-{digest}"
 

@@ -8,16 +8,16 @@ rule stimulus_vocabulary:
         code=code("stimulus_vocabulary.py"),
     output:
         out=f"{RESULTS}/stimulus_vocabulary.json",
-    params:
-        args=cli(names=config["stimulus_names"]),
-    conda:
-        ENV
     log:
         f"{LOGS}/stimulus_vocabulary.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        args=cli(names=config["stimulus_names"]),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -31,18 +31,18 @@ checkpoint dff:
         code=code("compute_dff.py"),
     output:
         out=f"{RESULTS}/dff/{{subject}}.h5",
-    params:
-        args=cli(reader=config["reader"], dff=config["dff"]),
-    conda:
-        ENV
     log:
         f"{LOGS}/dff/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/dff/{{subject}}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        args=cli(reader=config["reader"], dff=config["dff"]),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -55,15 +55,15 @@ rule synthetic_qc:
         code=code("synthetic_qc.py"),
     output:
         out=f"{RESULTS}/qc/dff_vs_truth.csv",
-    params:
-        args=cli(),
-    conda:
-        ENV
     log:
         f"{LOGS}/synthetic_qc.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        args=cli(),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"

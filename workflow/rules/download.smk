@@ -5,17 +5,17 @@
 rule figshare_listing:
     output:
         out=f"resources/{DATASET}/figshare_listing.json",
-    params:
-        script=script("list_figshare.py"),
-        args=cli(**{k: config["download"][k] for k in ("api_url", "article_id", "retries", "backoff_s")}),
-    conda:
-        ENV
     log:
         f"{LOGS}/download/listing.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        script=script("list_figshare.py"),
+        args=cli(**{k: config["download"][k] for k in ("api_url", "article_id", "retries", "backoff_s")}),
     shell:
         "python {params.script:q} {params.args} > {log:q} 2>&1"
 
@@ -26,6 +26,14 @@ rule download:
     output:
         timeseries=raw("TimeSeries.h5"),
         data_full=raw("data_full.mat"),
+    log:
+        f"{LOGS}/download/{{subject}}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=600,
     params:
         script=script("download_chen2018.py"),
         args=cli(
@@ -35,13 +43,5 @@ rule download:
             retries=config["download"]["retries"],
             backoff_s=config["download"]["backoff_s"],
         ),
-    conda:
-        ENV
-    log:
-        f"{LOGS}/download/{{subject}}.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=600,
     shell:
         "python {params.script:q} {params.args} > {log:q} 2>&1"

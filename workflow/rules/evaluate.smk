@@ -13,20 +13,20 @@ rule evaluate_next_step:
     output:
         metrics=f"{RESULTS}/eval/next_step.json",
         states=f"{RESULTS}/eval/next_step_states.h5",
+    log:
+        f"{LOGS}/evaluate_next_step.log",
+    conda:
+        ENV
+    threads: ALL_CORES
+    resources:
+        mem_mb=8000,
+        runtime=120,
     params:
         args=cli(
             stride=config["sbm"]["evaluate"]["stride"],
             batch_size=config["sbm"]["evaluate"]["batch_size"],
             keep_states=config["sbm"]["evaluate"]["fidelity_states"],
         ),
-    conda:
-        ENV
-    log:
-        f"{LOGS}/evaluate_next_step.log",
-    threads: ALL_CORES
-    resources:
-        mem_mb=8000,
-        runtime=120,
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -42,20 +42,20 @@ rule evaluate_rollout:
     output:
         metrics=f"{RESULTS}/eval/rollout.json",
         example=f"{RESULTS}/eval/rollout_example.h5",
+    log:
+        f"{LOGS}/evaluate_rollout.log",
+    conda:
+        ENV
+    threads: ALL_CORES
+    resources:
+        mem_mb=8000,
+        runtime=120,
     params:
         args=cli(
             horizon=config["sbm"]["evaluate"]["rollout_horizon"],
             starts=config["sbm"]["evaluate"]["rollout_starts"],
             batch_size=config["sbm"]["evaluate"]["batch_size"],
         ),
-    conda:
-        ENV
-    log:
-        f"{LOGS}/evaluate_rollout.log",
-    threads: ALL_CORES
-    resources:
-        mem_mb=8000,
-        runtime=120,
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -68,16 +68,16 @@ rule evaluate_fidelity:
     output:
         metrics=f"{RESULTS}/eval/fidelity.json",
         embedding=f"{RESULTS}/eval/embedding.csv",
-    params:
-        args=cli(components=config["sbm"]["evaluate"]["fidelity_components"]),
-    conda:
-        ENV
     log:
         f"{LOGS}/evaluate_fidelity.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        args=cli(components=config["sbm"]["evaluate"]["fidelity_components"]),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -93,16 +93,16 @@ rule evaluate_connectome:
         code=code("evaluate_connectome.py"),
     output:
         out=f"{RESULTS}/eval/connectome.json",
-    params:
-        args=cli(windows=config["sbm"]["evaluate"]["connectome_windows"]),
-    conda:
-        ENV
     log:
         f"{LOGS}/evaluate_connectome.log",
+    conda:
+        ENV
     threads: ALL_CORES
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        args=cli(windows=config["sbm"]["evaluate"]["connectome_windows"]),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 

@@ -9,20 +9,22 @@ rule split:
         code=code("split_subjects.py"),
     output:
         out=f"{RESULTS}/split.yaml",
-    params:
-        args=cli(
-            subjects=SUBJECTS,
-            settings=config["split"],
-            cluster_size=config["sbm"]["model"]["cluster_size"] if config["sbm"]["model"]["spatial"] == "routed" else 0,
-        ),
-    conda:
-        ENV
     log:
         f"{LOGS}/split.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        args=cli(
+            subjects=SUBJECTS,
+            settings=config["split"],
+            cluster_size=(
+                config["sbm"]["model"]["cluster_size"] if config["sbm"]["model"]["spatial"] == "routed" else 0
+            ),
+        ),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -37,21 +39,21 @@ rule train_sbm:
         code=code("train_sbm.py"),
     output:
         out=f"{RESULTS}/sbm/weights.pt",
-    params:
-        launcher=launcher,
-        # ckpts and metrics: not declared as outputs, so a rerun after an interruption resumes.
-        args=cli(settings=sbm_settings(), run_dir=sbm_run_dir()),
-    conda:
-        ENV
     log:
         f"{LOGS}/train_sbm.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_sbm.tsv"
+    conda:
+        ENV
     threads: ALL_CORES
     resources:
         mem_mb=16000,
         runtime=24 * 60,
         gpu=1,
+    params:
+        launcher=launcher,
+        # ckpts and metrics: not declared as outputs, so a rerun after an interruption resumes.
+        args=cli(settings=sbm_settings(), run_dir=sbm_run_dir()),
     shell:
         "{params.launcher} {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -65,15 +67,15 @@ rule fit_baselines:
         code=code("fit_forecasters.py"),
     output:
         out=f"{RESULTS}/baselines/forecasters.pt",
-    params:
-        args=cli(context=config["sbm"]["model"]["context"], settings=config["baselines"]),
-    conda:
-        ENV
     log:
         f"{LOGS}/fit_baselines.log",
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        args=cli(context=config["sbm"]["model"]["context"], settings=config["baselines"]),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"

@@ -9,17 +9,17 @@ rule simulate:
         timeseries=raw("TimeSeries.h5"),
         data_full=raw("data_full.mat"),
         ground_truth=raw("ground_truth.h5"),
-    params:
-        args=cli(settings=config["synthetic"]),
-    conda:
-        ENV
     log:
         f"{LOGS}/simulate/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/simulate/{{subject}}.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        args=cli(settings=config["synthetic"]),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"

@@ -4,6 +4,14 @@
 rule download_ground_truth:
     output:
         manifest=f"{GROUND_TRUTH_DIR}/manifest.json",
+    log:
+        "logs/cascade_ground_truth.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
     params:
         script=script("download_ground_truth.py"),
         args=cli(
@@ -13,14 +21,6 @@ rule download_ground_truth:
             datasets=config["spikes"]["ground_truth_datasets"],
             out_dir=GROUND_TRUTH_DIR,
         ),
-    conda:
-        ENV
-    log:
-        "logs/cascade_ground_truth.log",
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=60,
     shell:
         "python {params.script:q} {params.args} > {log:q} 2>&1"
 
@@ -32,6 +32,16 @@ rule spike_model:
         code=code("train_spike_model.py"),
     output:
         out=f"{SPIKE_MODELS}/fps{{fps}}.pt",
+    log:
+        f"{SPIKE_MODELS}/fps{{fps}}.log",
+    benchmark:
+        f"{SPIKE_MODELS}/fps{{fps}}.benchmark.tsv"
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
     params:
         # The manifest is the download's mark of completion: the model reads the folder beside it.
         args=cli(
@@ -42,16 +52,6 @@ rule spike_model:
             synthetic=config["synthetic"],
             dff=config["dff"],
         ),
-    conda:
-        ENV
-    log:
-        f"{SPIKE_MODELS}/fps{{fps}}.log",
-    benchmark:
-        f"{SPIKE_MODELS}/fps{{fps}}.benchmark.tsv"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=120,
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -64,18 +64,18 @@ rule spikes:
         code=code("infer_spikes.py"),
     output:
         out=f"{RESULTS}/rates/{{subject}}.h5",
-    params:
-        args=cli(fps_tolerance=config["spikes"]["fps_tolerance"]),
-    conda:
-        ENV
     log:
         f"{LOGS}/spikes/{{subject}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/spikes/{{subject}}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=8000,
         runtime=120,
+    params:
+        args=cli(fps_tolerance=config["spikes"]["fps_tolerance"]),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -88,15 +88,15 @@ rule probabilities:
         code=code("spike_probabilities.py"),
     output:
         out=f"{RESULTS}/probs/{{subject}}.h5",
-    params:
-        args=cli(),
-    conda:
-        ENV
     log:
         f"{LOGS}/probabilities/{{subject}}.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        args=cli(),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
