@@ -12,8 +12,7 @@ from pathlib import Path
 import torch
 
 from sbm.cli import Command, arg, run
-from sbm.data.behavior import load_behavior_fish
-from sbm.data.split import read_split, split_files
+from sbm.data.behavior import load_split_behavior
 from sbm.io.atomic import atomic_path
 from sbm.io.chen import BEHAVIOR_NAMES
 from sbm.model.pnm import PNMConfig
@@ -34,14 +33,7 @@ def main(args: Args) -> None:
     cfg = BehaviorBaselineConfig.from_dict(args.settings.get("baselines", {}))
     names = args.settings.get("behaviors", list(BEHAVIOR_NAMES))
     quantile = args.settings.get("scale_quantile", 0.999)
-    split = read_split(args.split)
-    fish = {
-        part: [
-            load_behavior_fish(p, names, quantile, inputs.frames)
-            for p in split_files(split, part, getattr(args, part), args.split)
-        ]
-        for part in ("train", "val")
-    }
+    fish = load_split_behavior(args.split, {"train": args.train, "val": args.val}, names, quantile, inputs.frames)
     baselines = fit_behavior_baselines(fish["train"], fish["val"], inputs, cfg)
     logging.info(
         "validation r: ridge %s; pca_ridge %s",

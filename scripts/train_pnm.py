@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbm.cli import Command, arg, run
-from sbm.data.behavior import load_behavior_fish
-from sbm.data.split import read_split, split_files
+from sbm.data.behavior import load_split_behavior
 from sbm.io.atomic import atomic_path
 from sbm.io.chen import BEHAVIOR_NAMES
 from sbm.io.errors import InputError
@@ -39,14 +38,7 @@ def main(args: Args) -> None:
     quantile = args.settings.get("scale_quantile", 0.999)
     if args.behavior not in names:
         raise InputError(args.out, f"behaviour {args.behavior} is not among the settings' behaviors {names}")
-    split = read_split(args.split)
-    fish = {
-        part: [
-            load_behavior_fish(p, names, quantile, model_cfg.frames)
-            for p in split_files(split, part, getattr(args, part), args.split)
-        ]
-        for part in ("train", "val")
-    }
+    fish = load_split_behavior(args.split, {"train": args.train, "val": args.val}, names, quantile, model_cfg.frames)
     model, summary = train_pnm(
         model_cfg, train_cfg, fish["train"], fish["val"], names.index(args.behavior), progress=args.progress
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sbm.data.split import read_split, split_files
 from sbm.data.windows import open_probs
 from sbm.io.contracts import PROBS, open_checked
 from sbm.io.errors import InputError
@@ -136,3 +137,13 @@ class BalancedSampler:
 
     def batch(self) -> np.ndarray:
         return np.array(self._take("high", self.n_high) + self._take("typical", self.n_typical))
+
+
+def load_split_behavior(split_path, files: dict, names: list[str], quantile: float, frames: int) -> dict:
+    """{part: [BehaviorFish]} for the parts of a split given in `files` (part -> probs files),
+    each part's files checked against the split file."""
+    split = read_split(split_path)
+    return {
+        part: [load_behavior_fish(p, names, quantile, frames) for p in split_files(split, part, paths, split_path)]
+        for part, paths in files.items()
+    }
