@@ -85,11 +85,7 @@ def run(main: Callable, cls, argv: list[str] | None = None) -> int:
         sys.modules["torch"].set_num_threads(args.threads)
     try:
         main(args)
-    except (
-        InputError,
-        DownloadError,
-        FloatingPointError,
-    ) as err:  # FloatingPointError: a training loss gone non-finite
+    except (InputError, DownloadError, FloatingPointError) as err:  # FloatingPointError: a diverged training
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
