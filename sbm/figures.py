@@ -88,13 +88,15 @@ def fig1b_brain_maps(example: dict, path, horizons=(1, 8, 32)) -> None:
             image = ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=1, interpolation="none", aspect="equal")
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
-                ax.set_title(f"+{h} frames ({h / fps:.1f} s)", fontsize=9)
+                ax.set_title(f"+{h} frames ({h / fps:.1f} s)", fontsize=13)
             if j == 0:
-                ax.set_ylabel(name)
-    fig.colorbar(image, ax=axes, shrink=0.8, label="spike probability (voxel mean over z)")
+                ax.set_ylabel(name, fontsize=13)
+    colorbar = fig.colorbar(image, ax=axes, shrink=0.8)
+    colorbar.set_label("spike probability (voxel mean over z)", fontsize=12)
+    colorbar.ax.tick_params(labelsize=11)
     fig.suptitle(
         f"Held-out fish, rollout from frame {int(example['first_frame']) + C}: 512 x 256 voxels (x: rostro-caudal)",
-        fontsize=10,
+        fontsize=14,
     )
     save(fig, path)
 
@@ -133,7 +135,7 @@ def fig2a_calibration(next_step: dict, path) -> None:
         xlim=(0, 1),
         ylim=(0, 1),
     )
-    left.legend(fontsize=8, frameon=False)
+    left.legend(fontsize=10, frameon=False)
     for subject, a in next_step["mean_activity"].items():
         true, sbm = np.array(a["true"]), np.array(a["sbm"])
         r = np.corrcoef(true, sbm)[0, 1]
@@ -146,7 +148,7 @@ def fig2a_calibration(next_step: dict, path) -> None:
         ylabel="SBM forecast mean activity",
         title="Mean activity per forecast frame",
     )
-    right.legend(fontsize=8, frameon=False)
+    right.legend(fontsize=10, frameon=False)
     save(fig, path)
 
 
@@ -183,7 +185,7 @@ def fig_rollouts(rollout: dict, path) -> None:
     left.set(
         xlabel="horizon (frames)", ylabel="MAE (spike probability)", title="Autoregressive rollout error, MAE ~ a h^b"
     )
-    left.legend(fontsize=8, frameon=False)
+    left.legend(fontsize=10, frameon=False)
     for name, activity in rollout["mean_activity"].items():
         right.plot(
             h,
@@ -198,7 +200,7 @@ def fig_rollouts(rollout: dict, path) -> None:
         ylabel="mean activity (spike probability)",
         title=f"Mean activity over {rollout['starts']} rollouts",
     )
-    right.legend(fontsize=8, frameon=False)
+    right.legend(fontsize=10, frameon=False)
     save(fig, path)
 
 
@@ -208,7 +210,7 @@ def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "r
     subject = embedding[0]["subject"]
     rows = [r for r in embedding if r["subject"] == subject]
     shown = [s for s in shown if any(r["source"] == s for r in rows)]
-    fig, axes = plt.subplots(2, len(shown), figsize=(3.2 * len(shown), 6.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(shown), figsize=(3.2 * len(shown), 6.8), squeeze=False, layout="constrained")
     metrics = fidelity["per_subject"][subject]["metrics"]
     for i, method in enumerate(("pca", "umap")):
         points = {
@@ -226,17 +228,16 @@ def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "r
                 m = metrics[name]
                 ax.set_title(
                     f"{LABELS[name]}\nenergy {m['energy_distance']:.3f}, classifier {m['classifier_accuracy']:.2f}",
-                    fontsize=9,
+                    fontsize=12,
                 )
-            ax.set_xlabel("PC 1" if method == "pca" else "UMAP 1", fontsize=8)
+            ax.set_xlabel("PC 1" if method == "pca" else "UMAP 1", fontsize=12)
             if j == 0:
-                ax.set_ylabel(
-                    ("PC 2" if method == "pca" else "UMAP 2") + f"\n({method.upper()} fitted on other true frames)",
-                    fontsize=8,
-                )
-    axes[0, 0].legend(fontsize=7, frameon=False, loc="best")
+                ax.set_ylabel("PC 2" if method == "pca" else "UMAP 2", fontsize=12)
+    axes[0, 0].legend(fontsize=11, frameon=False, loc="best")
     fig.suptitle(
-        f"Next-step brain states of held-out {subject}: truth against forecasts (classifier chance = 0.5)", fontsize=10
+        f"Next-step brain states of held-out {subject}: truth against forecasts (classifier chance = 0.5)\n"
+        "PCA and UMAP fitted on the other frames' true states",
+        fontsize=14,
     )
     save(fig, path)
 
@@ -249,21 +250,22 @@ def fig_connectome(connectome: dict, path) -> None:
         ("SBM attention", np.array(s["attention"]), s["auroc"]["attention"]),
         ("|lag-1 correlation|", np.array(s["lag1_correlation"]), s["auroc"]["lag1_correlation"]),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.6), layout="constrained")
+    # One matrix above the other: each as wide as the report's pane, so the population names read.
+    fig, axes = plt.subplots(3, 1, figsize=(7, 20), layout="constrained")
     names = s["populations"]
     for ax, (title, matrix, score) in zip(axes, panels):
         shown = matrix.copy()
         np.fill_diagonal(shown, np.nan)  # the diagonal is not scored
         image = ax.imshow(shown, cmap="viridis")
-        ax.set_title(title + (f": AUROC {score:.2f}" if score is not None else ""), fontsize=10)
-        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=5)
-        ax.set_yticks(range(len(names)), names, fontsize=5)
+        ax.set_title(title + (f": AUROC {score:.2f}" if score is not None else ""), fontsize=11)
+        ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.set_xlabel("source population"), ax.set_ylabel("target population")
         fig.colorbar(image, ax=ax, shrink=0.6)
     fig.suptitle(
         f"Held-out {subject}: {s['wired_pairs']} of {s['pairs']} off-diagonal pairs are wired; "
-        f"chance AUROC 0.5 (95 % of random scores: {s['chance']['q2.5']:.2f}-{s['chance']['q97.5']:.2f})",
-        fontsize=10,
+        f"\nchance AUROC 0.5 (95 % of random scores: {s['chance']['q2.5']:.2f}-{s['chance']['q97.5']:.2f})",
+        fontsize=11,
     )
     save(fig, path)
 
@@ -273,7 +275,7 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
     first `frames` evaluated frames. Right: r per behaviour for every readout, chance shaded; the
     legend in a column of its own, so it covers nothing."""
     names = behavior["behaviors"]
-    fig = plt.figure(figsize=(12, 1.6 * len(names) + 1.2), layout="constrained")
+    fig = plt.figure(figsize=(13, 1.9 * len(names) + 1.4), layout="constrained")
     grid = fig.add_gridspec(len(names), 3, width_ratios=(2.2, 1.1, 0.75))
     t = series["frame"][:frames]
     for d, name in enumerate(names):
@@ -298,18 +300,16 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
             transform=ax.transAxes,
             ha="right",
             va="top",
-            fontsize=9,
+            fontsize=11,
             bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
         )
-        ax.set_ylabel(name.replace("_", " "), fontsize=10)
-        ax.tick_params(labelsize=9)
-        if d == 0:
-            ax.legend(fontsize=9, frameon=False, loc="lower left", ncol=3, bbox_to_anchor=(0, 1.0))
+        ax.set_ylabel(name.replace("_", " "), fontsize=12)
+        ax.tick_params(labelsize=11)
         if d == len(names) - 1:
-            ax.set_xlabel("frame", fontsize=10)
+            ax.set_xlabel("frame", fontsize=12)
         else:
             ax.tick_params(labelbottom=False)
-    fig.suptitle("Held-out behaviour (scaled to [0, 1] per fish) and the PNM's readings", fontsize=11)
+    fig.suptitle("Held-out behaviour (scaled to [0, 1] per fish) and the PNM's readings", fontsize=14)
     bars = fig.add_subplot(grid[:, 1])
     readouts = [(m, s) for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")]
     y = np.arange(len(names))
@@ -336,14 +336,16 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
             lw=0,
             label="chance (95 % of shifted |r|)" if j == 0 else None,
         )
-    bars.set_yticks(y + 0.4 - height / 2, [n.replace("_", " ") for n in names], fontsize=10)
-    bars.tick_params(axis="x", labelsize=9)
+    bars.set_yticks(y + 0.4 - height / 2, [n.replace("_", " ") for n in names], fontsize=12)
+    bars.tick_params(axis="x", labelsize=11)
     bars.invert_yaxis()
-    bars.set_xlabel("Pearson r on the held-out fish", fontsize=10)
-    bars.set_title("Behaviour prediction", fontsize=11)
-    key = fig.add_subplot(grid[:, 2])
+    bars.set_xlabel("Pearson r on the held-out fish", fontsize=12)
+    bars.set_title("Behaviour prediction", fontsize=13)
+    key = fig.add_subplot(grid[:, 2])  # both legends in a column of their own: they cover nothing
     key.axis("off")
-    key.legend(*bars.get_legend_handles_labels(), fontsize=9, frameon=False, loc="center left")
+    lines = key.legend(*ax.get_legend_handles_labels(), title="traces", fontsize=11, frameon=False, loc="upper left")
+    key.add_artist(lines)
+    key.legend(*bars.get_legend_handles_labels(), title="bars", fontsize=11, frameon=False, loc="center left")
     save(fig, path)
 
 
@@ -382,7 +384,7 @@ def fig3b_behavior_space(rows: list[dict], search: dict, path) -> None:
         ylabel=f"behaviour PC 2 ({explained[1]:.0%})",
         title=f"Behaviour space, held-out {subject} ({len(points['target'])} patterns per set)",
     )
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.legend(fontsize=9, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1))
     save(fig, path)
 
 
