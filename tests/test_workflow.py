@@ -638,6 +638,8 @@ def test_failing_job_reports_the_bad_file(tmp_path):
     ]
     proc = snakemake(*args, cwd=tmp_path, check=False)
     assert proc.returncode != 0
+    # Run with -s from another folder, it still uses the workstation defaults (profiles/default).
+    assert "workflow specific profile" in proc.stderr and "profiles/default" in proc.stderr
     # The run says what to do next: the failed job's log, and how to resume.
     assert "run the same command again to resume; each failed job's log is under logs/chen2018/" in proc.stderr
     log = (tmp_path / "logs/chen2018/dff/subject_1.log").read_text()
