@@ -58,6 +58,42 @@ def load_script(name: str):
     return module
 
 
+SIMULATED_CASCADE = "DS-simulated-GCaMP6f"
+
+
+def write_cascade_dataset(
+    folder: Path, n_neurons: int = 6, seconds: float = 300.0, fps: float = 30.0, seed: int = 0
+) -> Path:
+    """A ground-truth dataset folder in CASCADE's format (one .mat per neuron: a CAttached cell of
+    trial structs with fluo_time in s, fluo_mean as DF/F and events_AP in units of 0.1 ms), made
+    of Poisson spikes through a GCaMP6f-like kernel plus noise, so that the loader, the spike
+    models and the workflow's real-data path run on any machine; the real database is checked too
+    where it is available (needs_ground_truth)."""
+    import numpy as np
+    import scipy.io
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    kernel = np.exp(-np.arange(0, 3, 1 / fps) / 0.5) - np.exp(-np.arange(0, 3, 1 / fps) / 0.05)
+    for n in range(n_neurons):
+        time = np.arange(0, seconds, 1 / fps)
+        spikes = np.sort(rng.uniform(0, seconds, rng.poisson(rng.uniform(0.2, 1.0) * seconds)))
+        train = np.histogram(spikes, bins=np.r_[time, seconds])[0]
+        dff = 0.4 * np.convolve(train, kernel)[: len(time)] + rng.normal(0, 0.03, len(time))
+        trials = np.empty((1, 1), dtype=object)
+        trials[0, 0] = {"fluo_time": time, "fluo_mean": dff, "events_AP": spikes * 1e4}
+        scipy.io.savemat(folder / f"cell{n}_mini.mat", {"CAttached": trials})
+    return folder
+
+
+@pytest.fixture(scope="session")
+def simulated_ground_truth(tmp_path_factory) -> Path:
+    """A ground-truth folder holding one simulated dataset in CASCADE's format (read-only)."""
+    root = tmp_path_factory.mktemp("ground_truth")
+    write_cascade_dataset(root / SIMULATED_CASCADE)
+    return root
+
+
 def run_script(name: str, argv: list[str]) -> int:
     """Run scripts/<name>.py's main on a command line, as `python scripts/<name>.py argv` does:
     its exit status (1 after a one-line `error:` for bad input)."""

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import ground_truth_dir, needs_ground_truth
+from conftest import SIMULATED_CASCADE, ground_truth_dir, needs_ground_truth
 
 from sbm.io.errors import InputError
 from sbm.spikes.baselines import first_difference
@@ -85,11 +85,11 @@ def test_noise_is_topped_up_to_the_target_level():
     assert frame_traces([rec], 2.0, "sample", 0.5, np.random.default_rng(1)) == []
 
 
-@needs_ground_truth
-def test_cascade_ground_truth_loads_and_bad_folders_fail(tmp_path):
-    recs = load_cascade(ground_truth_dir(), ["DS06-GCaMP6f-zf-aDp"])["DS06-GCaMP6f-zf-aDp"]
-    assert len(recs) >= 8 and all(25 < r.fps < 35 for r in recs)
+def test_cascade_format_loads_and_bad_folders_fail(simulated_ground_truth, tmp_path):
+    recs = load_cascade(simulated_ground_truth, [SIMULATED_CASCADE])[SIMULATED_CASCADE]
+    assert len(recs) == 6 and all(25 < r.fps < 35 for r in recs)
     assert all(np.all(np.diff(r.time) > 0) and len(r.spike_times) > 0 for r in recs)
+    assert all(abs(r.spike_times.max() - r.time[-1]) < 10 for r in recs)  # events_AP read in units of 0.1 ms
     with pytest.raises(InputError, match="no .mat ground-truth files"):
         load_cascade_dataset(tmp_path)
     with pytest.raises(InputError, match="ground-truth dataset folder not found"):
@@ -97,6 +97,14 @@ def test_cascade_ground_truth_loads_and_bad_folders_fail(tmp_path):
     (tmp_path / "x.mat").write_bytes(b"not a mat file")
     with pytest.raises(InputError, match="x.mat: not a CASCADE ground-truth file"):
         load_cascade_dataset(tmp_path)
+
+
+@needs_ground_truth
+def test_cascade_ground_truth_loads(tmp_path):
+    """The real database, where it is (CI: the copy beside the repository)."""
+    recs = load_cascade(ground_truth_dir(), ["DS06-GCaMP6f-zf-aDp"])["DS06-GCaMP6f-zf-aDp"]
+    assert len(recs) >= 8 and all(25 < r.fps < 35 for r in recs)
+    assert all(np.all(np.diff(r.time) > 0) and len(r.spike_times) > 0 for r in recs)
 
 
 def test_model_roundtrip_bands_and_frame_rate(tmp_path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import pytest
 import yaml
-from conftest import ground_truth_dir, load_script, needs_ground_truth
+from conftest import SIMULATED_CASCADE, load_script
 
 from sbm.cli import parse
 from sbm.data.split import SplitConfig
@@ -533,9 +533,9 @@ def check_report(folder):
 
 
 @pytest.mark.slow
-@needs_ground_truth
-def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
-    """The real-data configuration on data already on disk (here simulated, in the same layout)."""
+def test_chen2018_path_with_raw_dir_skips_download(tmp_path, simulated_ground_truth):
+    """The real-data configuration on data already on disk (here simulated, in the same layout),
+    with ground truth in CASCADE's format from a local folder."""
     raw = tmp_path / "chen_raw"
     for s in ("subject_3", "subject_7", "subject_8"):
         simulate_fish(
@@ -544,8 +544,8 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path):
     local = tmp_path / "local.yaml"
     spikes = {
         **QUICK_SPIKES,
-        "ground_truth_dir": str(ground_truth_dir()),
-        "ground_truth_datasets": ["DS06-GCaMP6f-zf-aDp"],
+        "ground_truth_dir": str(simulated_ground_truth),
+        "ground_truth_datasets": [SIMULATED_CASCADE],
     }
     local.write_text(
         yaml.safe_dump(
