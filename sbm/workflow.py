@@ -3,6 +3,7 @@ the source files a rule's script runs (so that editing them reruns the rule), an
 line (its named files and settings under the names of its script's arguments, sbm.cli)."""
 
 import ast
+import functools
 import json
 import shlex
 from pathlib import Path
@@ -83,7 +84,8 @@ def python_sources(script: str | Path, package: str | Path) -> list[str]:
     return sorted(str(p) for p in seen)
 
 
-def _imported_modules(path: Path) -> set[str]:
+@functools.cache  # every rule asks, and the modules they share are read once per parse of the workflow
+def _imported_modules(path: Path) -> frozenset[str]:
     """Absolute module names a file imports (`import a.b`, `from a.b import c` gives a.b and a.b.c)."""
     modules = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -92,7 +94,7 @@ def _imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             modules.add(node.module)
             modules.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return modules
+    return frozenset(modules)
 
 
 def command_line(arguments: dict) -> str:

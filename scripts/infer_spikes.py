@@ -11,7 +11,6 @@ from pathlib import Path
 import torch
 
 from sbm.cli import Command, arg, run
-from sbm.io.contracts import DFF, check_subject
 from sbm.io.errors import InputError
 from sbm.spikes.model import SpikeModel
 from sbm.spikes.stage import write_rates
@@ -31,9 +30,8 @@ def main(args: Args) -> None:
         model = SpikeModel.from_state(torch.load(args.model, weights_only=False))
     except (OSError, RuntimeError, KeyError) as err:
         raise InputError(args.model, f"not a spike model: {err}") from err
-    if args.subject:
-        check_subject(args.dff, DFF, args.subject)
-    write_rates(args.dff, model, args.out, f"{args.model.parent.name}/{args.model.name}", args.fps_tolerance)
+    model_id = f"{args.model.parent.name}/{args.model.name}"
+    write_rates(args.dff, model, args.out, model_id, args.fps_tolerance, subject=args.subject)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbm.cli import Command, arg, run
-from sbm.io.contracts import DFF, RATES, check_subject
 from sbm.spikes.stage import write_probabilities
 
 
@@ -22,10 +21,7 @@ class Args(Command):
 
 
 def main(args: Args) -> None:
-    if args.subject:
-        check_subject(args.rates, RATES, args.subject)
-        check_subject(args.dff, DFF, args.subject)
-    write_probabilities(args.rates, args.dff, args.out)
+    write_probabilities(args.rates, args.dff, args.out, subject=args.subject)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,11 @@ def test_missing_attributes_and_optional_datasets(tmp_path):
     with pytest.raises(InputError, match=r"missing dataset\(s\) \['cell_id'\]: rerun the probabilities stage"):
         with open_checked(path, PROBS, require=("cell_id",)):
             pass
+    with pytest.raises(
+        InputError, match="p.h5: holds fish subject_1, not subject_2"
+    ):  # a job given another fish's file
+        with open_checked(path, PROBS, subject="subject_2"):
+            pass
     with h5py.File(path, "r+") as f:
         del f.attrs["subject"]
     with pytest.raises(InputError, match=r"missing attribute\(s\) \['subject'\]"):

@@ -151,22 +151,18 @@ def check(f: h5py.Group, path, layout: Layout, require: tuple = ()) -> dict:
     return sizes
 
 
-def check_subject(path, layout: Layout, subject: str) -> None:
-    """Refuse a file of another fish than `subject` (a job given the wrong file)."""
-    with open_checked(path, layout) as f:
-        if str(f.attrs["subject"]) != subject:
-            raise InputError(path, f"holds fish {f.attrs['subject']}, not {subject}")
-
-
 @contextmanager
-def open_checked(path, layout: Layout, require: tuple = ()):
-    """Open an HDF5 file for reading and check it against `layout`."""
+def open_checked(path, layout: Layout, require: tuple = (), subject: str | None = None):
+    """Open an HDF5 file for reading and check it against `layout` and, if given, that it holds the
+    fish `subject` (a job given another fish's file)."""
     try:
         f = h5py.File(path, "r")
     except OSError as err:
         raise InputError(path, f"cannot be read as HDF5 ({err}): rerun the {layout.stage} stage") from err
     with f:
         check(f, path, layout, require)
+        if subject is not None and str(f.attrs["subject"]) != subject:
+            raise InputError(path, f"holds fish {f.attrs['subject']}, not {subject}")
         yield f
 
 

@@ -30,9 +30,11 @@ def write_rates(
     model_id: str,
     fps_tolerance: float = 0.1,
     block: int = 4096,
+    subject: str | None = None,
 ) -> dict:
-    """Infer expected spikes per frame for every neuron of a dff file, neuron block by block."""
-    with open_checked(dff_path, DFF) as d:
+    """Infer expected spikes per frame for every neuron of a dff file (of fish `subject`, if
+    given), neuron block by block."""
+    with open_checked(dff_path, DFF, subject=subject) as d:
         fps = float(d.attrs["fps"])
         check_frame_rate(model, fps, fps_tolerance, dff_path)
         noise = d["noise_level"][()]
@@ -90,9 +92,11 @@ def spike_probability(rate: np.ndarray) -> np.ndarray:
     return -np.expm1(-rate)  # 1 - exp(-rate), accurate for small rates
 
 
-def write_probabilities(rates_path: str | Path, dff_path: str | Path, out_path: str | Path, block: int = 8192) -> None:
+def write_probabilities(
+    rates_path: str | Path, dff_path: str | Path, out_path: str | Path, block: int = 8192, subject: str | None = None
+) -> None:
     """The probs file: p = 1 - exp(-lambda), lambda kept, plus what the model stages need."""
-    with open_checked(rates_path, RATES) as r, open_checked(dff_path, DFF) as d:
+    with open_checked(rates_path, RATES, subject=subject) as r, open_checked(dff_path, DFF, subject=subject) as d:
         if not np.array_equal(r["cell_id"][()], d["cell_id"][()]) or r["rate"].shape[0] != d["dff"].shape[0]:
             raise InputError(rates_path, f"neurons or frames differ from those of {dff_path}: rerun the spikes stage")
         T, N = r["rate"].shape
