@@ -20,6 +20,11 @@ COLOURS = {
     "neuron_mean": "tab:brown",
     "ridge": "tab:blue",
     "mlp": "tab:green",
+    "ridge_neighbours": "tab:cyan",
+    "ridge_pca": "tab:pink",
+    "poco": "tab:orange",
+    "sbm_no_spatial": "darkred",
+    "ceiling": "black",
     "attention": "tab:red",
     "lag1_correlation": "tab:blue",
     # figure 3: behaviour readouts and pattern sets
@@ -39,6 +44,11 @@ LABELS = {
     "neuron_mean": "neuron mean",
     "ridge": "ridge AR",
     "mlp": "MLP",
+    "ridge_neighbours": "ridge + neighbours",
+    "ridge_pca": "ridge + PCA",
+    "poco": "POCO",
+    "sbm_no_spatial": "SBM, no spatial attention",
+    "ceiling": "ceiling (true populations)",
     "truth": "truth",
     "pnm": "PNM",
     "pca_ridge": "PCA + ridge",
@@ -170,9 +180,16 @@ def fig2b_context(next_step: dict, path) -> None:
 
 
 def fig_rollouts(rollout: dict, path) -> None:
-    """MAE against horizon (log-log, with each growth exponent) and mean activity over the horizon."""
+    """MAE against horizon (log-log, with each growth exponent), on simulated fish also against the
+    simulator's truth, and mean activity over the horizon."""
     h = np.array(rollout["horizon"])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    truth = rollout["truth"]
+    fig, axes = plt.subplots(1, 3 if truth else 2, figsize=(15 if truth else 10, 4))
+    left, right = axes[0], axes[-1]
+    if truth:
+        for name, mae in truth["mae"].items():
+            axes[1].loglog(h, mae, "o-", ms=3, color=COLOURS[name], label=LABELS[name])
+        axes[1].set(xlabel="horizon (frames)", ylabel="MAE (spike probability)", title="Against the true probability")
     for name, mae in rollout["mae"].items():
         left.loglog(
             h,
@@ -185,7 +202,7 @@ def fig_rollouts(rollout: dict, path) -> None:
     left.set(
         xlabel="horizon (frames)", ylabel="MAE (spike probability)", title="Autoregressive rollout error, MAE ~ a h^b"
     )
-    left.legend(fontsize=10, frameon=False)
+    left.legend(fontsize=8, frameon=False)
     for name, activity in rollout["mean_activity"].items():
         right.plot(
             h,
@@ -422,14 +439,21 @@ def fig3c_pattern(pattern: dict, search: dict, path) -> None:
 
 
 def next_step_table(next_step: dict) -> list[list]:
-    """Rows of the next-step table: forecaster, MAE, SBM / it, ECE."""
+    """Rows of the next-step table: forecaster, MAE, SBM / it, ECE and, on simulated fish, the MAE
+    against the simulator's truth (per neuron and of the population means) and where it sits
+    between the per-neuron ridge (0) and the ceiling (1)."""
+    truth = next_step["truth"]
     rows = [["forecaster", "next-step MAE", "SBM MAE / forecaster MAE", "ECE"]]
+    if truth:
+        rows[0] += ["MAE vs true probability", "population MAE vs truth", "ridge (0) to ceiling (1)"]
+    number = lambda value, digits: "" if value is None else f"{value:.{digits}f}"  # noqa: E731
     for name, mae in next_step["mae"].items():
-        ratio = next_step["sbm_over_baseline"].get(name)
-        ece = next_step["ece"].get(name)
-        rows.append(
-            [LABELS[name], f"{mae:.4f}", "" if ratio is None else f"{ratio:.3f}", "" if ece is None else f"{ece:.4f}"]
-        )
+        row = [LABELS[name], f"{mae:.4f}"]
+        row += [number(next_step["sbm_over_baseline"].get(name), 3), number(next_step["ece"].get(name), 4)]
+        if truth:
+            ladder = (truth["floor_to_ceiling"] or {}).get(name)
+            row += [number(truth["mae"][name], 4), number(truth["mae_population"][name], 4), number(ladder, 2)]
+        rows.append(row)
     return rows
 
 

@@ -16,29 +16,8 @@ import numpy as np
 from sbm.cli import arg, run
 from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
 from sbm.eval.load import Evaluation, load_evaluation
-from sbm.io.chen import chen_folder
-from sbm.io.contracts import GROUND_TRUTH, PROBS, Connectome, open_checked, write_result
-from sbm.io.errors import InputError
-
-
-def neuron_populations(probs_path, truth_path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Each probs neuron's true population (through cell_id), the true wiring and the names."""
-    with open_checked(probs_path, PROBS, require=("cell_id",)) as f:  # to match neurons with the ground truth
-        cell_id = f["cell_id"][()]
-    with open_checked(truth_path, GROUND_TRUTH) as g:
-        where = {int(c): i for i, c in enumerate(g["cell_id"][()])}
-        missing = [int(c) for c in cell_id if int(c) not in where]
-        if missing:
-            raise InputError(
-                truth_path,
-                f"{len(missing)} neurons of {probs_path} (cell_id {missing[:3]} ...) are not in the ground truth",
-            )
-        population = g["population"][()][[where[int(c)] for c in cell_id]]
-        wiring = g["connectivity"][()]
-        names = [str(n) for n in g.attrs.get("population_names", range(len(wiring)))]
-    if wiring.shape != (len(names), len(names)) or population.max() >= len(names):
-        raise InputError(truth_path, f"connectivity {wiring.shape} does not match {len(names)} populations")
-    return population, wiring, names
+from sbm.eval.truth import read_truth, truth_files
+from sbm.io.contracts import Connectome, write_result
 
 
 @dataclass(kw_only=True)
@@ -50,12 +29,10 @@ class Args(Evaluation):
 
 def main(args: Args) -> None:
     heldout, paths, model, _ = load_evaluation(args)
-    truth = {chen_folder(t).name: t for t in args.truth}  # <raw>/<subject>/ground_truth.h5
-    if sorted(truth) != sorted(heldout):
-        raise InputError(args.truth[0], f"ground truth given for {sorted(truth)}, the held-out fish are {heldout}")
     per_subject = {}
-    for subject, probs in zip(heldout, paths):
-        population, wiring, names = neuron_populations(probs, truth[subject])
+    for subject, probs, truth_path in zip(heldout, paths, truth_files(args.truth, heldout)):
+        truth = read_truth(probs, truth_path, with_prob=False)
+        population, wiring, names = truth.population, truth.wiring, truth.names
         G = len(names)
         attention = attention_influence(model, probs, population, G, args.windows)
         with h5py.File(probs, "r") as f:

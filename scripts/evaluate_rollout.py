@@ -1,7 +1,9 @@
 """Autoregressive rollouts on the held-out fish: MAE against horizon for the SBM and the baselines.
 
     python scripts/evaluate_rollout.py --weights results/synthetic/sbm/weights.pt \
-        --forecasters results/synthetic/baselines/forecasters.pt --split results/synthetic/split.yaml \
+        --forecasters results/synthetic/baselines/forecasters.pt --poco results/synthetic/poco/weights.pt \
+        --ablation results/synthetic/sbm_no_spatial/weights.pt --split results/synthetic/split.yaml \
+        [--truth resources/synthetic/raw/subject_4/ground_truth.h5] \
         --heldout results/synthetic/probs/subject_4.h5 --horizon 32 --starts 8 \
         --metrics rollout.json --example rollout_example.h5
 """
@@ -12,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sbm.cli import arg, run
-from sbm.eval.load import Evaluation, load_evaluation
+from sbm.eval.load import ForecastEvaluation, load_forecast_evaluation
 from sbm.eval.rollout import rollout_errors, summarise_rollouts
 from sbm.io.contracts import ROLLOUT_EXAMPLE, Rollout, write_groups, write_result
 
 
 @dataclass(kw_only=True)
-class Args(Evaluation):
-    forecasters: Path | None = arg("fitted baseline forecasters (fit_forecasters.py)", None)
+class Args(ForecastEvaluation):
     horizon: int = arg("frames forecast from each start", 32)
     starts: int = arg("evenly spaced starting points per held-out fish", 16)
     metrics: Path = arg("JSON: the metrics")
@@ -27,14 +28,18 @@ class Args(Evaluation):
 
 
 def main(args: Args) -> None:
-    heldout, paths, model, forecasters = load_evaluation(args, args.forecasters)
+    evaluated = load_forecast_evaluation(args)
+    model = evaluated.model
     per_fish = []
-    for path in paths:
-        per_fish.append(rollout_errors(model, path, args.horizon, args.starts, args.batch_size, forecasters))
+    for i, path in enumerate(evaluated.paths):
+        truth = evaluated.truth(i)
+        per_fish.append(
+            rollout_errors(model, path, args.horizon, args.starts, args.batch_size, evaluated.fitted(truth), truth)
+        )
         logging.info("%s: rolled out from %d starts", per_fish[-1]["subject"], per_fish[-1]["starts"])
     # Per fish: truth (C + H, N), sbm (H, N), xyz, stimulus; first_frame, context, fps as attributes.
     write_groups(args.example, {fish["subject"]: fish.pop("example") for fish in per_fish}, ROLLOUT_EXAMPLE)
-    result = {"heldout": heldout, "context": model.cfg.context, **summarise_rollouts(per_fish)}
+    result = {"heldout": evaluated.heldout, "context": model.cfg.context, **summarise_rollouts(per_fish)}
     logging.info(
         "rollout MAE at horizon 1 / %d: %s; growth exponents: %s",
         args.horizon,

@@ -1,7 +1,9 @@
-"""Fit the per-neuron baseline forecasters (ridge AR, MLP) on the training fish, selected on the validation fish.
+"""Fit the baseline forecasters (sbm.model.baselines) on the training fish, selected on the validation fish;
+with the simulator's truth of those fish, the ceiling too.
 
     python scripts/fit_forecasters.py --split results/synthetic/split.yaml --train probs/subject_1.h5 ... \\
-        --val probs/subject_3.h5 --context 12 --settings '{...the config's baselines section...}' --out forecasters.pt
+        --val probs/subject_3.h5 --context 12 --settings '{...the config's baselines section...}' \\
+        --out forecasters.pt [--truth resources/synthetic/raw/subject_1/ground_truth.h5 ...]
 """
 
 import logging
@@ -14,6 +16,7 @@ import torch
 from sbm.cli import Command, arg, run
 from sbm.data.split import read_split, split_files
 from sbm.data.windows import Windows, check_same_stimuli, open_probs
+from sbm.eval.truth import read_truth, truth_files
 from sbm.io.atomic import atomic_path
 from sbm.train.baselines import ForecasterConfig, fit_forecasters
 
@@ -25,6 +28,9 @@ class Args(Command):
     val: list[Path] = arg("the validation fish's probs files")
     context: int = arg("frames a forecaster reads (the SBM's context)")
     settings: dict = arg("the config's `baselines` section", {})
+    truth: list[Path] = arg(
+        "simulated fish: each training and validation fish's ground_truth.h5 (fits the ceiling)", []
+    )
     out: Path = arg("the fitted forecasters")
 
 
@@ -36,7 +42,13 @@ def main(args: Args) -> None:
         for part in ("train", "val")
     }
     check_same_stimuli(fish["train"] + fish["val"])
-    forecasters = fit_forecasters(Windows(fish["train"], args.context), Windows(fish["val"], args.context), cfg)
+    truths = None
+    if args.truth:
+        truths = tuple(
+            [read_truth(f.path, t) for f, t in zip(fish[part], truth_files(args.truth, getattr(split, part)))]
+            for part in ("train", "val")
+        )
+    forecasters = fit_forecasters(Windows(fish["train"], args.context), Windows(fish["val"], args.context), cfg, truths)
     forecasters.info.update(train_fish=split.train, val_fish=split.val)
     logging.info("ridge: %s; mlp: %s", forecasters.info["ridge"], forecasters.info["mlp"])
     with atomic_path(args.out) as tmp:

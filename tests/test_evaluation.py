@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-from conftest import load_script, run_script
+from conftest import run_script
 from sklearn.metrics import roc_auc_score
 
 from sbm.eval.connectome import attention_influence, auroc, chance_auroc, group_means, lagged_correlation
 from sbm.eval.fidelity import classifier_accuracy, cross_fitted_energy, energy_distance, fidelity
 from sbm.eval.next_step import next_step_errors
 from sbm.eval.rollout import rollout_errors
+from sbm.eval.truth import read_truth
 from sbm.figures import voxelise
 from sbm.io.errors import InputError
 from sbm.model.forecast import rollout, sbm_forecaster
@@ -251,9 +252,8 @@ def test_voxelise_means_neurons_per_cell_and_leaves_empty_cells_nan():
     assert np.isnan(grid[1, 0]) and np.isnan(grid).sum() == 5
 
 
-def test_connectome_script_names_a_fish_without_cell_ids(tmp_path, probs_dir, capsys):
-    script = load_script("evaluate_connectome")
+def test_truth_of_a_fish_without_cell_ids_is_refused(tmp_path, probs_dir):
     with h5py.File(tmp_path / "truth.h5", "w") as g:
         g["cell_id"], g["population"], g["connectivity"] = np.arange(28), np.zeros(28, int), np.zeros((1, 1))
     with pytest.raises(InputError, match="cell_id"):
-        script.neuron_populations(probs_dir / "subject_2.h5", tmp_path / "truth.h5")
+        read_truth(probs_dir / "subject_2.h5", tmp_path / "truth.h5")

@@ -99,7 +99,7 @@ def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(
     fish = [open_probs(probs_dir / f"subject_{i}.h5", 7) for i in (1, 2)]
     cfg = ForecasterConfig(windows=20, neurons_per_window=16, steps=200)
     forecasters = fit_forecasters(Windows(fish[:1], 6), Windows(fish[1:], 6), cfg)
-    assert forecasters.info["ridge"]["alpha"] in cfg.ridge_alphas and forecasters.info["n_features"] == 6 + 3
+    assert forecasters.info["ridge"]["ridge"]["alpha"] in cfg.ridge_alphas and forecasters.info["n_features"] == 6 + 3
     torch.save(forecasters.state(), tmp_path / "f.pt")
     reloaded = Forecasters.from_state(torch.load(tmp_path / "f.pt", weights_only=False))
     batch = collate([Windows(fish, 6)[0], Windows(fish, 6)[60]])  # 26 and 28 neurons: padded
@@ -111,7 +111,7 @@ def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(
     out = {name: forecast(name, batch["prob"]) for name in ("ridge", "mlp")}
     assert out["ridge"].shape == (2, 28) and out["ridge"][0, 26:].abs().sum() == 0
     x = torch.cat((batch["prob"][1, :6, 5], batch["stimulus"][1, 6], torch.ones(1))).double()
-    assert float(out["ridge"][1, 5]) == pytest.approx(float((x @ reloaded.ridge).clamp(0, 1)), rel=1e-5)
+    assert float(out["ridge"][1, 5]) == pytest.approx(float((x @ reloaded.ridges["ridge"]).clamp(0, 1)), rel=1e-5)
     changed = batch["prob"].clone()
     changed[:, 6] = 1 - changed[:, 6]  # the frame being forecast is never read
     assert torch.equal(forecast("mlp", changed), out["mlp"])

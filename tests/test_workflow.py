@@ -88,6 +88,19 @@ def test_dry_run_synthetic_default():
     assert [str(p) for p in parsed["train_sbm"][0].train] == [
         f"results/synthetic/probs/subject_{i}.h5" for i in (1, 4, 5)
     ]  # the seed-0 split
+    # The ablation is the SBM with spatial "none", in its own run folder; the truth of the training
+    # and validation fish fits the ceiling, the held-out fish's scores the forecasts.
+    ablation = parsed["train_sbm_no_spatial"][0]
+    assert ablation.settings["model"] == {**parsed["train_sbm"][0].settings["model"], "spatial": "none"}
+    assert "sbm_no_spatial/run-" in str(ablation.run_dir)
+    assert [p.parent.name for p in parsed["fit_baselines"][0].truth] == [
+        "subject_1",
+        "subject_4",
+        "subject_5",
+        "subject_3",
+    ]
+    evaluated = parsed["evaluate_rollout"][0]
+    assert [p.parent.name for p in evaluated.truth] == ["subject_2"] and evaluated.poco and evaluated.ablation
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
     assert jobs == {
         "simulate": 5,
@@ -98,6 +111,8 @@ def test_dry_run_synthetic_default():
         "probabilities": 5,
         "split": 1,
         "train_sbm": 1,
+        "train_sbm_no_spatial": 1,
+        "train_poco": 1,
         "fit_baselines": 1,
         "evaluate_next_step": 1,
         "evaluate_rollout": 1,
@@ -113,6 +128,16 @@ def test_dry_run_synthetic_default():
     }
 
 
+def test_benchmark_plans_ten_large_fish_and_every_forecaster():
+    proc = snakemake("-n", "--forceall", "-p", "--configfile", REPO / "config/benchmark.yaml")
+    jobs, parsed = planned_jobs(proc.stdout), parsed_commands(proc.stdout)
+    assert jobs["simulate"] == 10 and jobs["train_sbm"] == jobs["train_sbm_no_spatial"] == jobs["train_poco"] == 1
+    assert parsed["simulate"][0].settings["n_neurons"] == 12000
+    assert len(parsed["evaluate_next_step"][0].truth) == 2  # two held-out fish, scored against their truth
+    poco, sbm = parsed["train_poco"][0].settings["train"], parsed["train_sbm"][0].settings["train"]
+    assert (poco["steps"], poco["batch_size"]) == (sbm["max_steps"], sbm["batch_size"])  # the same budget
+
+
 def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
     jobs = planned_jobs(snakemake("-n", "--forceall", "--configfile", REPO / "config/chen2018.yaml").stdout)
     assert jobs == {
@@ -124,6 +149,8 @@ def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
         "probabilities": 18,
         "split": 1,
         "train_sbm": 1,
+        "train_sbm_no_spatial": 1,
+        "train_poco": 1,
         "fit_baselines": 1,
         "evaluate_next_step": 1,
         "evaluate_rollout": 1,
@@ -368,6 +395,10 @@ QUICK_SBM = {
     "evaluate": {"stride": 20, "rollout_horizon": 4, "rollout_starts": 2},
 }
 QUICK_BASELINES = {"windows": 20, "steps": 100}
+QUICK_POCO = {
+    "model": {"d_model": 16, "n_latents": 4, "n_latent_layers": 1},
+    "train": {"steps": 6, "batch_size": 2, "val_windows": 4},
+}
 # PNMs for two behaviours, a few steps; a 3 x 3 search.
 QUICK_PNM = {
     "behaviors": ["left_turn", "raw_left"],
@@ -383,6 +414,7 @@ TINY = {
     "spikes": QUICK_SPIKES,
     "sbm": QUICK_SBM,
     "baselines": QUICK_BASELINES,
+    "poco": QUICK_POCO,
     "pnm": QUICK_PNM,
 }
 
@@ -406,26 +438,24 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     assert all(float(r["median_r_lag0"]) > 0.2 for r in rows)
     split = yaml.safe_load((tmp_path / "results/tiny/split.yaml").read_text())
     result = read_result(tmp_path / "results/tiny/eval/next_step.json", NextStep)
+    fitted = {"ridge", "mlp", "ridge_neighbours", "ridge_pca", "poco", "sbm_no_spatial", "ceiling"}
     assert result["heldout"] == split["heldout"] and set(result["mae"]) == {
         "sbm",
         "persistence",
         "context_mean",
         "neuron_mean",
-        "ridge",
-        "mlp",
+        *fitted,
     }
+    # Simulated fish: every forecaster also scored against the simulator's truth, the ceiling at 1.
+    assert set(result["truth"]["mae"]) == set(result["mae"]) and result["truth"]["floor_to_ceiling"]["ceiling"] == 1
     assert len(list((tmp_path / "results/tiny/sbm").glob("run-*/metrics.csv"))) == 1
     rollout = read_result(tmp_path / "results/tiny/eval/rollout.json", Rollout)
-    assert rollout["horizon"] == [1, 2, 3, 4] and set(rollout["growth_exponent"]) == {
-        "sbm",
-        "persistence",
-        "ridge",
-        "mlp",
-    }
+    assert rollout["horizon"] == [1, 2, 3, 4] and set(rollout["growth_exponent"]) == {"sbm", "persistence", *fitted}
+    assert len(rollout["truth"]["mae"]["ceiling"]) == 4
     for name in ("fidelity.json", "embedding.csv", "connectome.json", "rollout_example.h5", "next_step_states.h5"):
         assert (tmp_path / "results/tiny/eval" / name).stat().st_size > 0
     fidelity = read_result(tmp_path / "results/tiny/eval/fidelity.json", Fidelity)
-    assert set(fidelity["metrics"]) == {"sbm", "persistence", "context_mean", "neuron_mean", "ridge", "mlp"}
+    assert set(fidelity["metrics"]) == {"sbm", "persistence", "context_mean", "neuron_mean", *fitted}
     connectome = read_result(tmp_path / "results/tiny/eval/connectome.json", Connectome)
     assert 0 <= connectome["auroc"]["attention"] <= 1 and 0 <= connectome["auroc"]["lag1_correlation"] <= 1
     assert len(result["mae_by_context"]["sbm"]) == 12
@@ -448,6 +478,8 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
         "probabilities": 3,
         "split": 1,
         "train_sbm": 1,
+        "train_sbm_no_spatial": 1,
+        "train_poco": 1,
         "fit_baselines": 1,
         "evaluate_next_step": 1,
         "evaluate_rollout": 1,
@@ -555,6 +587,7 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path, simulated_ground_tr
                 "spikes": spikes,
                 "sbm": QUICK_SBM,
                 "baselines": QUICK_BASELINES,
+                "poco": QUICK_POCO,
                 "pnm": QUICK_PNM,
             }
         )
@@ -568,6 +601,8 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path, simulated_ground_tr
         "probabilities": 3,
         "split": 1,
         "train_sbm": 1,
+        "train_sbm_no_spatial": 1,
+        "train_poco": 1,
         "fit_baselines": 1,
         "evaluate_next_step": 1,
         "evaluate_rollout": 1,

@@ -7,8 +7,11 @@ import torch
 
 from sbm.cli import Command, arg
 from sbm.data.split import read_split, split_files
+from sbm.eval.truth import SimulatedTruth, read_truth, truth_files
 from sbm.io.errors import InputError
-from sbm.model.baselines import Forecasters
+from sbm.model.baselines import ORACLE, Forecasters
+from sbm.model.forecast import Forecaster, sbm_forecaster
+from sbm.model.poco import load_poco, poco_forecaster
 from sbm.model.sbm import SBM, load_weights
 
 
@@ -51,3 +54,55 @@ def load_evaluation(
     paths = split_files(split, "heldout", args.heldout, args.split)
     model, fitted = load_evaluated(args.weights, forecasters, split.heldout)
     return split.heldout, paths, model, fitted
+
+
+@dataclass(kw_only=True)
+class ForecastEvaluation(Evaluation):
+    """The arguments of the forecast evaluations (next step, rollouts)."""
+
+    forecasters: Path | None = arg("fitted baseline forecasters (fit_forecasters.py)", None)
+    poco: Path | None = arg("POCO trained on the same fish (train_poco.py)", None)
+    ablation: Path | None = arg("the SBM trained without spatial attention (train_sbm.py)", None)
+    truth: list[Path] = arg("simulated fish: each held-out fish's ground_truth.h5 (scores against the truth)", [])
+
+
+@dataclass
+class Evaluated:
+    """Everything a forecast evaluation scores beside the SBM, checked against the split."""
+
+    heldout: list[str]  # the held-out subjects
+    paths: list[Path]  # their probs files, in that order
+    model: SBM
+    forecasters: Forecasters | None
+    peers: dict[str, Forecaster]  # poco, sbm_no_spatial: trained on the same fish and windows
+    truths: list[Path] | None  # the held-out fish's ground_truth.h5, in that order
+
+    def truth(self, i: int, with_prob: bool = True) -> SimulatedTruth | None:
+        return read_truth(self.paths[i], self.truths[i], with_prob) if self.truths else None
+
+    def fitted(self, truth: SimulatedTruth | None) -> dict[str, tuple[Forecaster, bool]]:
+        """name -> (forecaster, whether it reads the oracle's stimulus) for one held-out fish."""
+        out = {}
+        if self.forecasters is not None:
+            out = {name: (self.forecasters.forecaster(name), False) for name in self.forecasters.names}
+            if truth is not None and ORACLE in self.forecasters.ridges:
+                population = torch.from_numpy(truth.population)
+                out[ORACLE] = (self.forecasters.forecaster(ORACLE, population), True)
+        return out | {name: (forecast, False) for name, forecast in self.peers.items()}
+
+
+def load_forecast_evaluation(args: ForecastEvaluation) -> Evaluated:
+    heldout, paths, model, forecasters = load_evaluation(args, args.forecasters)
+    peers = {}
+    if args.poco:
+        poco, state = load_poco(args.poco)
+        check_unseen(args.poco, state["training"]["train_fish"] + state["training"]["val_fish"], heldout)
+        if poco.cfg.context != model.cfg.context:
+            raise InputError(args.poco, f"reads a context of {poco.cfg.context}, the SBM reads {model.cfg.context}")
+        peers["poco"] = poco_forecaster(poco.eval())
+    if args.ablation:
+        ablation, _ = load_evaluated(args.ablation, None, heldout)
+        peers["sbm_no_spatial"] = sbm_forecaster(ablation.eval())
+    return Evaluated(
+        heldout, paths, model, forecasters, peers, truth_files(args.truth, heldout) if args.truth else None
+    )

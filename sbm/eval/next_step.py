@@ -7,8 +7,13 @@ neurons. The baselines forecast the same frames:
   context_mean  each neuron's mean over the context frames;
   neuron_mean   each neuron's mean over every earlier frame of the recording (causal: nothing at
                 or after the forecast frame, and nothing from other fish);
-  ridge, mlp    per-neuron forecasters fitted on the training fish (sbm.model.baselines), if given.
+  the fitted    forecasters fitted on the training fish: per neuron (ridge, mlp), reading other
+                neurons (ridge_neighbours, ridge_pca; sbm.model.baselines), peers (POCO, the SBM
+                without spatial attention), and on simulated fish the ceiling (an oracle).
 Calibration (a reliability table and the ECE) is gathered on the same forecasts.
+
+Simulated fish are also scored against the simulator's truth (sbm.eval.truth): the true
+probability of a spike of each neuron, and each population's mean over its neurons.
 
 Context length: the SBM is causal in time and trained to forecast at every step of a window, so
 step t of one forward pass is its forecast from the last t + 1 frames alone. The MAE at every step
@@ -24,9 +29,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sbm.data.windows import Windows, collate, model_inputs, open_probs, spaced_windows
-from sbm.model.baselines import NAMES
-from sbm.model.forecast import abs_error
+from sbm.data.windows import Windows, collate, model_inputs, open_probs, spaced_windows, window
+from sbm.eval.truth import SimulatedTruth, population_context, population_means
+from sbm.model.forecast import Forecaster, abs_error
 from sbm.model.sbm import SBM
 
 BASELINES = ("persistence", "context_mean", "neuron_mean")
@@ -47,6 +52,40 @@ class RunningMean:
         return self.sum / t
 
 
+class TruthErrors:
+    """Sums of absolute errors against the simulator's truth: per neuron, and per population (the
+    mean over a population's neurons of forecast and of truth)."""
+
+    def __init__(self, truth: SimulatedTruth):
+        self.truth, self.neuron, self.population, self.values, self.groups = truth, {}, {}, 0, 0
+        self.pop = torch.from_numpy(truth.population)
+        self.present = torch.bincount(self.pop, minlength=truth.n_populations) > 0
+
+    def target(self, frames) -> torch.Tensor:
+        """(B, N) the true probabilities of the given frames."""
+        return torch.from_numpy(self.truth.prob[np.asarray(frames)])
+
+    def add(self, name: str, forecast: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> None:
+        """forecast and truth (B, ..., N) of one fish (mask (B, N) all real)."""
+        self.neuron[name] = self.neuron.get(name, 0.0) + abs_error(forecast, truth, mask).sum(dim=0).double().numpy()
+        means = [
+            population_means(x, self.pop, self.truth.n_populations)[0][..., self.present] for x in (forecast, truth)
+        ]
+        self.population[name] = self.population.get(name, 0.0) + (means[0] - means[1]).abs().sum(dim=(0, -1)).numpy()
+
+    def count(self, windows: int, neurons: int) -> None:
+        self.values += windows * neurons
+        self.groups += windows * int(self.present.sum())
+
+    def result(self) -> dict:
+        return {
+            "abs_error_sums": {k: v.tolist() for k, v in self.neuron.items()},
+            "population_abs_error_sums": {k: v.tolist() for k, v in self.population.items()},
+            "values": self.values,
+            "population_values": self.groups,
+        }
+
+
 @torch.no_grad()
 def next_step_errors(
     model: SBM,
@@ -54,26 +93,31 @@ def next_step_errors(
     stride: int = 1,
     batch_size: int = 8,
     device="cpu",
-    forecasters=None,
+    fitted: dict[str, tuple[Forecaster, bool]] | None = None,
     reliability: dict | None = None,
     keep_states: int = 0,
     progress: bool = False,
+    truth: SimulatedTruth | None = None,
 ) -> dict:
     """Sums of absolute errors of the SBM and the baselines at each window's last frame (and, for
     BY_CONTEXT, at every step: index t is the forecast from t + 1 frames), the mean activity over
     neurons of the truth and of the SBM's forecast per window, and the brain states of
-    `keep_states` windows. `reliability` (forecaster name -> sbm.eval.metrics.Reliability)
-    accumulates calibration across calls."""
+    `keep_states` windows. `fitted`: name -> (forecaster, whether it reads the oracle's stimulus,
+    sbm.eval.load.evaluated_forecasters). `reliability` (forecaster name ->
+    sbm.eval.metrics.Reliability) accumulates calibration across calls. With the simulator's
+    `truth`, the same forecasts are also scored against the true probabilities."""
     C = model.cfg.context
     fish = open_probs(path, C + 1)
     windows = Windows([fish], C, stride)
     kept = set(spaced_windows(windows, keep_states)) if keep_states else set()
     model.eval().to(device)
-    names = ("sbm",) + BASELINES + (NAMES if forecasters is not None else ())
+    fitted = fitted or {}
+    names = ("sbm",) + BASELINES + tuple(fitted)
     sums = dict.fromkeys(names, 0.0)
     by_context = {name: np.zeros(C) for name in BY_CONTEXT}
     states = {"frame": [], "truth": [], **{name: [] for name in names}}
     steps = torch.arange(1, C + 1, dtype=torch.float32)[None, :, None]
+    against_truth = TruthErrors(truth) if truth is not None else None
     with h5py.File(fish.path, "r") as probs_file:
         history = RunningMean(probs_file["prob"])
         count, activity = 0, {"frame": [], "true": [], "sbm": []}
@@ -89,26 +133,36 @@ def next_step_errors(
             every_step = {"sbm": sbm_all, "persistence": prob, "context_mean": prob.cumsum(dim=1) / steps}
             for name, value in every_step.items():
                 by_context[name] += abs_error(value, target, mask).sum(dim=0).numpy()
-            truth = target[:, -1]
+            truth_target = target[:, -1]
             forecasts = {name: value[:, -1] for name, value in every_step.items()}
             forecasts["neuron_mean"] = torch.from_numpy(
                 np.stack([history.until(int(s) + C) for s in batch["start"]])
             ).float()
-            if forecasters is not None:
-                forecasts.update({name: forecasters.forecaster(name)(prob, xyz, stimulus, mask) for name in NAMES})
+            if any(oracle for _, oracle in fitted.values()):
+                oracle_stimulus = torch.cat(
+                    (batch["stimulus"], population_context(truth.population_prob, batch["start"], C + 1)), dim=-1
+                )
+                oracle_stimulus = window(batch["prob"], oracle_stimulus, 0, C)[1]
+            for name, (forecast, oracle) in fitted.items():
+                forecasts[name] = forecast(prob, xyz, oracle_stimulus if oracle else stimulus, mask)
+            if against_truth is not None:
+                true_prob = against_truth.target(batch["start"] + C)
+                for name, value in forecasts.items():
+                    against_truth.add(name, value, true_prob, mask)
+                against_truth.count(len(indices), fish.n_neurons)
             for name, value in forecasts.items():
-                sums[name] += float(abs_error(value, truth, mask).sum())
+                sums[name] += float(abs_error(value, truth_target, mask).sum())
                 if reliability is not None and name in reliability:
-                    reliability[name].update(value, truth, mask)
+                    reliability[name].update(value, truth_target, mask)
             count += int(mask.sum())
             n = mask.sum(dim=1)
             activity["frame"] += (batch["start"] + C).tolist()
-            activity["true"] += ((truth * mask).sum(dim=1) / n).tolist()
+            activity["true"] += ((truth_target * mask).sum(dim=1) / n).tolist()
             activity["sbm"] += ((forecasts["sbm"] * mask).sum(dim=1) / n).tolist()
             for row, i in enumerate(indices):
                 if i in kept:  # one fish per call: no padding to strip
                     states["frame"].append(int(batch["start"][row]) + C)
-                    states["truth"].append(truth[row].numpy())
+                    states["truth"].append(truth_target[row].numpy())
                     for name in names:
                         states[name].append(forecasts[name][row].numpy())
     return {
@@ -121,6 +175,7 @@ def next_step_errors(
         "states": {k: np.asarray(v, dtype=np.int64 if k == "frame" else np.float32) for k, v in states.items()}
         if kept
         else None,
+        "truth": against_truth.result() if against_truth is not None else None,
     }
 
 
@@ -141,4 +196,24 @@ def summarise(per_fish: list[dict]) -> dict:
         "windows": sum(f["windows"] for f in per_fish),
         "values": count,
         "mean_activity": {f["subject"]: f["mean_activity"] for f in per_fish if "mean_activity" in f},
+        "truth": summarise_truth([f["truth"] for f in per_fish]) if per_fish[0].get("truth") else None,
     }
+
+
+def summarise_truth(per_fish: list[dict]) -> dict:
+    """The MAEs against the simulator's truth over the held-out fish (per neuron and per population;
+    each value weighted equally; a list per horizon step where the sums are per step) and where
+    each forecaster sits between the per-neuron ridge (the floor, 0) and the ceiling (1)."""
+
+    def mae(key: str, values: str) -> dict:
+        total = sum(f[values] for f in per_fish)
+        return {name: (np.sum([f[key][name] for f in per_fish], axis=0) / total).tolist() for name in per_fish[0][key]}
+
+    neuron, population = mae("abs_error_sums", "values"), mae("population_abs_error_sums", "population_values")
+    result = {"mae": neuron, "mae_population": population, "floor_to_ceiling": None}
+    if "ceiling" in neuron and "ridge" in neuron:
+        floor, ceiling = np.asarray(neuron["ridge"]), np.asarray(neuron["ceiling"])
+        result["floor_to_ceiling"] = {
+            name: ((floor - np.asarray(v)) / (floor - ceiling)).tolist() for name, v in neuron.items()
+        }
+    return result

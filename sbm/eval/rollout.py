@@ -2,15 +2,18 @@
 
 A rollout (sbm.model.forecast.rollout) starts from `context` true frames and forecasts one frame
 at a time with a fixed sliding window; the true future stimulus is given at every step. The SBM,
-persistence and the fitted baselines are rolled out the same way, from the same starts.
+persistence and the fitted forecasters are rolled out the same way, from the same starts. On
+simulated fish every rollout is also scored against the simulator's truth (sbm.eval.truth); the
+ceiling, an oracle, reads the populations' true probabilities at every step of its rollout.
 """
 
 import numpy as np
 import torch
 
 from sbm.data.windows import Windows, collate, open_probs, spaced_windows
-from sbm.model.baselines import Forecasters
-from sbm.model.forecast import abs_error, persistence, rollout, sbm_forecaster
+from sbm.eval.next_step import TruthErrors, summarise_truth
+from sbm.eval.truth import SimulatedTruth, population_context
+from sbm.model.forecast import Forecaster, abs_error, persistence, rollout, sbm_forecaster
 from sbm.model.sbm import SBM
 
 
@@ -24,28 +27,44 @@ def growth_exponent(horizons: np.ndarray, error: np.ndarray) -> float:
 
 @torch.no_grad()
 def rollout_errors(
-    model: SBM, path, horizon: int, starts: int, batch_size: int = 8, forecasters: Forecasters | None = None
+    model: SBM,
+    path,
+    horizon: int,
+    starts: int,
+    batch_size: int = 8,
+    fitted: dict[str, tuple[Forecaster, bool]] | None = None,
+    truth: SimulatedTruth | None = None,
 ) -> dict:
-    """Roll the SBM and the baselines out from `starts` evenly spaced points of one fish: sums of
+    """Roll the SBM, persistence and the `fitted` forecasters (name -> (forecaster, whether it
+    reads the oracle's stimulus)) out from `starts` evenly spaced points of one fish: sums of
     absolute errors and of the mean activity (forecast and true) at each horizon step, and one
-    example (the middle start) in full: the true frames and the SBM's rollout, for the figures."""
+    example (the middle start) in full: the true frames and the SBM's rollout, for the figures.
+    With the simulator's `truth`, the rollouts are also scored against the true probabilities."""
     C = model.cfg.context
     fish = open_probs(path, C + horizon)
     windows = Windows([fish], context=C + horizon - 1)  # C frames to start from + the true future
     chosen = spaced_windows(windows, starts)
     model.eval()
-    rollers = {"sbm": sbm_forecaster(model), "persistence": persistence}
-    if forecasters is not None:
-        rollers.update({name: forecasters.forecaster(name) for name in ("ridge", "mlp")})
+    rollers = {"sbm": (sbm_forecaster(model), False), "persistence": (persistence, False), **(fitted or {})}
+    against_truth = TruthErrors(truth) if truth is not None else None
     sums: dict = {}
     true_activity = np.zeros(horizon)
     count, example = 0, None
     for b in range(0, len(chosen), batch_size):
         batch = collate([windows[i] for i in chosen[b : b + batch_size]])
         prob, xyz, stimulus, mask = batch["prob"], batch["xyz"], batch["stimulus"], batch["mask"]
-        truth, n = prob[:, C:], mask.sum(dim=1, keepdim=True)  # (B, H, N), (B, 1)
-        for name, forecast in rollers.items():
-            out = rollout(forecast, prob[:, :C], xyz, stimulus, mask, horizon)
+        future, n = prob[:, C:], mask.sum(dim=1, keepdim=True)  # (B, H, N), (B, 1)
+        if against_truth is not None:
+            frames = batch["start"].numpy()[:, None] + C + np.arange(horizon)[None]  # (B, H) the forecast frames
+            true_prob = against_truth.target(frames)  # (B, H, N)
+            against_truth.count(len(batch["start"]), fish.n_neurons)
+        if any(oracle for _, oracle in rollers.values()):
+            context = population_context(truth.population_prob, batch["start"], C + horizon)
+            oracle_stimulus = torch.cat((stimulus, context), dim=-1)
+        for name, (forecast, oracle) in rollers.items():
+            out = rollout(forecast, prob[:, :C], xyz, oracle_stimulus if oracle else stimulus, mask, horizon)
+            if against_truth is not None:
+                against_truth.add(name, out, true_prob, mask)
             if name == "sbm" and b <= len(chosen) // 2 < b + batch_size:
                 row = len(chosen) // 2 - b
                 example = {
@@ -59,9 +78,9 @@ def rollout_errors(
                     "stimulus_names": list(fish.stimulus_names),
                 }
             entry = sums.setdefault(name, {"abs_error": np.zeros(horizon), "activity": np.zeros(horizon)})
-            entry["abs_error"] += abs_error(out, truth, mask).sum(dim=0).numpy()
+            entry["abs_error"] += abs_error(out, future, mask).sum(dim=0).numpy()
             entry["activity"] += ((out * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
-        true_activity += ((truth * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
+        true_activity += ((future * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
         count += len(chosen[b : b + batch_size])
     neurons = fish.n_neurons
     return {
@@ -74,6 +93,7 @@ def rollout_errors(
             **{k: (v["activity"] / count).tolist() for k, v in sums.items()},
         },
         "example": example,
+        "truth": against_truth.result() if against_truth is not None else None,
     }
 
 
@@ -91,5 +111,6 @@ def summarise_rollouts(per_fish: list[dict]) -> dict:
         "growth_exponent": {k: growth_exponent(horizons, v) for k, v in mae.items()},
         "mean_activity": {name: average("mean_activity", name).tolist() for name in ["true"] + names},
         "starts": total,
-        "per_subject": {f["subject"]: f for f in per_fish},
+        "per_subject": {f["subject"]: {k: v for k, v in f.items() if k != "truth"} for f in per_fish},
+        "truth": summarise_truth([f["truth"] for f in per_fish]) if per_fish[0].get("truth") else None,
     }

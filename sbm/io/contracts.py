@@ -217,6 +217,10 @@ class NextStep(TypedDict):
     ece: dict  # forecaster -> expected calibration error
     calibration: dict  # forecaster -> reliability bins (count, mean_predicted, mean_observed)
     baseline_fits: dict | None  # the fitted forecasters' info
+    # Simulated fish: against the simulator's true probability of a spike, forecaster -> MAE per
+    # neuron (mae) and of the population means (mae_population), and floor_to_ceiling: (ridge's MAE
+    # - the forecaster's) / (ridge's - the ceiling's), 0 at the per-neuron floor, 1 at the ceiling.
+    truth: dict | None
 
 
 class Rollout(TypedDict):
@@ -228,6 +232,7 @@ class Rollout(TypedDict):
     mean_activity: dict  # true and forecaster -> mean spike probability per horizon step
     starts: int  # rollouts in all
     per_subject: dict
+    truth: dict | None  # simulated fish: as NextStep's, a list per horizon step
 
 
 class Fidelity(TypedDict):

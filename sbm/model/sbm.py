@@ -40,7 +40,9 @@ class SBMConfig:
     n_heads: int = 8
     n_layers: int = 4
     ffn_hidden: int = 0  # SwiGLU hidden width; 0 means 8/3 d_model rounded up to a multiple of 64
-    spatial: str = "routed"  # "routed" balanced clusters, or "dense" all-to-all (reference, small N)
+    # "routed" balanced clusters, "dense" all-to-all (reference, small N), or "none": each neuron
+    # attends only to itself and the stimulus token (the ablation: no neuron reads another).
+    spatial: str = "routed"
     cluster_size: int = 384  # w: neurons per cluster; each of ceil(N / w) centroids takes its top w
     n_centroids: int = 512  # centroid bank per block: fish up to w * n_centroids neurons
     centroid_decay: float = 0.99  # EMA factor of the centroid updates during training
@@ -59,8 +61,8 @@ class SBMConfig:
     def __post_init__(self):
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError(f"d_model {self.d_model} must split into {self.n_heads} heads of even size")
-        if self.spatial not in ("routed", "dense"):
-            raise ValueError(f"spatial must be 'routed' or 'dense', not {self.spatial!r}")
+        if self.spatial not in ("routed", "dense", "none"):
+            raise ValueError(f"spatial must be 'routed', 'dense' or 'none', not {self.spatial!r}")
         if self.backend not in ("sdpa", "flash"):
             raise ValueError(f"backend must be 'sdpa' or 'flash', not {self.backend!r}")
 
@@ -140,9 +142,25 @@ class SpatialAttention(nn.Module):
         q, k, v = self.project(x, xyz)
         if self.cfg.spatial == "dense":
             y = self.dense(q, k, v, mask)
+        elif self.cfg.spatial == "none":
+            y = self.isolated(q, k, v, mask)
         else:
             y = self.routed(x[:, :, 1:], q, k, v, mask)
         return self.out(y.reshape(B, T, S, D))
+
+    def isolated(self, q, k, v, mask):
+        """Each neuron with the stimulus token only (the ablation); the stimulus token's output is
+        the mean of its outputs over the fish's real neurons."""
+        B, T, S, H, E = q.shape
+        N = S - 1
+
+        def pairs(t):  # (B, T, S, H, E) -> (B * T * N, 2, H, E): the stimulus token, then the neuron
+            return torch.stack((t[:, :, :1].expand(B, T, N, H, E), t[:, :, 1:]), dim=3).reshape(B * T * N, 2, H, E)
+
+        y = self.attend(pairs(q), pairs(k), pairs(v)).reshape(B, T, N, 2, H * E)
+        real = mask[:, None, :, None].to(y.dtype)
+        stim = (y[:, :, :, 0] * real).sum(dim=2, keepdim=True) / real.sum(dim=2, keepdim=True)
+        return torch.cat((stim, y[:, :, :, 1]), dim=2)
 
     def dense(self, q, k, v, mask):
         B, T, S, H, E = q.shape
@@ -220,6 +238,8 @@ class SpatialAttention(nn.Module):
         B, T, S, D = x.shape
         H, E, N = self.cfg.n_heads, D // self.cfg.n_heads, S - 1
         q, k, _ = (t.reshape(B * T, S, H, E) for t in self.project(x, xyz))
+        if self.cfg.spatial == "none":
+            raise ValueError("a model without spatial attention has no attention between neurons to read")
         if self.cfg.spatial == "routed":
             rows, owner, _ = self.route(x[:, :, 1:], mask)
         else:

@@ -1,7 +1,8 @@
-"""Fitting the per-neuron baseline forecasters (sbm.model.baselines) on the training fish, with
-their penalty (ridge) and step (MLP) chosen on the validation fish.
-  ridge: closed-form, the penalty with the best validation MAE;
-  mlp:   AdamW on the binary cross-entropy; the step with the best validation MAE is kept.
+"""Fitting the baseline forecasters (sbm.model.baselines) on the training fish, with their
+penalty (ridges) and step (MLP) chosen on the validation fish.
+  ridges: closed-form, the penalty with the best validation MAE (one per feature set);
+  mlp:    AdamW on the binary cross-entropy; the step with the best validation MAE is kept.
+The ceiling (an oracle) is fitted only when the simulator's truth of every fish is given.
 """
 
 from dataclasses import asdict, dataclass
@@ -11,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from sbm.data.windows import Windows, collate, spaced_windows, window
-from sbm.model.baselines import MLP, Forecasters, add_bias, features
+from sbm.eval.truth import SimulatedTruth, population_context
+from sbm.model.baselines import MLP, ORACLE, RIDGES, Forecasters, add_bias, features
 from sbm.settings import from_dict
 
 
@@ -22,6 +24,8 @@ class ForecasterConfig:
     windows: int = 400  # evenly spaced windows per fish set (train, validation) to fit on
     neurons_per_window: int = 256  # neurons sampled from each window
     ridge_alphas: tuple = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)  # penalties tried (per sample; features lie in [0, 1])
+    neighbours: int = 16  # ridge_neighbours: nearest neighbours in space whose mean context it reads
+    components: int = 4  # ridge_pca: leading temporal principal components of each window
     hidden: int = 64
     steps: int = 1500
     batch: int = 1024
@@ -33,20 +37,29 @@ class ForecasterConfig:
         return from_dict(cls, d, "baselines")
 
 
-def sample(windows: Windows, cfg: ForecasterConfig, seed: int):
-    """Features and targets of `cfg.windows` evenly spaced windows, `neurons_per_window` random
-    neurons each: (x (samples, C + K), y (samples,)) in float64."""
+def sample(windows: Windows, cfg: ForecasterConfig, names, settings: dict, seed: int, truths=None):
+    """Features of every forecaster in `names` and targets of `cfg.windows` evenly spaced windows,
+    `neurons_per_window` random neurons each (the same rows for every forecaster): ({name: x
+    (samples, F)}, y (samples,)) in float64. `truths`: the simulator's truth of each fish (the
+    ceiling's input)."""
     rng = np.random.default_rng(seed)
-    xs, ys = [], []
+    xs, ys = {name: [] for name in names}, []
     C = windows.context
     for i in spaced_windows(windows, cfg.windows):
         batch = collate([windows[i]])
-        prob, stimulus = window(batch["prob"], batch["stimulus"], 0, C)
-        x, y = features(prob, stimulus, batch["mask"]), batch["prob"][:, C][batch["mask"]]
+        stimulus, population = batch["stimulus"], None
+        if truths is not None:
+            truth = truths[windows.index[i][0]]
+            context = population_context(truth.population_prob, batch["start"], C + 1)
+            stimulus, population = torch.cat((stimulus, context), dim=-1), torch.from_numpy(truth.population)[None]
+        prob, stimulus = window(batch["prob"], stimulus, 0, C)
+        mask = batch["mask"]
+        y = batch["prob"][:, C][mask]
         keep = rng.choice(len(y), min(len(y), cfg.neurons_per_window), replace=False)
-        xs.append(x[keep])
+        for name in names:
+            xs[name].append(features(name, prob, batch["xyz"], stimulus, mask, settings, population)[keep])
         ys.append(y[keep])
-    return torch.cat(xs).double(), torch.cat(ys).double()
+    return {name: torch.cat(x).double() for name, x in xs.items()}, torch.cat(ys).double()
 
 
 def fit_ridge(x, y, x_val, y_val, alphas) -> tuple[torch.Tensor, dict]:
@@ -87,18 +100,34 @@ def fit_mlp(x, y, x_val, y_val, cfg: ForecasterConfig) -> tuple[MLP, dict]:
     return mlp.eval(), {"val_mae": best[0], "best_step": best[2]}
 
 
-def fit_forecasters(train: Windows, val: Windows, cfg: ForecasterConfig) -> Forecasters:
-    x, y = sample(train, cfg, cfg.seed)
-    x_val, y_val = sample(val, cfg, cfg.seed + 1)
-    ridge, ridge_info = fit_ridge(x, y, x_val, y_val, cfg.ridge_alphas)
-    mlp, mlp_info = fit_mlp(x, y, x_val, y_val, cfg)
+def fit_forecasters(
+    train: Windows,
+    val: Windows,
+    cfg: ForecasterConfig,
+    truths: tuple[list[SimulatedTruth], list[SimulatedTruth]] | None = None,
+) -> Forecasters:
+    """Every baseline; the ceiling too when `truths` (of the training and of the validation fish,
+    in their Windows' order) are given."""
+    settings = {
+        "n_stimuli": train.fishes[0].stimulus.shape[1],
+        "neighbours": cfg.neighbours,
+        "components": cfg.components,
+    }
+    names = RIDGES + ("mlp",) + ((ORACLE,) if truths else ())
+    x, y = sample(train, cfg, names, settings, cfg.seed, truths[0] if truths else None)
+    x_val, y_val = sample(val, cfg, names, settings, cfg.seed + 1, truths[1] if truths else None)
+    ridges, ridge_info = {}, {}
+    for name in RIDGES + ((ORACLE,) if truths else ()):
+        ridges[name], ridge_info[name] = fit_ridge(x[name], y, x_val[name], y_val, cfg.ridge_alphas)
+    mlp, mlp_info = fit_mlp(x["mlp"], y, x_val["mlp"], y_val, cfg)
     info = {
         "config": asdict(cfg),
-        "n_features": x.shape[1],
+        "features": settings,
+        "n_features": x["mlp"].shape[1],
         "context": train.context,
         "train_samples": len(y),
         "val_samples": len(y_val),
         "ridge": ridge_info,
         "mlp": mlp_info,
     }
-    return Forecasters(ridge, mlp, info)
+    return Forecasters(ridges, mlp, info)

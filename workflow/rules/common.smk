@@ -172,7 +172,7 @@ def all_outputs(wildcards):
     if config["source"] == "synthetic":
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")
     models = ["split.yaml", "sbm/weights.pt", "baselines/forecasters.pt", "baselines/behavior.pt"]
-    outputs += [f"{RESULTS}/{name}" for name in models] + pnm_models()
+    outputs += [f"{RESULTS}/{name}" for name in models] + list(peers().values()) + pnm_models()
     evaluation = [*evaluation_outputs().values(), f"{RESULTS}/eval/next_step_states.h5", *behavior_outputs().values()]
     return outputs + evaluation
 
@@ -222,9 +222,25 @@ def spike_model_source():
     return "synthetic" if config["source"] == "synthetic" else "cascade"
 
 
-def heldout_truth(wildcards):
-    """The simulator's ground truth of each held-out fish, in the split's order."""
-    return expand(raw("ground_truth.h5", "{subject}"), subject=subject_split().heldout)
+def truth_of(*parts):
+    """Input function: the simulator's ground truth of the split's `parts` fish, in its order (none
+    for real data: there is no truth to score against)."""
+
+    def inputs(wildcards):
+        if config["source"] != "synthetic":
+            return []
+        subjects = [s for part in parts for s in getattr(subject_split(), part)]
+        return expand(raw("ground_truth.h5", "{subject}"), subject=subjects)
+
+    return inputs
+
+
+def peers():
+    """The forecasters trained on the same fish beside the SBM (sbm.evaluate.peers), by the
+    argument name the evaluation scripts take each under."""
+    files = {"poco": f"{RESULTS}/poco/weights.pt", "sbm_no_spatial": f"{RESULTS}/sbm_no_spatial/weights.pt"}
+    names = {"poco": "poco", "sbm_no_spatial": "ablation"}
+    return {names[p]: files[p] for p in config["sbm"]["evaluate"]["peers"]}
 
 
 # --- the Sparse Brain Model ------------------------------------------------------------------
@@ -247,20 +263,24 @@ def probs_of(part):
     return inputs
 
 
-def sbm_settings():
-    return {k: config["sbm"][k] for k in ("model", "train")}
+def sbm_settings(spatial=None):
+    """The SBM's settings; `spatial` replaces its spatial layer (the ablation's "none")."""
+    settings = {k: config["sbm"][k] for k in ("model", "train")}
+    if spatial is not None:
+        settings["model"] = {**settings["model"], "spatial": spatial}
+    return settings
 
 
-def sbm_run_dir():
+def sbm_run_dir(spatial=None, folder="sbm"):
     """Training state (ckpts, metrics) of these settings and code: a rerun with the same settings
     and code resumes, a change starts a new folder (the weights output is what Snakemake tracks)."""
-    key = {"sbm": sbm_settings(), "split": config["split"]}
+    key = {"sbm": sbm_settings(spatial), "split": config["split"]}
     # A ckpt of other training code is not resumed: a model or loop edited since starts afresh.
     key["code"] = hashlib.sha1(
         b"".join(Path(path).read_bytes() for path in [script("train_sbm.py"), *code("train_sbm.py")])
     ).hexdigest()
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{RESULTS}/sbm/run-{digest}"
+    return f"{RESULTS}/{folder}/run-{digest}"
 
 
 def launcher(wildcards, resources):

@@ -4,10 +4,13 @@
 
 rule evaluate_next_step:
     input:
+        **peers(),
         weights=rules.train_sbm.output.out,
         forecasters=rules.fit_baselines.output.out,
         split=rules.split.output.out,
         heldout=probs_of("heldout"),
+        # Simulated fish: every forecast is also scored against the simulator's truth.
+        truth=truth_of("heldout"),
         script=script("evaluate_next_step.py"),
         code=code("evaluate_next_step.py"),
     output:
@@ -33,10 +36,13 @@ rule evaluate_next_step:
 
 rule evaluate_rollout:
     input:
+        **peers(),
         weights=rules.train_sbm.output.out,
         forecasters=rules.fit_baselines.output.out,
         split=rules.split.output.out,
         heldout=probs_of("heldout"),
+        # Simulated fish: every forecast is also scored against the simulator's truth.
+        truth=truth_of("heldout"),
         script=script("evaluate_rollout.py"),
         code=code("evaluate_rollout.py"),
     output:
@@ -88,7 +94,7 @@ rule evaluate_connectome:
         split=rules.split.output.out,
         heldout=probs_of("heldout"),
         # The simulator's wiring: there is no such truth for real fish.
-        truth=heldout_truth,
+        truth=truth_of("heldout"),
         script=script("evaluate_connectome.py"),
         code=code("evaluate_connectome.py"),
     output:

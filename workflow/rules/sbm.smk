@@ -1,4 +1,5 @@
-# The Sparse Brain Model: subject split, training, and the baseline forecasters it is measured against.
+# The Sparse Brain Model: subject split, training, and the forecasters it is measured against:
+# the fitted baselines, POCO and the SBM without spatial attention, on the same fish.
 
 
 rule split:
@@ -58,11 +59,52 @@ rule train_sbm:
         "{params.launcher} {input.script:q} {params.args} > {log:q} 2>&1"
 
 
+# The ablation: the same model, settings and budget, each neuron attending to itself and the
+# stimulus only, so the tables show what reading other neurons buys.
+use rule train_sbm as train_sbm_no_spatial with:
+    output:
+        out=f"{RESULTS}/sbm_no_spatial/weights.pt",
+    log:
+        f"{LOGS}/train_sbm_no_spatial.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_sbm_no_spatial.tsv"
+    params:
+        launcher=launcher,
+        args=cli(settings=sbm_settings("none"), run_dir=sbm_run_dir("none", "sbm_no_spatial")),
+
+
+rule train_poco:
+    input:
+        split=rules.split.output.out,
+        train=probs_of("train"),
+        val=probs_of("val"),
+        script=script("train_poco.py"),
+        code=code("train_poco.py"),
+    output:
+        out=f"{RESULTS}/poco/weights.pt",
+    log:
+        f"{LOGS}/train_poco.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_poco.tsv"
+    conda:
+        ENV
+    threads: ALL_CORES
+    resources:
+        mem_mb=8000,
+        runtime=12 * 60,
+    params:
+        args=cli(context=config["sbm"]["model"]["context"], settings=config["poco"]),
+    shell:
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
+
+
 rule fit_baselines:
     input:
         split=rules.split.output.out,
         train=probs_of("train"),
         val=probs_of("val"),
+        # Simulated fish: the truth of the training and validation fish fits the ceiling.
+        truth=truth_of("train", "val"),
         script=script("fit_forecasters.py"),
         code=code("fit_forecasters.py"),
     output:

@@ -1,0 +1,105 @@
+"""How do the SBM, its peers and the baselines forecast the held-out fish, against the recorded and
+the true probabilities?
+
+Reads what `snakemake` wrote under results/<dataset>/ (eval/*.json, benchmarks/*.tsv) and prints
+the tables of benchmarks/README.md: next step (MAE against the inferred probabilities; on
+simulated fish also against the simulator's truth, per neuron and per population, and where each
+forecaster sits between the per-neuron ridge (0) and the ceiling (1)), rollouts at a few horizons
+(both scorings, growth exponent, mean activity at the last horizon against the truth's), fidelity,
+connectome, and the training wall times.
+
+    python benchmarks/forecast_tables.py results/synthetic
+    python benchmarks/forecast_tables.py results/benchmark --horizons 1 4 8 16 32
+"""
+
+import argparse
+import csv
+from pathlib import Path
+
+from sbm.io.contracts import Connectome, Fidelity, NextStep, Rollout, read_result
+
+
+def table(rows: list[list]) -> str:
+    lines = ["| " + " | ".join(map(str, rows[0])) + " |", "|" + "---|" * len(rows[0])]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows[1:]])
+
+
+def number(value, digits: int = 4) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def next_step_rows(result: dict) -> list[list]:
+    truth = result["truth"]
+    rows = [["forecaster", "MAE (inferred)", "SBM / it", "ECE"]]
+    if truth:
+        rows[0] += ["MAE (truth)", "SBM / it (truth)", "population MAE (truth)", "ridge 0 -> ceiling 1"]
+    for name, mae in sorted(result["mae"].items(), key=lambda item: item[1]):
+        row = [name, number(mae), number(result["sbm_over_baseline"].get(name), 3), number(result["ece"].get(name))]
+        if truth:
+            t = truth["mae"][name]
+            ladder = (truth["floor_to_ceiling"] or {}).get(name)
+            row += [
+                number(t),
+                number(truth["mae"]["sbm"] / t, 3),
+                number(truth["mae_population"][name]),
+                number(ladder, 2),
+            ]
+        rows.append(row)
+    return rows
+
+
+def rollout_rows(result: dict, horizons: list[int]) -> list[list]:
+    H = len(result["horizon"])
+    shown = [h for h in horizons if h <= H]
+    truth = result["truth"]
+    rows = [["forecaster", *[f"h={h}" for h in shown], "growth b", f"mean activity / true at h={H}"]]
+    if truth:
+        rows[0] += [f"h={h} (truth)" for h in shown]
+    true_activity = result["mean_activity"]["true"][-1]
+    for name, mae in sorted(result["mae"].items(), key=lambda item: item[1][-1]):
+        row = [name, *[number(mae[h - 1]) for h in shown], number(result["growth_exponent"][name], 3)]
+        row.append(number(result["mean_activity"][name][-1] / true_activity, 3))
+        if truth:
+            row += [number(truth["mae"][name][h - 1]) for h in shown]
+        rows.append(row)
+    return rows
+
+
+def wall_times(folder: Path) -> list[list]:
+    rows = [["job", "wall time (s)"]]
+    for path in sorted((folder / "benchmarks").glob("train_*.tsv")):
+        with open(path) as f:
+            rows.append([path.stem, f"{float(next(csv.DictReader(f, delimiter=chr(9)))['s']):.0f}"])
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path, help="results/<dataset> of a finished run")
+    parser.add_argument("--horizons", type=int, nargs="+", default=[1, 4, 8, 16, 32])
+    args = parser.parse_args()
+    eval_dir = args.results / "eval"
+    next_step, rollout = (
+        read_result(eval_dir / "next_step.json", NextStep),
+        read_result(eval_dir / "rollout.json", Rollout),
+    )
+    print(
+        f"Held-out fish {', '.join(next_step['heldout'])}: {next_step['values']:,} neuron-frames at the next step, "
+        f"{rollout['starts']} rollouts\n"
+    )
+    print("Next step\n\n" + table(next_step_rows(next_step)) + "\n")
+    print("Rollouts: MAE per horizon\n\n" + table(rollout_rows(rollout, args.horizons)) + "\n")
+    fidelity = read_result(eval_dir / "fidelity.json", Fidelity)["metrics"]
+    rows = [["forecaster", "classifier accuracy (0.5: indistinguishable)", "energy distance"]]
+    rows += [[n, number(m["classifier_accuracy"], 3), number(m["energy_distance"])] for n, m in fidelity.items()]
+    print("Fidelity of next-step states\n\n" + table(rows) + "\n")
+    if (eval_dir / "connectome.json").exists():
+        auroc = read_result(eval_dir / "connectome.json", Connectome)["auroc"]
+        print(
+            "Connectome AUROC\n\n" + table([["method", "AUROC"], *[[k, number(v, 3)] for k, v in auroc.items()]]) + "\n"
+        )
+    print("Training\n\n" + table(wall_times(args.results)))
+
+
+if __name__ == "__main__":
+    main()
