@@ -25,6 +25,7 @@ COLOURS = {
     "poco": "tab:orange",
     "sbm_no_spatial": "darkred",
     "ceiling": "black",
+    "ceiling_inferred_targets": "0.55",
     "attention": "tab:red",
     "lag1_correlation": "tab:blue",
     # figure 3: behaviour readouts and pattern sets
@@ -48,7 +49,8 @@ LABELS = {
     "ridge_pca": "ridge + PCA",
     "poco": "POCO",
     "sbm_no_spatial": "SBM, no spatial attention",
-    "ceiling": "ceiling (true populations)",
+    "ceiling": "ceiling (true populations, fitted to the truth)",
+    "ceiling_inferred_targets": "true populations, fitted to inferred probabilities",
     "truth": "truth",
     "pnm": "PNM",
     "pca_ridge": "PCA + ridge",
@@ -181,43 +183,30 @@ def fig2b_context(next_step: dict, path) -> None:
 
 def fig_rollouts(rollout: dict, path) -> None:
     """MAE against horizon (log-log, with each growth exponent), on simulated fish also against the
-    simulator's truth, and mean activity over the horizon."""
+    simulator's truth, and mean activity over the horizon; one legend (the colours are shared)."""
     h = np.array(rollout["horizon"])
     truth = rollout["truth"]
-    fig, axes = plt.subplots(1, 3 if truth else 2, figsize=(15 if truth else 10, 4))
+    fig, axes = plt.subplots(1, 3 if truth else 2, figsize=(16 if truth else 11, 4.2), layout="constrained")
     left, right = axes[0], axes[-1]
+    for name, mae in rollout["mae"].items():
+        label = f"{LABELS[name]} (b = {rollout['growth_exponent'][name]:.2f})"
+        left.loglog(h, mae, "o-", ms=3, color=COLOURS[name], label=label)
+    left.set(xlabel="horizon (frames)", ylabel="MAE (spike probability)", title="Rollout error, MAE ~ a h^b")
     if truth:
         for name, mae in truth["mae"].items():
-            axes[1].loglog(h, mae, "o-", ms=3, color=COLOURS[name], label=LABELS[name])
-        axes[1].set(xlabel="horizon (frames)", ylabel="MAE (spike probability)", title="Against the true probability")
-    for name, mae in rollout["mae"].items():
-        left.loglog(
-            h,
-            mae,
-            "o-",
-            ms=3,
-            color=COLOURS[name],
-            label=f"{LABELS[name]} (b = {rollout['growth_exponent'][name]:.2f})",
-        )
-    left.set(
-        xlabel="horizon (frames)", ylabel="MAE (spike probability)", title="Autoregressive rollout error, MAE ~ a h^b"
-    )
-    left.legend(fontsize=8, frameon=False)
+            axes[1].loglog(h, mae, "o-", ms=3, color=COLOURS[name])
+        axes[1].set(xlabel="horizon (frames)", ylabel="MAE against the truth", title="Against the true probability")
     for name, activity in rollout["mean_activity"].items():
-        right.plot(
-            h,
-            activity,
-            "-",
-            lw=2.2 if name == "true" else 1.3,
-            color=COLOURS["truth" if name == "true" else name],
-            label=LABELS.get(name, name),
-        )
+        true = name == "true"
+        right.plot(h, activity, "-", lw=2.4 if true else 1.3, color=COLOURS["truth" if true else name])
+    right.plot([], [], "-", lw=2.4, color=COLOURS["truth"], label="truth")
     right.set(
         xlabel="horizon (frames)",
         ylabel="mean activity (spike probability)",
         title=f"Mean activity over {rollout['starts']} rollouts",
     )
-    right.legend(fontsize=10, frameon=False)
+    handles = left.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
     save(fig, path)
 
 

@@ -94,8 +94,9 @@ def test_the_ceiling_recovers_known_population_dynamics_and_scores_between_floor
     cfg = ForecasterConfig(windows=60, neurons_per_window=30, steps=100, ridge_alphas=(1e-8, 1e-6))
     forecasters = fit_forecasters(Windows(opened[:1], 6), Windows(opened[1:2], 6), cfg, ([truths[0]], [truths[1]]))
     # Features: 6 own frames, 2 stimulus columns, then 6 frames of the population's truth; + bias.
-    w = forecasters.ridges["ceiling"]
-    assert float(w[-2]) == pytest.approx(0.9, abs=0.08)  # q(t + 1) = 0.05 + 0.9 q(t) on the last frame
+    for name in ("ceiling", "ceiling_inferred_targets"):  # fitted to the true and to the recorded probabilities
+        w = forecasters.ridges[name]
+        assert float(w[-2]) == pytest.approx(0.9, abs=0.08)  # q(t + 1) = 0.05 + 0.9 q(t) on the last frame
     held = fish[2]
     fitted = {
         "ridge": (forecasters.forecaster("ridge"), False),

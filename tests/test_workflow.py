@@ -20,6 +20,7 @@ from sbm.cli import parse
 from sbm.data.split import SplitConfig
 from sbm.eval.search import SearchConfig
 from sbm.io.contracts import Behavior, Connectome, Fidelity, NextStep, Rollout, Search, read_result
+from sbm.model.baselines import ORACLES
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
 from sbm.spikes.model import SpikeNetConfig
@@ -438,7 +439,7 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     assert all(float(r["median_r_lag0"]) > 0.2 for r in rows)
     split = yaml.safe_load((tmp_path / "results/tiny/split.yaml").read_text())
     result = read_result(tmp_path / "results/tiny/eval/next_step.json", NextStep)
-    fitted = {"ridge", "mlp", "ridge_neighbours", "ridge_pca", "poco", "sbm_no_spatial", "ceiling"}
+    fitted = {"ridge", "mlp", "ridge_neighbours", "ridge_pca", "poco", "sbm_no_spatial", *ORACLES}
     assert result["heldout"] == split["heldout"] and set(result["mae"]) == {
         "sbm",
         "persistence",

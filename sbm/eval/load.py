@@ -9,7 +9,7 @@ from sbm.cli import Command, arg
 from sbm.data.split import read_split, split_files
 from sbm.eval.truth import SimulatedTruth, read_truth, truth_files
 from sbm.io.errors import InputError
-from sbm.model.baselines import ORACLE, Forecasters
+from sbm.model.baselines import ORACLES, Forecasters
 from sbm.model.forecast import Forecaster, sbm_forecaster
 from sbm.model.poco import load_poco, poco_forecaster
 from sbm.model.sbm import SBM, load_weights
@@ -85,9 +85,10 @@ class Evaluated:
         out = {}
         if self.forecasters is not None:
             out = {name: (self.forecasters.forecaster(name), False) for name in self.forecasters.names}
-            if truth is not None and ORACLE in self.forecasters.ridges:
+            if truth is not None:
                 population = torch.from_numpy(truth.population)
-                out[ORACLE] = (self.forecasters.forecaster(ORACLE, population), True)
+                for name in (n for n in ORACLES if n in self.forecasters.ridges):
+                    out[name] = (self.forecasters.forecaster(name, population), True)
         return out | {name: (forecast, False) for name, forecast in self.peers.items()}
 
 

@@ -9,10 +9,15 @@ probabilities and the stimulus of the forecast frame; what else a forecaster rea
   ridge_neighbours  the mean context of its k nearest neighbours in space (other neurons);
   ridge_pca         the part of its context that the window's leading principal components
                     (temporal, over all neurons) explain, and the mean context of all neurons;
-  ceiling           an oracle, simulated fish only: the true probability of a spike of its true
-                    population (the mean over that population's neurons), over the context
-                    frames. Whatever a whole-brain model could learn about the population a
-                    neuron belongs to, it cannot know more than this: the ceiling of the tables.
+  ceiling           an oracle, simulated fish only: reads the true probability of a spike of its
+                    true population (the mean over that population's neurons) over the context
+                    frames, and is fitted to the true probabilities of the training fish. Whatever
+                    a whole-brain model could learn about the population a neuron belongs to, it
+                    cannot know more than this: the ceiling of the scores against the truth.
+  ceiling_inferred_targets  the same inputs, fitted to the inferred probabilities like every other
+                    forecaster: the best that perfect knowledge of the populations buys a
+                    forecaster trained on the recording (the gap to the ceiling is what the spike
+                    inference's errors cost).
 Each is a forecaster of sbm.model.forecast (`Forecasters.forecaster(name)`).
 
 Shapes: windows (B, C, N) -> features (real neurons, F).
@@ -27,7 +32,7 @@ from sbm.model.forecast import Forecaster
 
 RIDGES = ("ridge", "ridge_neighbours", "ridge_pca")
 NAMES = ("ridge", "mlp", "ridge_neighbours", "ridge_pca")  # read the recording only
-ORACLE = "ceiling"  # reads the simulator's truth
+ORACLES = ("ceiling", "ceiling_inferred_targets")  # read the simulator's truth
 
 
 def own(prob: torch.Tensor, stimulus: torch.Tensor) -> torch.Tensor:
@@ -96,12 +101,12 @@ def features(
         parts.append(neighbour_context(prob, xyz, mask, settings["neighbours"]))
     elif name == "ridge_pca":
         parts.append(principal_context(prob, mask, settings["components"]))
-    elif name == ORACLE:
+    elif name in ORACLES:
         if population is None:
             raise ValueError("the ceiling reads the true populations: give `population`")
         parts.append(population_truth(stimulus, population, K))
     elif name not in ("ridge", "mlp"):
-        raise ValueError(f"no baseline forecaster {name!r}; there are {NAMES + (ORACLE,)}")
+        raise ValueError(f"no baseline forecaster {name!r}; there are {NAMES + ORACLES}")
     return torch.cat(parts, dim=-1)[mask]
 
 
@@ -122,7 +127,7 @@ class MLP(nn.Module):
 
 class Forecasters:
     """The fitted baselines: ridge coefficients per feature set (ridge, ridge_neighbours,
-    ridge_pca and, when fitted on simulated fish, the ceiling), the MLP, and `info` (settings,
+    ridge_pca and, when fitted on simulated fish, the ceilings), the MLP, and `info` (settings,
     context, chosen penalties, validation MAEs, train and validation fish)."""
 
     def __init__(self, ridges: dict[str, torch.Tensor], mlp: MLP, info: dict):
@@ -143,8 +148,8 @@ class Forecasters:
         return (add_bias(x.double()) @ self.ridges[name]).clamp(0, 1).float()
 
     def forecaster(self, name: str, population: torch.Tensor | None = None) -> Forecaster:
-        """One baseline as a forecaster of sbm.model.forecast; the ceiling takes each neuron's
-        true population (N,) and reads the populations' truth from its stimulus's extra columns."""
+        """One baseline as a forecaster of sbm.model.forecast; the ceilings take each neuron's
+        true population (N,) and read the populations' truth from their stimulus's extra columns."""
 
         def forecast(prob, xyz, stimulus, mask):
             pops = None if population is None else population[None].expand(len(prob), -1)

@@ -2,7 +2,8 @@
 penalty (ridges) and step (MLP) chosen on the validation fish.
   ridges: closed-form, the penalty with the best validation MAE (one per feature set);
   mlp:    AdamW on the binary cross-entropy; the step with the best validation MAE is kept.
-The ceiling (an oracle) is fitted only when the simulator's truth of every fish is given.
+The ceilings (oracles) are fitted only when the simulator's truth of every fish is given: `ceiling`
+to the true probabilities of the frames it forecasts, `ceiling_inferred_targets` to the inferred ones.
 """
 
 from dataclasses import asdict, dataclass
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 
 from sbm.data.windows import Windows, collate, spaced_windows, window
 from sbm.eval.truth import SimulatedTruth, population_context
-from sbm.model.baselines import MLP, ORACLE, RIDGES, Forecasters, add_bias, features
+from sbm.model.baselines import MLP, ORACLES, RIDGES, Forecasters, add_bias, features
 from sbm.settings import from_dict
 
 
@@ -40,10 +41,10 @@ class ForecasterConfig:
 def sample(windows: Windows, cfg: ForecasterConfig, names, settings: dict, seed: int, truths=None):
     """Features of every forecaster in `names` and targets of `cfg.windows` evenly spaced windows,
     `neurons_per_window` random neurons each (the same rows for every forecaster): ({name: x
-    (samples, F)}, y (samples,)) in float64. `truths`: the simulator's truth of each fish (the
-    ceiling's input)."""
+    (samples, F)}, y (samples,), the true probabilities of the same values or None) in float64.
+    `truths`: the simulator's truth of each fish (the ceilings' inputs and targets)."""
     rng = np.random.default_rng(seed)
-    xs, ys = {name: [] for name in names}, []
+    xs, ys, true_ys = {name: [] for name in names}, [], []
     C = windows.context
     for i in spaced_windows(windows, cfg.windows):
         batch = collate([windows[i]])
@@ -59,7 +60,10 @@ def sample(windows: Windows, cfg: ForecasterConfig, names, settings: dict, seed:
         for name in names:
             xs[name].append(features(name, prob, batch["xyz"], stimulus, mask, settings, population)[keep])
         ys.append(y[keep])
-    return {name: torch.cat(x).double() for name, x in xs.items()}, torch.cat(ys).double()
+        if truths is not None:
+            true_ys.append(torch.from_numpy(truth.prob[int(batch["start"][0]) + C])[mask[0]][keep])
+    true_y = torch.cat(true_ys).double() if truths is not None else None
+    return {name: torch.cat(x).double() for name, x in xs.items()}, torch.cat(ys).double(), true_y
 
 
 def fit_ridge(x, y, x_val, y_val, alphas) -> tuple[torch.Tensor, dict]:
@@ -113,12 +117,17 @@ def fit_forecasters(
         "neighbours": cfg.neighbours,
         "components": cfg.components,
     }
-    names = RIDGES + ("mlp",) + ((ORACLE,) if truths else ())
-    x, y = sample(train, cfg, names, settings, cfg.seed, truths[0] if truths else None)
-    x_val, y_val = sample(val, cfg, names, settings, cfg.seed + 1, truths[1] if truths else None)
+    names = RIDGES + ("mlp",) + (("ceiling",) if truths else ())  # the two ceilings read the same features
+    x, y, true_y = sample(train, cfg, names, settings, cfg.seed, truths[0] if truths else None)
+    x_val, y_val, true_y_val = sample(val, cfg, names, settings, cfg.seed + 1, truths[1] if truths else None)
     ridges, ridge_info = {}, {}
-    for name in RIDGES + ((ORACLE,) if truths else ()):
+    for name in RIDGES:
         ridges[name], ridge_info[name] = fit_ridge(x[name], y, x_val[name], y_val, cfg.ridge_alphas)
+    if truths:
+        for name, (target, target_val) in zip(ORACLES, ((true_y, true_y_val), (y, y_val))):
+            ridges[name], ridge_info[name] = fit_ridge(
+                x["ceiling"], target, x_val["ceiling"], target_val, cfg.ridge_alphas
+            )
     mlp, mlp_info = fit_mlp(x["mlp"], y, x_val["mlp"], y_val, cfg)
     info = {
         "config": asdict(cfg),
