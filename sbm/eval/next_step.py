@@ -30,7 +30,7 @@ import torch
 from tqdm import tqdm
 
 from sbm.data.windows import Windows, collate, model_inputs, open_probs, spaced_windows, window
-from sbm.eval.truth import SimulatedTruth, population_context, population_means
+from sbm.eval.truth import SimulatedTruth, TruthErrors, population_context, summarise_truth
 from sbm.model.forecast import Forecaster, abs_error
 from sbm.model.sbm import SBM
 
@@ -52,40 +52,6 @@ class RunningMean:
         return self.sum / t
 
 
-class TruthErrors:
-    """Sums of absolute errors against the simulator's truth: per neuron, and per population (the
-    mean over a population's neurons of forecast and of truth)."""
-
-    def __init__(self, truth: SimulatedTruth):
-        self.truth, self.neuron, self.population, self.values, self.groups = truth, {}, {}, 0, 0
-        self.pop = torch.from_numpy(truth.population)
-        self.present = torch.bincount(self.pop, minlength=truth.n_populations) > 0
-
-    def target(self, frames) -> torch.Tensor:
-        """(B, N) the true probabilities of the given frames."""
-        return torch.from_numpy(self.truth.prob[np.asarray(frames)])
-
-    def add(self, name: str, forecast: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> None:
-        """forecast and truth (B, ..., N) of one fish (mask (B, N) all real)."""
-        self.neuron[name] = self.neuron.get(name, 0.0) + abs_error(forecast, truth, mask).sum(dim=0).double().numpy()
-        means = [
-            population_means(x, self.pop, self.truth.n_populations)[0][..., self.present] for x in (forecast, truth)
-        ]
-        self.population[name] = self.population.get(name, 0.0) + (means[0] - means[1]).abs().sum(dim=(0, -1)).numpy()
-
-    def count(self, windows: int, neurons: int) -> None:
-        self.values += windows * neurons
-        self.groups += windows * int(self.present.sum())
-
-    def result(self) -> dict:
-        return {
-            "abs_error_sums": {k: v.tolist() for k, v in self.neuron.items()},
-            "population_abs_error_sums": {k: v.tolist() for k, v in self.population.items()},
-            "values": self.values,
-            "population_values": self.groups,
-        }
-
-
 @torch.no_grad()
 def next_step_errors(
     model: SBM,
@@ -102,8 +68,8 @@ def next_step_errors(
     """Sums of absolute errors of the SBM and the baselines at each window's last frame (and, for
     BY_CONTEXT, at every step: index t is the forecast from t + 1 frames), the mean activity over
     neurons of the truth and of the SBM's forecast per window, and the brain states of
-    `keep_states` windows. `fitted`: name -> (forecaster, whether it reads the oracle's stimulus,
-    sbm.eval.load.evaluated_forecasters). `reliability` (forecaster name ->
+    `keep_states` windows. `fitted`: name -> (forecaster, whether it reads the oracle's stimulus;
+    sbm.eval.load.Evaluated.fitted). `reliability` (forecaster name ->
     sbm.eval.metrics.Reliability) accumulates calibration across calls. With the simulator's
     `truth`, the same forecasts are also scored against the true probabilities."""
     C = model.cfg.context
@@ -133,7 +99,7 @@ def next_step_errors(
             every_step = {"sbm": sbm_all, "persistence": prob, "context_mean": prob.cumsum(dim=1) / steps}
             for name, value in every_step.items():
                 by_context[name] += abs_error(value, target, mask).sum(dim=0).numpy()
-            truth_target = target[:, -1]
+            recorded = target[:, -1]
             forecasts = {name: value[:, -1] for name, value in every_step.items()}
             forecasts["neuron_mean"] = torch.from_numpy(
                 np.stack([history.until(int(s) + C) for s in batch["start"]])
@@ -151,18 +117,18 @@ def next_step_errors(
                     against_truth.add(name, value, true_prob, mask)
                 against_truth.count(len(indices), fish.n_neurons)
             for name, value in forecasts.items():
-                sums[name] += float(abs_error(value, truth_target, mask).sum())
+                sums[name] += float(abs_error(value, recorded, mask).sum())
                 if reliability is not None and name in reliability:
-                    reliability[name].update(value, truth_target, mask)
+                    reliability[name].update(value, recorded, mask)
             count += int(mask.sum())
             n = mask.sum(dim=1)
             activity["frame"] += (batch["start"] + C).tolist()
-            activity["true"] += ((truth_target * mask).sum(dim=1) / n).tolist()
+            activity["true"] += ((recorded * mask).sum(dim=1) / n).tolist()
             activity["sbm"] += ((forecasts["sbm"] * mask).sum(dim=1) / n).tolist()
             for row, i in enumerate(indices):
                 if i in kept:  # one fish per call: no padding to strip
                     states["frame"].append(int(batch["start"][row]) + C)
-                    states["truth"].append(truth_target[row].numpy())
+                    states["truth"].append(recorded[row].numpy())
                     for name in names:
                         states[name].append(forecasts[name][row].numpy())
     return {
@@ -198,22 +164,3 @@ def summarise(per_fish: list[dict]) -> dict:
         "mean_activity": {f["subject"]: f["mean_activity"] for f in per_fish if "mean_activity" in f},
         "truth": summarise_truth([f["truth"] for f in per_fish]) if per_fish[0].get("truth") else None,
     }
-
-
-def summarise_truth(per_fish: list[dict]) -> dict:
-    """The MAEs against the simulator's truth over the held-out fish (per neuron and per population;
-    each value weighted equally; a list per horizon step where the sums are per step) and where
-    each forecaster sits between the per-neuron ridge (the floor, 0) and the ceiling (1)."""
-
-    def mae(key: str, values: str) -> dict:
-        total = sum(f[values] for f in per_fish)
-        return {name: (np.sum([f[key][name] for f in per_fish], axis=0) / total).tolist() for name in per_fish[0][key]}
-
-    neuron, population = mae("abs_error_sums", "values"), mae("population_abs_error_sums", "population_values")
-    result = {"mae": neuron, "mae_population": population, "floor_to_ceiling": None}
-    if "ceiling" in neuron and "ridge" in neuron:
-        floor, ceiling = np.asarray(neuron["ridge"]), np.asarray(neuron["ceiling"])
-        result["floor_to_ceiling"] = {
-            name: ((floor - np.asarray(v)) / (floor - ceiling)).tolist() for name, v in neuron.items()
-        }
-    return result

@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from sbm.data.windows import Windows, collate, open_probs, spaced_windows
-from sbm.eval.next_step import TruthErrors, summarise_truth
-from sbm.eval.truth import SimulatedTruth, population_context
+from sbm.eval.truth import SimulatedTruth, TruthErrors, population_context, summarise_truth
 from sbm.model.forecast import Forecaster, abs_error, persistence, rollout, sbm_forecaster
 from sbm.model.sbm import SBM
 

@@ -4,7 +4,8 @@ The probs files hold *inferred* spike probabilities: a forecaster scored against
 against a noisy estimate, whose noise swamps the differences between good forecasters. The
 simulator knows each imaged neuron's expected spikes per frame, lambda, hence the true probability
 of a spike, 1 - exp(-lambda): the only target that knows the answer. Every forecaster is also
-scored against it, per neuron and per population (the mean over the population's imaged neurons).
+scored against it, per neuron and per population (the mean over the population's imaged neurons):
+`TruthErrors` sums the errors of one fish, `summarise_truth` the MAEs over the held-out fish.
 """
 
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import torch
 from sbm.io.chen import chen_folder
 from sbm.io.contracts import GROUND_TRUTH, PROBS, open_checked
 from sbm.io.errors import InputError
+from sbm.model.forecast import abs_error
 
 
 @dataclass
@@ -97,3 +99,56 @@ def population_context(population_prob: np.ndarray, starts, length: int) -> torc
     P = population_prob.shape[1]
     padded = np.concatenate((np.zeros((1, P), population_prob.dtype), population_prob))
     return torch.from_numpy(np.stack([padded[int(s) : int(s) + length] for s in starts])).float()
+
+
+class TruthErrors:
+    """Sums of absolute errors against the simulator's truth: per neuron, and per population (the
+    mean over a population's neurons of forecast and of truth)."""
+
+    def __init__(self, truth: SimulatedTruth):
+        self.truth, self.neuron, self.population, self.values, self.groups = truth, {}, {}, 0, 0
+        self.pop = torch.from_numpy(truth.population)
+        self.present = torch.bincount(self.pop, minlength=truth.n_populations) > 0
+
+    def target(self, frames) -> torch.Tensor:
+        """(B, N) the true probabilities of the given frames."""
+        return torch.from_numpy(self.truth.prob[np.asarray(frames)])
+
+    def add(self, name: str, forecast: torch.Tensor, truth: torch.Tensor, mask: torch.Tensor) -> None:
+        """forecast and truth (B, ..., N) of one fish (mask (B, N) all real)."""
+        self.neuron[name] = self.neuron.get(name, 0.0) + abs_error(forecast, truth, mask).sum(dim=0).double().numpy()
+        means = [
+            population_means(x, self.pop, self.truth.n_populations)[0][..., self.present] for x in (forecast, truth)
+        ]
+        self.population[name] = self.population.get(name, 0.0) + (means[0] - means[1]).abs().sum(dim=(0, -1)).numpy()
+
+    def count(self, windows: int, neurons: int) -> None:
+        self.values += windows * neurons
+        self.groups += windows * int(self.present.sum())
+
+    def result(self) -> dict:
+        return {
+            "abs_error_sums": {k: v.tolist() for k, v in self.neuron.items()},
+            "population_abs_error_sums": {k: v.tolist() for k, v in self.population.items()},
+            "values": self.values,
+            "population_values": self.groups,
+        }
+
+
+def summarise_truth(per_fish: list[dict]) -> dict:
+    """The MAEs against the simulator's truth over the held-out fish (per neuron and per population;
+    each value weighted equally; a list per horizon step where the sums are per step) and where
+    each forecaster sits between the per-neuron ridge (the floor, 0) and the ceiling (1)."""
+
+    def mae(key: str, values: str) -> dict:
+        total = sum(f[values] for f in per_fish)
+        return {name: (np.sum([f[key][name] for f in per_fish], axis=0) / total).tolist() for name in per_fish[0][key]}
+
+    neuron, population = mae("abs_error_sums", "values"), mae("population_abs_error_sums", "population_values")
+    result = {"mae": neuron, "mae_population": population, "floor_to_ceiling": None}
+    if "ceiling" in neuron and "ridge" in neuron:
+        floor, ceiling = np.asarray(neuron["ridge"]), np.asarray(neuron["ceiling"])
+        result["floor_to_ceiling"] = {
+            name: ((floor - np.asarray(v)) / (floor - ceiling)).tolist() for name, v in neuron.items()
+        }
+    return result

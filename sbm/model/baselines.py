@@ -23,6 +23,8 @@ Each is a forecaster of sbm.model.forecast (`Forecasters.forecaster(name)`).
 Shapes: windows (B, C, N) -> features (real neurons, F).
 """
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -43,6 +45,16 @@ def own(prob: torch.Tensor, stimulus: torch.Tensor) -> torch.Tensor:
     return torch.cat((prob.transpose(1, 2), stim), dim=-1)
 
 
+@lru_cache(maxsize=16)
+def nearest(points: bytes, k: int) -> torch.Tensor:
+    """(n, k) indices of each point's k nearest other points, nearest first; `points` the bytes of
+    an (n, 3) float64 array. Cached: every window of a fish shares its positions, and a tree over a
+    whole brain (80,000 neurons) takes a good fraction of a second to build and query."""
+    xyz = np.frombuffer(points, dtype=np.float64).reshape(-1, 3)
+    _, idx = cKDTree(xyz).query(xyz, k=k + 1)
+    return torch.from_numpy(idx[:, 1:].astype(np.int64))  # itself dropped
+
+
 def neighbour_context(prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
     """(B, N, C): the mean context of each neuron's k nearest real neighbours in space (itself
     excluded). A batch pads its fish at the end, so a fish's real neurons come first."""
@@ -50,11 +62,9 @@ def neighbour_context(prob: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor,
     out = torch.zeros(B, N, C, dtype=prob.dtype)
     for b in range(B):
         n = int(mask[b].sum())
-        kk = min(k, n - 1)
-        if kk < 1:
+        if n < 2:
             continue
-        _, idx = cKDTree(xyz[b, :n].double().numpy()).query(xyz[b, :n].double().numpy(), k=kk + 1)
-        idx = torch.from_numpy(idx[:, 1:].astype(np.int64))  # (n, kk): nearest first, itself dropped
+        idx = nearest(xyz[b, :n].double().numpy().tobytes(), min(k, n - 1))
         out[b, :n] = prob[b, :, :n].T[idx].mean(dim=1)
     return out
 

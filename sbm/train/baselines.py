@@ -110,7 +110,7 @@ def fit_forecasters(
     cfg: ForecasterConfig,
     truths: tuple[list[SimulatedTruth], list[SimulatedTruth]] | None = None,
 ) -> Forecasters:
-    """Every baseline; the ceiling too when `truths` (of the training and of the validation fish,
+    """Every baseline; the ceilings too when `truths` (of the training and of the validation fish,
     in their Windows' order) are given."""
     settings = {
         "n_stimuli": train.fishes[0].stimulus.shape[1],
