@@ -13,20 +13,15 @@ from pathlib import Path
 
 import torch
 
-from sbm.cli import Command, arg, run
-from sbm.data.split import read_split, split_files
-from sbm.data.windows import Windows, check_same_stimuli, open_probs
+from sbm.cli import arg, run
+from sbm.data.windows import TrainingFish, Windows
 from sbm.eval.truth import read_truth, truth_files
 from sbm.io.atomic import atomic_path
 from sbm.train.baselines import ForecasterConfig, fit_forecasters
 
 
 @dataclass(kw_only=True)
-class Args(Command):
-    split: Path = arg("split.yaml from the split rule")
-    train: list[Path] = arg("the training fish's probs files")
-    val: list[Path] = arg("the validation fish's probs files")
-    context: int = arg("frames a forecaster reads (the SBM's context)")
+class Args(TrainingFish):
     settings: dict = arg("the config's `baselines` section", {})
     truth: list[Path] = arg(
         "simulated fish: each training and validation fish's ground_truth.h5 (fits the ceiling)", []
@@ -36,12 +31,7 @@ class Args(Command):
 
 def main(args: Args) -> None:
     cfg = ForecasterConfig.from_dict(args.settings)
-    split = read_split(args.split)
-    fish = {
-        part: [open_probs(p, args.context + 1) for p in split_files(split, part, getattr(args, part), args.split)]
-        for part in ("train", "val")
-    }
-    check_same_stimuli(fish["train"] + fish["val"])
+    split, fish = args.open_fish()
     truths = None
     if args.truth:
         truths = tuple(

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import torch
 
-from sbm.cli import Command, arg, run
-from sbm.data.split import read_split, split_files
-from sbm.data.windows import Windows, check_same_stimuli, open_probs
+from sbm.cli import arg, run
+from sbm.data.windows import TrainingFish, Windows
 from sbm.io.atomic import atomic_path
 from sbm.model.poco import POCOConfig, save_poco
 from sbm.settings import from_dict
@@ -31,11 +30,7 @@ class Settings:
 
 
 @dataclass(kw_only=True)
-class Args(Command):
-    split: Path = arg("split.yaml from the split rule")
-    train: list[Path] = arg("the training fish's probs files")
-    val: list[Path] = arg("the validation fish's probs files")
-    context: int = arg("frames a forecaster reads (the SBM's context)")
+class Args(TrainingFish):
     settings: dict = arg("the config's `poco` section (model, train)", {})
     device: str = arg("auto, cpu or cuda", "auto")
     progress: bool = arg("show a progress bar", False)
@@ -45,12 +40,7 @@ class Args(Command):
 def main(args: Args) -> None:
     settings = from_dict(Settings, {"model": {}, "train": {}, **args.settings}, "poco")
     model_cfg, train_cfg = POCOConfig.from_dict(settings.model), TrainConfig.from_dict(settings.train)
-    split = read_split(args.split)
-    fish = {
-        part: [open_probs(p, args.context + 1) for p in split_files(split, part, getattr(args, part), args.split)]
-        for part in ("train", "val")
-    }
-    check_same_stimuli(fish["train"] + fish["val"])
+    split, fish = args.open_fish()
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     windows = {part: Windows(fish[part], args.context) for part in ("train", "val")}
     model, info = train_poco(windows["train"], windows["val"], model_cfg, train_cfg, args.progress, device)

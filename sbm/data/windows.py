@@ -10,11 +10,14 @@ a fish that does not fit in memory still streams with little re-reading.
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
 
+from sbm.cli import Command, arg
+from sbm.data.split import Split, read_split, split_files
 from sbm.io.contracts import PROBS, open_checked
 from sbm.io.errors import InputError
 
@@ -93,6 +96,28 @@ def check_same_stimuli(fishes: list[Fish]) -> None:
             raise InputError(
                 fish.path, f"stimulus columns {fish.stimulus_names} differ from {first.path}'s {first.stimulus_names}"
             )
+
+
+@dataclass(kw_only=True)
+class TrainingFish(Command):
+    """The arguments of a script that fits on the training fish and selects on the validation fish
+    (its Args extends them)."""
+
+    split: Path = arg("split.yaml from the split rule")
+    train: list[Path] = arg("the training fish's probs files")
+    val: list[Path] = arg("the validation fish's probs files")
+    context: int = arg("frames a forecaster reads (the SBM's context)")
+
+    def open_fish(self) -> tuple[Split, dict[str, list[Fish]]]:
+        """The split, and its training and validation fish opened and checked against it, one
+        window long at least, sharing one stimulus vocabulary."""
+        split = read_split(self.split)
+        fish = {
+            part: [open_probs(p, self.context + 1) for p in split_files(split, part, getattr(self, part), self.split)]
+            for part in ("train", "val")
+        }
+        check_same_stimuli(fish["train"] + fish["val"])
+        return split, fish
 
 
 class Windows(torch.utils.data.Dataset):

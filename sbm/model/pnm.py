@@ -16,12 +16,13 @@ Shapes: B samples, F frames, N neurons (padded, with mask (B, N)), P = 6 * fouri
 """
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sbm.model.saved import load_model, save_model
 from sbm.settings import from_dict
 
 
@@ -115,11 +116,10 @@ class PNM(nn.Module):
 
 
 def save_pnm(model: PNM, path, **extra) -> None:
-    torch.save({"model": model.state_dict(), "config": asdict(model.cfg), **extra}, path)
+    """Weights (random buffers included) + config + whatever the caller adds (sbm.model.saved)."""
+    save_model(model, path, **extra)
 
 
 def load_pnm(path, map_location="cpu") -> tuple[PNM, dict]:
-    state = torch.load(path, map_location=map_location, weights_only=False)
-    model = PNM(PNMConfig(**state["config"]))
-    model.load_state_dict(state["model"])
+    model, state = load_model(path, lambda config: PNM(PNMConfig(**config)), map_location)
     return model.eval(), state

@@ -31,13 +31,14 @@ Deviations from the paper:
 """
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from sbm.model.forecast import Forecaster
+from sbm.model.saved import load_model, save_model
 from sbm.model.sbm import SwiGLU
 from sbm.settings import from_dict
 
@@ -189,13 +190,10 @@ def poco_forecaster(model: POCO) -> Forecaster:
 
 
 def save_poco(model: POCO, path, **extra) -> None:
-    """Weights (the position directions included) + config + whatever the caller adds."""
-    torch.save({"model": model.state_dict(), "config": asdict(model.cfg), **extra}, path)
+    """Weights (random buffers included) + config + whatever the caller adds (sbm.model.saved)."""
+    save_model(model, path, **extra)
 
 
 def load_poco(path, map_location="cpu") -> tuple[POCO, dict]:
-    """(the model in eval mode, everything save_poco stored)."""
-    state = torch.load(path, map_location=map_location, weights_only=False)
-    model = POCO(POCOConfig(**state["config"]))
-    model.load_state_dict(state["model"])
+    model, state = load_model(path, lambda config: POCO(POCOConfig(**config)), map_location)
     return model.eval(), state

@@ -15,13 +15,14 @@ D d_model, H heads, E = D / H, K clusters, W cluster size (+1 for the stimulus t
 """
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint
 
+from sbm.model.saved import load_model, save_model
 from sbm.settings import from_dict
 
 try:  # the CUDA fast path for routed spatial attention; optional
@@ -401,12 +402,10 @@ def body_matrices(model: SBM) -> tuple[list, list]:
 
 
 def save_weights(model: SBM, path, **extra) -> None:
-    """Weights (buffers included: rotary directions, centroids) + config + whatever the caller adds."""
-    torch.save({"model": model.state_dict(), "config": asdict(model.cfg), **extra}, path)
+    """Weights (random buffers included) + config + whatever the caller adds (sbm.model.saved)."""
+    save_model(model, path, **extra)
 
 
 def load_weights(path, map_location="cpu") -> tuple[SBM, dict]:
-    state = torch.load(path, map_location=map_location, weights_only=False)
-    model = SBM(SBMConfig(**state["config"]))
-    model.load_state_dict(state["model"])
+    model, state = load_model(path, lambda config: SBM(SBMConfig(**config)), map_location)
     return model, state
