@@ -90,13 +90,37 @@ def test_cascade_format_loads_and_bad_folders_fail(simulated_ground_truth, tmp_p
     assert len(recs) == 6 and all(25 < r.fps < 35 for r in recs)
     assert all(np.all(np.diff(r.time) > 0) and len(r.spike_times) > 0 for r in recs)
     assert all(abs(r.spike_times.max() - r.time[-1]) < 10 for r in recs)  # events_AP read in units of 0.1 ms
-    with pytest.raises(InputError, match="no .mat ground-truth files"):
+    with pytest.raises(InputError, match="no \\*_mini.mat ground-truth files"):
         load_cascade_dataset(tmp_path)
     with pytest.raises(InputError, match="ground-truth dataset folder not found"):
         load_cascade(tmp_path, ["DS99"])
-    (tmp_path / "x.mat").write_bytes(b"not a mat file")
-    with pytest.raises(InputError, match="x.mat: not a CASCADE ground-truth file"):
+    (tmp_path / "x_mini.mat").write_bytes(b"not a mat file")
+    with pytest.raises(InputError, match="x_mini.mat: not a CASCADE ground-truth file"):
         load_cascade_dataset(tmp_path)
+
+
+def test_excluded_neurons_are_skipped_and_repeated_times_dropped(simulated_ground_truth, tmp_path, caplog):
+    """CASCADE's authors excluded the neurons they renamed *_mXini.mat / *_miXni.mat: not read, but
+    counted. A sample that repeats its predecessor's time (DS27) is dropped, not the whole trial."""
+    import shutil
+
+    import scipy.io
+
+    folder = tmp_path / "DS"
+    shutil.copytree(simulated_ground_truth / SIMULATED_CASCADE, folder)
+    (folder / "cell0_mini.mat").rename(folder / "cell0_mXini.mat")
+    trials = scipy.io.loadmat(folder / "cell1_mini.mat")["CAttached"]
+    t = trials[0, 0][0, 0]
+    n = t["fluo_time"].size
+    time = t["fluo_time"].ravel().copy()
+    time[100] = time[99]
+    trials[0, 0] = {"fluo_time": time, "fluo_mean": t["fluo_mean"].ravel(), "events_AP": t["events_AP"].ravel()}
+    scipy.io.savemat(folder / "cell1_mini.mat", {"CAttached": trials})
+    with caplog.at_level("INFO"):
+        recs = load_cascade_dataset(folder)
+    assert sorted(r.name.split("#")[0] for r in recs) == [f"cell{k}_mini" for k in range(1, 6)]
+    assert len(next(r for r in recs if r.name.startswith("cell1")).time) == n - 1
+    assert "1 excluded files" in caplog.text and "1 samples repeating a time" in caplog.text
 
 
 @needs_ground_truth

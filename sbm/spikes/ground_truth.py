@@ -85,14 +85,18 @@ class FrameTrace:
 def load_cascade_dataset(folder: str | Path) -> list[Recording]:
     """Every usable trial of every neuron (.mat file) in one CASCADE ground-truth folder.
 
-    Trials without fluorescence fields are skipped (and counted in the log); NaN samples in
-    fluo_time/fluo_mean are dropped (the trace is later split at the gap); NaN spike times dropped.
+    Only `*_mini.mat` files are read, as CASCADE's own loader does: its authors excluded the neurons
+    they renamed (`*_mXini.mat`, `*_miXni.mat`); those are counted in the log. Trials without
+    fluorescence fields are skipped (and counted); NaN samples in fluo_time/fluo_mean are dropped
+    (the trace is later split at the gap), as are samples that repeat the previous one's time (seen
+    in DS27); NaN spike times are dropped.
     """
     folder = Path(folder)
-    files = sorted(folder.glob("*.mat"))
+    every = sorted(folder.glob("*.mat"))
+    files = [f for f in every if f.name.endswith("_mini.mat")]
     if not files:
-        raise InputError(folder, "no .mat ground-truth files in this folder")
-    recordings, skipped = [], 0
+        raise InputError(folder, f"no *_mini.mat ground-truth files in this folder ({len(every)} other .mat files)")
+    recordings, skipped, repeated = [], 0, 0
     for path in files:
         try:
             trials = scipy.io.loadmat(path)["CAttached"][0]
@@ -118,6 +122,9 @@ def load_cascade_dataset(folder: str | Path) -> list[Recording]:
                 continue
             ok = np.isfinite(time) & np.isfinite(dff)
             time, dff = time[ok], dff[ok]
+            repeat = np.r_[False, np.diff(time) == 0]
+            repeated += int(repeat.sum())
+            time, dff = time[~repeat], dff[~repeat]
             spikes = np.asarray(t["events_AP"], float).ravel() / 1e4  # stored in units of 0.1 ms
             spikes = np.sort(spikes[np.isfinite(spikes)])
             if time.size < 10 or np.any(np.diff(time) <= 0):
@@ -127,11 +134,14 @@ def load_cascade_dataset(folder: str | Path) -> list[Recording]:
     if not recordings:
         raise InputError(folder, f"none of the {len(files)} files has a usable trial")
     log.info(
-        "%s: %d trials from %d neurons (%d trials without usable fluorescence skipped)",
+        "%s: %d trials from %d neurons (%d excluded files by CASCADE's authors, %d trials without usable "
+        "fluorescence and %d samples repeating a time skipped)",
         folder.name,
         len(recordings),
         len(files),
+        len(every) - len(files),
         skipped,
+        repeated,
     )
     return recordings
 
