@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from sbm.settings import from_dict
 from sbm.spikes.ground_truth import FrameTrace
@@ -89,8 +90,9 @@ def _windows(dffs: list[np.ndarray], targets: list[np.ndarray], length: int, bat
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
-def train_net(traces: list[FrameTrace], cfg: SpikeNetConfig, fps: float, seed: int) -> SpikeNet:
-    """One network trained with Adam on MSE between its output and the smoothed spike counts."""
+def train_net(traces: list[FrameTrace], cfg: SpikeNetConfig, fps: float, seed: int, desc: str = "") -> SpikeNet:
+    """One network trained with Adam on MSE between its output and the smoothed spike counts;
+    `desc` labels its progress bar (on stderr: the rule's log)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = SpikeNet(cfg)
@@ -100,7 +102,7 @@ def train_net(traces: list[FrameTrace], cfg: SpikeNetConfig, fps: float, seed: i
     traces = [t for t in traces if len(t.dff) >= warm + cfg.window]
     dffs = [t.dff for t in traces]
     targets = [causal_smooth(t.counts, cfg.target_smoothing_s * fps).astype(np.float32) for t in traces]
-    for _ in range(cfg.steps):
+    for _ in tqdm(range(cfg.steps), desc=desc or "spike network", unit="step", mininterval=10):
         x, y = _windows(dffs, targets, warm + cfg.window, cfg.batch, rng)
         loss = F.mse_loss(net(x)[:, warm:], y[:, warm:])
         opt.zero_grad(set_to_none=True)
@@ -190,10 +192,19 @@ def train_model(traces: list[FrameTrace], fps: float, band_edges: list, cfg: Spi
                 len(members),
             )
             continue
-        model.nets[b] = [train_net(members, cfg, fps, seed=cfg.seed + 1000 * b + e) for e in range(cfg.ensemble)]
         log.info(
-            "noise band %s-%s: %d traces, %d networks", band_edges[b], band_edges[b + 1], len(members), cfg.ensemble
+            "noise band %s-%s (%d of %d): %d traces, training %d networks",
+            band_edges[b],
+            band_edges[b + 1],
+            b + 1,
+            model.n_bands,
+            len(members),
+            cfg.ensemble,
         )
+        model.nets[b] = [
+            train_net(members, cfg, fps, seed=cfg.seed + 1000 * b + e, desc=f"band {b + 1}/{model.n_bands} net {e + 1}")
+            for e in range(cfg.ensemble)
+        ]
     if not model.nets:
         raise ValueError(f"no noise band had enough ground truth to train on ({per_band})")
     model.info["traces_per_band"] = per_band
