@@ -2,6 +2,7 @@
 
     python benchmarks/spikes_ground_truth.py [--ground-truth-dir ../shared/data/cascade_ground_truth]
         [--fps 2.0 2.5] [--modes average sample] [--noise native 4 8] [--ensemble 1] [--steps 500]
+        [--out benchmarks/spikes_ground_truth.json]
 
 Every dataset folder (DS*) of the ground-truth directory is held out in turn. Every method is fitted
 on all the *other* datasets and scored on the held-out one. Both are brought to the frame rate by
@@ -15,18 +16,24 @@ between the estimate and the spike counts of the same frame (lag 0). Summary per
   - the median of those per-dataset scores;
   - on how many held-out datasets the method is the best causal one;
   - the median over the zebrafish GCaMP6f sets (DS06-DS08), closest to the light-sheet data.
-`spikes ratio` is, for the network (whose output is spikes per frame), the held-out set's mean
-inferred over true spikes per frame. The other methods are in DF/F units and have no scale.
+`spikes ratio` is, for the two methods that output spikes per frame (ar1 and cnn), the held-out
+set's mean inferred over true spikes per frame. The other methods are in DF/F units and have no scale.
+
+--out merges the scores into a JSON file (a run replaces the one of the same frame rate, mode and
+noise level): the pipeline's `spikes.method: auto` chooses its spike model from that file
+(sbm/spikes/choice.py), so commit it after a run.
 
 Methods:
   - cnn: the pipeline's causal network ensemble (look-ahead 0);
   - first_difference: a causal first difference;
-  - ar1: a causal AR(1) deconvolution, its g fitted on the training datasets for the median r;
+  - ar1: the pipeline's causal AR(1) model (sbm/spikes/ar1.py): g fitted on the training datasets
+    for the median r, and a gain from DF/F to spikes;
   - linear8: an 8-frame causal linear filter fitted by least squares;
   - oasis (non-causal): a reference that needs no training, scored at native noise only.
 """
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -34,7 +41,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sbm.spikes.baselines import LinearFilter, ar1_deconvolution, first_difference, fit_ar1, oasis
+from sbm.spikes.ar1 import train_ar1_model
+from sbm.spikes.baselines import LinearFilter, first_difference, oasis
 from sbm.spikes.ground_truth import frame_traces, load_cascade
 from sbm.spikes.metrics import lagged_r
 from sbm.spikes.model import SpikeNetConfig, train_model
@@ -43,6 +51,7 @@ BANDS = [0, 3, 5, 8, 100]
 TRAIN_NOISE = [2, 3, 4, 5, 6, 8]
 ZEBRAFISH_GCAMP6F = "GCaMP6f-zf"
 NON_CAUSAL = "oasis (non-causal)"
+IN_SPIKES = ("ar1", "cnn")  # methods whose output is expected spikes per frame
 
 
 def median_r(traces, estimates) -> float:
@@ -73,34 +82,44 @@ def dataset_traces(recordings, fps, mode, test_noise):
 
 def fit_methods(train, fps, cfg):
     dffs, counts = [t.dff for t in train], [t.counts for t in train]
-    g = fit_ar1(dffs, counts)
+    ar1 = train_ar1_model(train, fps)
     lin = LinearFilter.fit(dffs, counts, taps=8)
     cnn = train_model(train, fps, BANDS, cfg)
     return {
-        "cnn": lambda t: cnn.infer(t.dff[:, None], np.array([t.noise]))[0][:, 0],
+        "cnn": lambda t: cnn.infer(t.dff[:, None], np.array([t.noise]))[:, 0],
         "first_difference": lambda t: first_difference(t.dff),
-        "ar1": lambda t: ar1_deconvolution(t.dff, g),
+        "ar1": lambda t: ar1.infer(t.dff),
         "linear8": lambda t: lin.apply(t.dff),
         NON_CAUSAL: lambda t: oasis(t.dff, fps),
     }
 
 
-def print_tables(scores, ratios, datasets):
-    """scores[(fps, mode, noise)][held][method] -> r; ratios[(fps, mode, noise)][held] -> cnn ratio."""
-    for (fps, mode, noise), table in scores.items():
+def print_tables(scores, ratios):
+    """scores[(fps, mode, noise)][held][method] -> r; ratios[(fps, mode, noise)][held][method] -> ratio."""
+    for key, table in scores.items():
+        fps, mode, noise = key
         methods = list(next(iter(table.values())))
         print(f"\n### {fps} Hz, {mode}, noise {noise}: median r at lag 0 per held-out dataset\n")
-        print("| held-out dataset | " + " | ".join(methods) + " | cnn spikes ratio |")
+        print("| held-out dataset | " + " | ".join(methods) + " | spikes ratio " + ", ".join(IN_SPIKES) + " |")
         print("|---" * (len(methods) + 2) + "|")
         matrix = np.array([[table[h].get(m, np.nan) for m in methods] for h in table])
+
+        def ratio_cell(held):
+            return ", ".join(f"{ratios[key][held][m]:.2f}" for m in IN_SPIKES)
+
         for h, row in zip(table, matrix):
             cells = [f"{v:.3f}" if np.isfinite(v) else "-" for v in row]
-            print(f"| {h} | " + " | ".join(cells) + f" | {ratios[(fps, mode, noise)][h]:.2f} |")
+            print(f"| {h} | " + " | ".join(cells) + f" | {ratio_cell(h)} |")
         causal = [i for i, m in enumerate(methods) if m != NON_CAUSAL]
         best = np.array(causal)[np.nanargmax(matrix[:, causal], axis=1)]
-        zf = [i for i, h in enumerate(table) if ZEBRAFISH_GCAMP6F in h]
+        zf = [h for h in table if ZEBRAFISH_GCAMP6F in h]
+        in_range = [sum(0.8 <= ratios[key][h][m] <= 1.25 for h in table) for m in IN_SPIKES]
         print(
-            "| **median over held-out datasets** | " + " | ".join(f"{np.nanmedian(c):.3f}" for c in matrix.T) + " | |"
+            "| **median over held-out datasets** | "
+            + " | ".join(f"{np.nanmedian(c):.3f}" for c in matrix.T)
+            + " | within 0.8-1.25 on "
+            + ", ".join(map(str, in_range))
+            + " |"
         )
         print(
             "| **best causal on (datasets)** | "
@@ -108,13 +127,32 @@ def print_tables(scores, ratios, datasets):
             + " | |"
         )
         if zf:
+            rows = [list(table).index(h) for h in zf]
             print(
                 "| **median over zebrafish GCaMP6f** | "
-                + " | ".join(f"{np.nanmedian(c[zf]):.3f}" for c in matrix.T)
+                + " | ".join(f"{np.nanmedian(c[rows]):.3f}" for c in matrix.T)
                 + " | "
-                + ", ".join(f"{ratios[(fps, mode, noise)][datasets[i]]:.2f}" for i in zf)
+                + "; ".join(ratio_cell(h) for h in zf)
                 + " |"
             )
+
+
+def write_results(path, scores, ratios, args):
+    """Merge this run's scores into the JSON file at `path` (sbm/spikes/choice.py reads it)."""
+    path = Path(path)
+    old = json.loads(path.read_text())["runs"] if path.exists() else []
+    new = [
+        {"fps": fps, "mode": mode, "noise": noise, "scores": table, "spikes_ratio": ratios[(fps, mode, noise)]}
+        for (fps, mode, noise), table in scores.items()
+    ]
+    done = {(r["fps"], r["mode"], r["noise"]) for r in new}
+    runs = [r for r in old if (r["fps"], r["mode"], r["noise"]) not in done] + new
+    runs.sort(key=lambda r: (r["fps"], r["mode"], r["noise"]))
+    settings = {"cnn_ensemble": args.ensemble, "cnn_steps": args.steps, "ground_truth_dir": args.ground_truth_dir}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"script": "benchmarks/spikes_ground_truth.py", "settings": settings, "runs": runs}))
+    tmp.replace(path)
 
 
 def main():
@@ -122,14 +160,16 @@ def main():
     p.add_argument(
         "--ground-truth-dir", default=str(Path(__file__).resolve().parents[2] / "shared/data/cascade_ground_truth")
     )
+    p.add_argument("--datasets", nargs="+", help="hold out among these only (default: every DS* folder)")
     p.add_argument("--fps", type=float, nargs="+", default=[2.0, 2.5])
     p.add_argument("--modes", nargs="+", default=["average", "sample"])
     p.add_argument("--noise", nargs="+", default=["native", "4", "8"], help="test noise levels")
     p.add_argument("--ensemble", type=int, default=1, help="networks per noise band (the pipeline's default: 2)")
     p.add_argument("--steps", type=int, default=500, help="steps per network (the pipeline's default: 500)")
+    p.add_argument("--out", help="merge the scores into this JSON file (the pipeline chooses its method by it)")
     args = p.parse_args()
     torch.set_num_threads(2)
-    datasets = sorted(d for d in os.listdir(args.ground_truth_dir) if d.startswith("DS"))
+    datasets = args.datasets or sorted(d for d in os.listdir(args.ground_truth_dir) if d.startswith("DS"))
     recordings = load_cascade(args.ground_truth_dir, datasets)
     cfg = SpikeNetConfig(ensemble=args.ensemble, steps=args.steps)
     scores, ratios = {}, {}
@@ -142,17 +182,22 @@ def main():
                 methods = fit_methods(train, fps, cfg)
                 for noise in args.noise:
                     test = traces[held][1][noise]
+                    if not sum(t.counts.sum() for t in test):  # e.g. every trace already noisier
+                        print(f"  {held} at {fps} Hz {mode}, noise {noise}: no test trace with spikes, not scored")
+                        continue
                     row = scores.setdefault((fps, mode, noise), {}).setdefault(held, {})
                     for name, method in methods.items():
                         if name == NON_CAUSAL and noise != "native":
                             continue
                         estimates = [method(t) for t in test]
                         row[name] = median_r(test, estimates)
-                        if name == "cnn":
-                            total = sum(t.counts.sum() for t in test)
-                            ratios.setdefault((fps, mode, noise), {})[held] = sum(e.sum() for e in estimates) / total
+                        if name in IN_SPIKES:
+                            ratio = sum(e.sum() for e in estimates) / sum(t.counts.sum() for t in test)
+                            ratios.setdefault((fps, mode, noise), {}).setdefault(held, {})[name] = float(ratio)
                 print(f"  done {fps} Hz {mode} held-out {held} ({time.time() - t_start:.0f} s)", flush=True)
-    print_tables(scores, ratios, datasets)
+            if args.out:  # after every frame rate and mode: an interrupted run keeps what it did
+                write_results(args.out, scores, ratios, args)
+    print_tables(scores, ratios)
     print(f"\n{time.time() - t_start:.0f} s in all")
 
 

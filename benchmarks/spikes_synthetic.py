@@ -60,7 +60,7 @@ def main():
     )
     print("|---|---|---|---|")
     for name, m in methods.items():
-        est = m.infer(dff, noise)[0] if hasattr(m, "infer") else np.asarray(m(dff), float)
+        est = m.infer(dff, noise) if hasattr(m, "infer") else np.asarray(m(dff), float)
         med = {lag: np.nanmedian(lagged_r(est, truth, lag)) for lag in range(-2, 4)}
         smooth = np.nanmedian(lagged_r(causal_smooth(est, args.fps), causal_smooth(truth, args.fps), 0))
         print(f"| {name} | {med[0]:.3f} | {max(med, key=med.get)} | {smooth:.3f} |")

@@ -12,7 +12,7 @@ import torch
 
 from sbm.cli import Command, arg, run
 from sbm.io.errors import InputError
-from sbm.spikes.model import SpikeModel
+from sbm.spikes.choice import load_spike_model
 from sbm.spikes.stage import write_rates
 
 
@@ -27,7 +27,7 @@ class Args(Command):
 
 def main(args: Args) -> None:
     try:
-        model = SpikeModel.from_state(torch.load(args.model, weights_only=False))
+        model = load_spike_model(torch.load(args.model, weights_only=False))
     except (OSError, RuntimeError, KeyError) as err:
         raise InputError(args.model, f"not a spike model: {err}") from err
     model_id = f"{args.model.parent.name}/{args.model.name}"

@@ -56,6 +56,7 @@ RATES = Layout(
     "spikes",
     {"rate": ("T", "N"), "noise_level": ("N",), "band": ("N",), "cell_id": ("N",)},
     attrs=("subject", "fps", "method", "model_id", "lookahead"),
+    optional=("band",),  # only a model with noise bands (the network) has one
 )
 # What every model stage reads: the probabilities, positions and stimulus. The spike-inference
 # fields (rate, noise level, cell ids) and behaviour are checked where present.

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sbm.spikes.metrics import pearson_columns
+
 log = logging.getLogger(__name__)
 
 
@@ -64,12 +66,6 @@ def ar1_deconvolution(dff, g: float) -> np.ndarray:
     return np.maximum(0, x - g * prev)
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a - a.mean(), b - b.mean()
-    denom = np.sqrt((a @ a) * (b @ b))
-    return float(a @ b / denom) if denom > 0 else np.nan  # undefined for a constant series
-
-
 def fit_ar1(dffs: list, counts: list, grid=np.linspace(0, 0.99, 100)) -> float:
     """The g in `grid` maximising the median over training traces of r(ar1_deconvolution(dff, g), counts).
 
@@ -80,11 +76,18 @@ def fit_ar1(dffs: list, counts: list, grid=np.linspace(0, 0.99, 100)) -> float:
     grid = np.asarray(grid, dtype=float).ravel()
     if grid.size == 0:
         raise ValueError("the grid of g values is empty")
+    if grid.min() < 0 or grid.max() > 1:
+        raise ValueError(f"AR(1) coefficients g must lie in [0, 1], got {grid.min()}..{grid.max()}")
+    r = np.empty((len(pairs), grid.size))  # r of every trace (rows) at every g (columns), at once
+    for i, (x, y) in enumerate(pairs):
+        x = x.astype(np.float64)
+        prev = np.concatenate([x[:1], x[:-1]])  # edge padding, as in ar1_deconvolution
+        lam = np.maximum(0, x[:, None] - grid[None, :] * prev[:, None])  # (T, G)
+        r[i] = pearson_columns(lam, np.broadcast_to(y[:, None], lam.shape))
     scores = np.full(grid.size, -np.inf)
-    for k, g in enumerate(grid):
-        r = np.array([_pearson(ar1_deconvolution(x, g), y) for x, y in pairs])
-        if np.isfinite(r).any():
-            scores[k] = np.nanmedian(r)
+    defined = np.isfinite(r).any(axis=0)
+    if defined.any():
+        scores[defined] = np.nanmedian(r[:, defined], axis=0)
     if not np.isfinite(scores).any():
         raise ValueError("Pearson r is undefined on every training trace (no spikes, or constant DF/F)")
     return float(grid[np.argmax(scores)])

@@ -24,6 +24,7 @@ from sbm.spikes.ground_truth import FrameTrace
 from sbm.spikes.metrics import causal_smooth
 
 log = logging.getLogger(__name__)
+METHOD = "causal-cnn-ensemble"
 
 
 @dataclass
@@ -121,6 +122,11 @@ class SpikeModel:
     cfg: SpikeNetConfig
     nets: dict = field(default_factory=dict)  # band index -> list of SpikeNet
     info: dict = field(default_factory=dict)  # provenance: ground truth, traces per band
+    method: str = METHOD
+
+    @property
+    def lookahead(self) -> int:
+        return self.cfg.lookahead
 
     @property
     def n_bands(self) -> int:
@@ -140,7 +146,7 @@ class SpikeModel:
         return np.where(np.isin(raw, trained), raw, nearest), outside
 
     @torch.no_grad()
-    def infer(self, dff: np.ndarray, noise: np.ndarray, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    def infer(self, dff: np.ndarray, noise: np.ndarray, block: int = 2048) -> np.ndarray:
         """Expected spikes per frame (T, n) for DF/F (T, n) whose noise levels are `noise` (n,)."""
         T, n = dff.shape
         band, _ = self.band_of(noise)
@@ -151,10 +157,11 @@ class SpikeModel:
                 c = cols[s : s + block]
                 x = torch.from_numpy(np.ascontiguousarray(dff[:, c].T, dtype=np.float32))
                 out[:, c] = torch.stack([net(x) for net in self.nets[b]]).mean(0).T.numpy()
-        return out, band
+        return out
 
     def state(self) -> dict:
         return {
+            "method": self.method,
             "fps": self.fps,
             "band_edges": list(self.band_edges),
             "cfg": asdict(self.cfg),

@@ -1,5 +1,6 @@
 """The `spikes` and `probabilities` stages: DF/F -> expected spikes per frame -> P(spike in frame)."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -9,12 +10,13 @@ import numpy as np
 from sbm.io.atomic import atomic_path
 from sbm.io.contracts import DFF, RATES, open_checked
 from sbm.io.errors import InputError
+from sbm.spikes.ar1 import AR1SpikeModel
 from sbm.spikes.model import SpikeModel
 
 log = logging.getLogger(__name__)
 
 
-def check_frame_rate(model: SpikeModel, fps: float, tolerance: float, source: str | Path) -> None:
+def check_frame_rate(model: SpikeModel | AR1SpikeModel, fps: float, tolerance: float, source: str | Path) -> None:
     if abs(fps / model.fps - 1) > tolerance:
         raise InputError(
             source,
@@ -25,7 +27,7 @@ def check_frame_rate(model: SpikeModel, fps: float, tolerance: float, source: st
 
 def write_rates(
     dff_path: str | Path,
-    model: SpikeModel,
+    model: SpikeModel | AR1SpikeModel,
     out_path: str | Path,
     model_id: str,
     fps_tolerance: float = 0.1,
@@ -33,13 +35,15 @@ def write_rates(
     subject: str | None = None,
 ) -> dict:
     """Infer expected spikes per frame for every neuron of a dff file (of fish `subject`, if
-    given), neuron block by block."""
+    given), neuron block by block. A model with noise bands (the network) also records each
+    neuron's band."""
     with open_checked(dff_path, DFF, subject=subject) as d:
         fps = float(d.attrs["fps"])
         check_frame_rate(model, fps, fps_tolerance, dff_path)
         noise = d["noise_level"][()]
         T, N = d["dff"].shape
-        band, outside = model.band_of(noise)
+        banded = isinstance(model, SpikeModel)
+        band, outside = model.band_of(noise) if banded else (None, np.zeros(N, bool))
         if outside.any():
             log.warning(
                 "%s: %d of %d neurons have noise levels outside every band %s: the nearest trained band is used",
@@ -59,7 +63,7 @@ def write_rates(
                         dff_path, f"dff holds {int(bad.sum())} non-finite values among neurons {start}..{start + block}"
                     )
                 n_constant += int((np.ptp(x, axis=0) == 0).sum())
-                rate[:, start : start + x.shape[1]] = model.infer(x, noise[start : start + block])[0]
+                rate[:, start : start + x.shape[1]] = model.infer(x, noise[start : start + block])
             if n_constant:
                 log.warning(
                     "%s: %d neurons have a constant DF/F; their rate is the model's constant answer",
@@ -68,19 +72,20 @@ def write_rates(
                 )
             rate.attrs["units"] = "expected spikes per frame"
             out.create_dataset("noise_level", data=noise)
-            out.create_dataset("band", data=band.astype(np.int8))
             out.create_dataset("cell_id", data=d["cell_id"][()])
             out.attrs.update(
                 subject=d.attrs["subject"],
                 fps=fps,
-                method="causal-cnn-ensemble",
+                method=model.method,
                 model_id=model_id,
-                lookahead=model.cfg.lookahead,
-                band_edges=list(model.band_edges),
-                n_outside_bands=int(outside.sum()),
+                lookahead=model.lookahead,
+                model_info=json.dumps(model.info, sort_keys=True, default=str),
                 n_constant_traces=n_constant,
             )
-    log.info("%s: rates of %d neurons x %d frames (look-ahead %d)", dff_path, N, T, model.cfg.lookahead)
+            if banded:
+                out.create_dataset("band", data=band.astype(np.int8))
+                out.attrs.update(band_edges=list(model.band_edges), n_outside_bands=int(outside.sum()))
+    log.info("%s: %s rates of %d neurons x %d frames (look-ahead %d)", dff_path, model.method, N, T, model.lookahead)
     return {"neurons": N, "frames": T, "outside_bands": int(outside.sum()), "constant": n_constant}
 
 
@@ -121,3 +126,4 @@ def write_probabilities(
             out.attrs.update({k: d.attrs[k] for k in ("subject", "fps", "stimulus_names", "behavior_names")})
             out.attrs["behavior_problem"] = d.attrs.get("behavior_problem", "")
             out.attrs.update(method=r.attrs["method"], model_id=r.attrs["model_id"], lookahead=r.attrs["lookahead"])
+            out.attrs["model_info"] = r.attrs.get("model_info", "")

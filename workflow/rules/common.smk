@@ -191,7 +191,7 @@ def spike_model_dir():
         truth = {
             k: s[k] for k in ("ground_truth_dir", "ground_truth_datasets", "ground_truth_repo", "ground_truth_ref")
         }
-    keys = ("noise_bands", "training_noise_levels", "repeats", "resample_mode", "model")
+    keys = ("method", "noise_bands", "training_noise_levels", "repeats", "resample_mode", "model")
     key = {"truth": truth, "dff": config["dff"], **{k: s[k] for k in keys}}
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return f"resources/spike_models/{config['source']}-{digest}"
@@ -216,6 +216,13 @@ def ground_truth_inputs(wildcards):
     if config["source"] == "synthetic" or config["spikes"]["ground_truth_dir"]:
         return []
     return [f"{GROUND_TRUTH_DIR}/manifest.json"]
+
+
+def spike_benchmark(wildcards):
+    """spikes.method auto: the ground-truth benchmark's results, by which the method is chosen."""
+    if config["spikes"]["method"] != "auto":
+        return []
+    return [os.path.join(REPO, "benchmarks", "spikes_ground_truth.json")]
 
 
 def spike_model_source():

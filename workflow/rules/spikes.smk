@@ -28,6 +28,7 @@ rule download_ground_truth:
 rule spike_model:
     input:
         manifest=ground_truth_inputs,
+        benchmark=spike_benchmark,
         script=script("train_spike_model.py"),
         code=code("train_spike_model.py"),
     output:
