@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from sbm.cli import Command, arg, run
-from sbm.data.split import SplitConfig, check_neuron_counts, make_split
+from sbm.data.split import SplitConfig, make_split
 from sbm.io.atomic import atomic_path
 
 
@@ -20,16 +20,12 @@ from sbm.io.atomic import atomic_path
 class Args(Command):
     subjects: list[str] = arg("every fish of the dataset")
     settings: dict = arg("the config's `split` section", {})
-    probs: list[Path] = arg("probs files whose neuron counts are checked", [])
-    cluster_size: int = arg("the SBM's routed cluster size (0: no check)", 0)
     out: Path = arg("YAML: the split")
 
 
 def main(args: Args) -> None:
     cfg = SplitConfig.from_dict(args.settings)
     split = make_split(args.subjects, cfg)
-    if args.cluster_size:
-        check_neuron_counts(args.probs, args.cluster_size)
     with atomic_path(args.out) as tmp:
         tmp.write_text(
             yaml.safe_dump(

@@ -4,7 +4,6 @@ import h5py
 import numpy as np
 import pytest
 
-from sbm.data.split import check_neuron_counts
 from sbm.io.atomic import atomic_path
 from sbm.io.contracts import DFF, PROBS, open_checked
 from sbm.io.errors import InputError
@@ -89,17 +88,6 @@ def test_missing_attributes_and_optional_datasets(tmp_path):
     with pytest.raises(InputError, match="cut.h5: cannot be read as HDF5"):
         with open_checked(tmp_path / "cut.h5", PROBS):
             pass
-
-
-def test_fish_smaller_than_a_cluster_are_all_named(probs_dir):
-    files = sorted(probs_dir.glob("subject_*.h5"))  # 26, 28, 30, 32, 34 neurons
-    check_neuron_counts(files, 26)
-    with pytest.raises(
-        InputError,
-        match=r"in 3 fish: .*subject_1.h5 \(26\), .*subject_2.h5 \(28\), .*subject_3.h5 \(30\); "
-        r"set sbm.model.cluster_size to at most 26",
-    ):
-        check_neuron_counts(files, 31)
 
 
 def test_results_are_refused_unless_they_have_their_declared_keys(tmp_path):

@@ -118,9 +118,23 @@ def test_centroids_follow_their_members_in_training_only():
     assert torch.equal(after[5:], before[5:])  # 40 neurons / 8 = 5 clusters: the rest of the bank is untouched
 
 
-def test_cluster_size_larger_than_a_fish_is_an_error():
-    with pytest.raises(ValueError, match="cluster size 64 exceeds the 40 neurons"):
-        model(cluster_size=64)(*inputs(N=40))
+def test_a_fish_smaller_than_a_cluster_gets_one_cluster_of_all_its_neurons():
+    """Routed attention on a fish with fewer neurons than w is the dense computation, alone or
+    padded beside a larger fish in the batch; in training it moves only the centroid it used."""
+    routed, dense = model(cluster_size=32), model(spatial="dense")
+    dense.load_state_dict({k: v for k, v in routed.state_dict().items() if "centroids" not in k})
+    prob, xyz, stimulus, mask = inputs(N=40)
+    small = (prob[1:, :, :25], xyz[1:, :25], stimulus[1:], mask[1:, :25])
+    alone = routed(*small)
+    torch.testing.assert_close(alone, dense(*small), atol=1e-5, rtol=1e-5)
+    mask[1, 25:] = False  # the second fish: 25 neurons padded to 40, beside a fish of 40 (2 clusters)
+    torch.testing.assert_close(routed(prob, xyz, stimulus, mask)[1, :, :25], alone[0], atol=1e-5, rtol=1e-5)
+    m = model(cluster_size=64).train()
+    before = m.blocks[0].spatial.centroids.clone()
+    m(*small)
+    update_centroids(m)
+    moved = (m.blocks[0].spatial.centroids - before).abs().amax(dim=1) > 0
+    assert moved[0] and not moved[1:].any()
     with pytest.raises(ValueError, match="raise n_centroids"):
         model(cluster_size=2, n_centroids=4)(*inputs(N=40))
 

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -152,7 +153,9 @@ def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, probs_dir):
         if a["val_loss"]:
             assert float(a["val_loss"]) == pytest.approx(float(b["val_loss"]), rel=1e-3)
     for k, a in one["model"].items():
-        assert (two["model"][k] - a).norm() <= 5e-3 * a.norm(), k  # bf16 eps is 8e-3
+        # Within about one bf16 eps (8e-3): 0.4-0.6 % measured on this CPU; a DDP fault (gradients
+        # summed, not averaged, or a process's half dropped) moves the weights by tens of per cent.
+        assert (two["model"][k] - a).norm() <= 1e-2 * a.norm(), k
 
 
 def test_held_out_fish_in_training_is_an_error(tmp_path, probs_dir, capsys):
@@ -161,10 +164,11 @@ def test_held_out_fish_in_training_is_an_error(tmp_path, probs_dir, capsys):
     assert "fish ['subject_5'] appear in both train and heldout" in capsys.readouterr().err
 
 
-def test_a_fish_smaller_than_the_cluster_size_is_named(tmp_path, probs_dir, capsys):
-    assert run_script("train_sbm", command(tmp_path, probs_dir, model={**MODEL, "cluster_size": 27})) == 1
-    err = capsys.readouterr().err
-    assert "subject_1.h5: 26 neurons, fewer than the cluster size 27" in err
+def test_fish_smaller_than_the_cluster_size_train(tmp_path, probs_dir):
+    """Fish of 26-34 neurons with clusters of 27: each small fish is one cluster of all its neurons."""
+    train_sbm(command(tmp_path, probs_dir, model={**MODEL, "cluster_size": 27}, train={**TRAIN, "max_steps": 2}))
+    rows = metrics(tmp_path / "run")
+    assert [int(r["step"]) for r in rows] == [1, 2] and all(np.isfinite(float(r["train_loss"])) for r in rows)
 
 
 def test_a_ckpt_of_rebuilt_probs_files_is_not_resumed(tmp_path, probs_dir, caplog):

@@ -110,22 +110,5 @@ def split_files(split: Split, part: str, files: list, split_path) -> list:
     return [by_subject[s] for s in wanted]
 
 
-def check_neuron_counts(probs_files: list, cluster_size: int) -> None:
-    """Routed spatial attention needs at least `cluster_size` neurons per fish: refuse before any
-    training, naming every fish that has fewer (not only the first)."""
-    counts = {}
-    for path in probs_files:
-        with open_checked(path, PROBS) as f:
-            counts[str(path)] = f["prob"].shape[1]
-    small = sorted((n, path) for path, n in counts.items() if n < cluster_size)
-    if small:
-        listed = ", ".join(f"{path} ({n})" for n, path in small)
-        raise InputError(
-            small[0][1],
-            f"fewer neurons than sbm.model.cluster_size {cluster_size} in {len(small)} fish: {listed}; "
-            f"set sbm.model.cluster_size to at most {small[0][0]}",
-        )
-
-
 def _number(subject: str) -> int:
     return int(subject.split("_")[-1])

@@ -14,6 +14,7 @@ Shapes: B windows, T steps, N neurons (padded), S = N + 1 tokens (stimulus token
 D d_model, H heads, E = D / H, K clusters, W cluster size (+1 for the stimulus token).
 """
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -77,8 +78,10 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs) -> to
     that (temporal attention: one row per neuron) or more clusters in a large batch (spatial)."""
     if len(q) <= SDPA_MAX_BATCH:
         return F.scaled_dot_product_attention(q, k, v, **kwargs)
-    parts = zip(q.split(SDPA_MAX_BATCH), k.split(SDPA_MAX_BATCH), v.split(SDPA_MAX_BATCH))
-    return torch.cat([F.scaled_dot_product_attention(*part, **kwargs) for part in parts])
+    mask = kwargs.pop("attn_mask", None)  # one per batch element, split with them
+    masks = mask.split(SDPA_MAX_BATCH) if mask is not None else itertools.repeat(None)
+    parts = zip(q.split(SDPA_MAX_BATCH), k.split(SDPA_MAX_BATCH), v.split(SDPA_MAX_BATCH), masks)
+    return torch.cat([F.scaled_dot_product_attention(*qkv, attn_mask=m, **kwargs) for *qkv, m in parts])
 
 
 def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -103,7 +106,9 @@ class SpatialAttention(nn.Module):
 
     Routed: k = ceil(n / w) centroids (n real neurons of that fish); each takes its top-w neurons
     by cosine similarity (balanced: every cluster has exactly w members; a neuron may be in several
-    or none). The stimulus token joins every cluster. Attention runs inside each cluster and the
+    or none). A fish with fewer than w neurons gets one cluster of all of them: the dense
+    computation, so a model trained on large fish runs on a small one (region averages, a few
+    dozen neurons). The stimulus token joins every cluster. Attention runs inside each cluster and the
     outputs are scattered back and averaged over duplicates; a neuron in no cluster gets no update
     from this layer (its residual carries it). Centroids follow their members by EMA in training.
     """
@@ -178,19 +183,24 @@ class SpatialAttention(nn.Module):
         B, T, S, H, E = q.shape
         N = S - 1
         rows, owner, n_clusters = self.route(x, mask)
+        # Members that are padding: only in the one cluster of a fish smaller than w.
+        real = mask[:, None, :].expand(B, T, N).reshape(-1)[rows]  # (M, W)
+        keep = None if bool(real.all()) else torch.cat((real.new_ones(len(rows), 1), real), dim=1)
 
         def cluster_tokens(t):  # (B, T, S, H, E) -> (M, W + 1, H, E): the stimulus token first
             stim, neurons = t[:, :, 0].reshape(B * T, H, E), t[:, :, 1:].reshape(B * T * N, H, E)
             return torch.cat((stim[owner][:, None], neurons[rows]), dim=1)
 
-        y = self.attend(cluster_tokens(q), cluster_tokens(k), cluster_tokens(v)).flatten(2)  # (M, W + 1, D)
-        # Scatter back, averaging over duplicate memberships (and over clusters for the stimulus).
+        y = self.attend(cluster_tokens(q), cluster_tokens(k), cluster_tokens(v), keep).flatten(2)  # (M, W + 1, D)
+        # Scatter back the real members, averaging over duplicate memberships (and over clusters
+        # for the stimulus).
         D = H * E
+        weight = real.to(y.dtype)
         neurons = torch.zeros(B * T * N, D, dtype=y.dtype, device=y.device).index_add_(
-            0, rows.reshape(-1), y[:, 1:].reshape(-1, D)
+            0, rows.reshape(-1), (y[:, 1:] * weight[..., None]).reshape(-1, D)
         )
         count = torch.zeros(B * T * N, dtype=y.dtype, device=y.device).index_add_(
-            0, rows.reshape(-1), torch.ones_like(rows, dtype=y.dtype).reshape(-1)
+            0, rows.reshape(-1), weight.reshape(-1)
         )
         neurons = neurons / count.clamp(min=1)[:, None]
         stim = torch.zeros(B * T, D, dtype=y.dtype, device=y.device).index_add_(0, owner, y[:, 0])
@@ -204,10 +214,8 @@ class SpatialAttention(nn.Module):
         existing cluster as indices into the flattened (B * T * N) neurons; owner (M,), the
         (batch, step) index of each cluster; n_clusters (B,)."""
         B, T, N, _ = x.shape
-        W = self.cfg.cluster_size
+        W = min(self.cfg.cluster_size, N)  # a batch of fish smaller than w: one cluster of all
         n_real = mask.sum(dim=1)  # (B,)
-        if int(n_real.min()) < W:
-            raise ValueError(f"cluster size {W} exceeds the {int(n_real.min())} neurons of a fish in the batch")
         n_clusters = torch.div(n_real + W - 1, W, rounding_mode="floor")  # ceil(n / w) per fish
         K = int(n_clusters.max())
         if K > self.cfg.n_centroids:
@@ -225,7 +233,8 @@ class SpatialAttention(nn.Module):
         owner = torch.arange(B * T, device=x.device).view(B, T, 1).expand(B, T, K).reshape(-1)[sel]  # (M,)
         if self.training:  # applied after the optimiser step (update_centroids), so that a
             # recomputation of this forward (activation checkpointing) routes the same way
-            self.pending = self.member_sums(route.reshape(B * T * N, -1), rows, sel.view(B * T, K))
+            real = mask[:, None, :].expand(B, T, N).reshape(-1)[rows]  # padding joins no centroid
+            self.pending = self.member_sums(route.reshape(B * T * N, -1), rows, sel.view(B * T, K), real)
         return rows, owner, n_clusters
 
     @torch.no_grad()
@@ -261,10 +270,12 @@ class SpatialAttention(nn.Module):
 
         return rows, weights()
 
-    def attend(self, q, k, v):
+    def attend(self, q, k, v, keep=None):
         """Attention inside each cluster: (M, W, H, E) -> (M, W, H, E). Every cluster has the same
-        length, so batched SDPA needs no mask; flash-attn's varlen kernel is the CUDA fast path."""
-        if self.cfg.backend == "flash":
+        length, so batched SDPA needs no mask; flash-attn's varlen kernel is the CUDA fast path.
+        `keep` (M, W), False for keys that are padding (a fish smaller than a cluster), masks them
+        (SDPA only: such a batch is small)."""
+        if self.cfg.backend == "flash" and keep is None:
             if flash_attn_varlen_func is None or not q.is_cuda:
                 raise RuntimeError("backend 'flash' needs flash-attn (pip install '.[gpu]') and a CUDA device")
             M, W, H, E = q.shape
@@ -274,16 +285,16 @@ class SpatialAttention(nn.Module):
             return flash_attn_varlen_func(*packed, cu, cu, W, W).view(M, W, H, E).to(q.dtype)
         # CPU kernels are several times slower on strided views than on contiguous tensors.
         q, k, v = (t.transpose(1, 2).contiguous() for t in (q, k, v))
-        return attention(q, k, v).transpose(1, 2)
+        mask = None if keep is None else keep[:, None, None, :]
+        return attention(q, k, v, attn_mask=mask).transpose(1, 2)
 
     @torch.no_grad()
-    def member_sums(self, route: torch.Tensor, rows: torch.Tensor, sel: torch.Tensor):
-        """Per centroid of the bank: the sum of its members' unit routing vectors and their count."""
+    def member_sums(self, route: torch.Tensor, rows: torch.Tensor, sel: torch.Tensor, real: torch.Tensor):
+        """Per centroid of the bank: the sum of its real members' unit routing vectors and their count."""
         which = torch.arange(sel.shape[1], device=route.device).expand_as(sel)[sel]  # centroid of each cluster (M,)
-        sums = torch.zeros_like(self.centroids).index_add_(0, which, route[rows].sum(dim=1))
-        counts = torch.zeros(len(self.centroids), device=route.device).index_add_(
-            0, which, torch.full_like(which, rows.shape[1], dtype=torch.float)
-        )
+        weight = real.to(route.dtype)
+        sums = torch.zeros_like(self.centroids).index_add_(0, which, (route[rows] * weight[..., None]).sum(dim=1))
+        counts = torch.zeros(len(self.centroids), device=route.device).index_add_(0, which, weight.sum(dim=1).float())
         return sums, counts
 
     @torch.no_grad()

@@ -98,17 +98,9 @@ def distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def load_fish(paths: list[str], context: int, model_cfg: SBMConfig) -> list:
+def load_fish(paths: list[str], context: int) -> list:
     fishes = [open_probs(p, context + 1) for p in paths]
     check_same_stimuli(fishes)
-    if model_cfg.spatial == "routed":
-        for fish in fishes:
-            if fish.n_neurons < model_cfg.cluster_size:
-                raise InputError(
-                    fish.path,
-                    f"{fish.n_neurons} neurons, fewer than the cluster size {model_cfg.cluster_size}: lower "
-                    "sbm.model.cluster_size",
-                )
     return fishes
 
 
@@ -171,8 +163,8 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    train_fish = load_fish(train_paths, model_cfg.context, model_cfg)
-    val_fish = load_fish(val_paths, model_cfg.context, model_cfg)
+    train_fish = load_fish(train_paths, model_cfg.context)
+    val_fish = load_fish(val_paths, model_cfg.context)
     check_same_stimuli(train_fish + val_fish)
     model_cfg = replace(model_cfg, n_stimuli=len(train_fish[0].stimulus_names))
     windows = Windows(train_fish, model_cfg.context, cfg.stride)

@@ -4,8 +4,6 @@
 
 rule split:
     input:
-        # Every fish's neuron count is checked against the SBM's cluster size before any training.
-        probs=expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS),
         script=script("split_subjects.py"),
         code=code("split_subjects.py"),
     output:
@@ -19,13 +17,7 @@ rule split:
         mem_mb=500,
         runtime=5,
     params:
-        args=cli(
-            subjects=SUBJECTS,
-            settings=config["split"],
-            cluster_size=(
-                config["sbm"]["model"]["cluster_size"] if config["sbm"]["model"]["spatial"] == "routed" else 0
-            ),
-        ),
+        args=cli(subjects=SUBJECTS, settings=config["split"]),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
