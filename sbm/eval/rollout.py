@@ -9,6 +9,7 @@ ceiling, an oracle, reads the populations' true probabilities at every step of i
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from sbm.data.windows import Windows, collate, open_probs, spaced_windows
 from sbm.eval.truth import SimulatedTruth, TruthErrors, population_context, summarise_truth
@@ -49,7 +50,7 @@ def rollout_errors(
     sums: dict = {}
     true_activity = np.zeros(horizon)
     count, example = 0, None
-    for b in range(0, len(chosen), batch_size):
+    for b in tqdm(range(0, len(chosen), batch_size), desc=f"rollouts {fish.subject}", unit="batch"):
         batch = collate([windows[i] for i in chosen[b : b + batch_size]])
         prob, xyz, stimulus, mask = batch["prob"], batch["xyz"], batch["stimulus"], batch["mask"]
         future, n = prob[:, C:], mask.sum(dim=1, keepdim=True)  # (B, H, N), (B, 1)

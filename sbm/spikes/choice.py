@@ -12,7 +12,6 @@ rule (`spikes.method: auto`, the default):
 `spikes.method: ar1` or `cnn` overrides the rule by hand, and the model records that it did.
 """
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +20,6 @@ from sbm.spikes.ar1 import METHOD as AR1_METHOD
 from sbm.spikes.ar1 import AR1SpikeModel
 from sbm.spikes.model import METHOD as CNN_METHOD
 from sbm.spikes.model import SpikeModel
-
-log = logging.getLogger(__name__)
 
 SHIPPABLE = ("ar1", "cnn")  # cheapest first: the order ties are broken in
 TIE = 0.005  # median r
