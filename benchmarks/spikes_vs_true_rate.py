@@ -1,0 +1,86 @@
+"""How close are each spike model's probabilities to the simulator's true ones, on the held-out fish?
+
+    python benchmarks/spikes_vs_true_rate.py results/synthetic [--config config/config.yaml]
+
+Pearson r, the ground-truth benchmark's score, sees neither the scale nor the variance of lambda;
+the SBM learns from p = 1 - exp(-lambda) itself. This trains both spike models (the AR(1) and the
+network, with the config's `spikes` settings) on simulated calibration fish at the held-out fish's
+frame rate, as the `spike_model` rule does, infers the held-out fish's DF/F (results/<dataset>/dff)
+and scores p against the simulator's true probability of a spike of the same neurons and frames:
+MAE, mean p over the true mean, and the median over neurons of Pearson r. The last row is the
+pipeline's own probs file, whichever model wrote it.
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import yaml
+
+from sbm.data.split import read_split
+from sbm.eval.truth import read_truth
+from sbm.spikes.ar1 import train_ar1_model
+from sbm.spikes.ground_truth import synthetic_training_traces
+from sbm.spikes.metrics import pearson_columns
+from sbm.spikes.model import SpikeNetConfig, train_model
+from sbm.spikes.stage import spike_probability
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
+
+
+def spikes_settings(config_path: Path) -> tuple[dict, dict, dict]:
+    """The config's synthetic, spikes and dff sections, schema defaults filled in."""
+    props = yaml.safe_load(SCHEMA.read_text())["properties"]
+    config = yaml.safe_load(Path(config_path).read_text())
+
+    def section(name):
+        defaults = {k: v.get("default") for k, v in props[name]["properties"].items() if "default" in v}
+        return {**defaults, **config.get(name, {})}
+
+    return section("synthetic"), section("spikes"), section("dff")
+
+
+def row(name: str, p: np.ndarray, true_p: np.ndarray) -> str:
+    r = np.nanmedian(pearson_columns(p, true_p))
+    return f"| {name} | {np.abs(p - true_p).mean():.4f} | {p.mean() / true_p.mean():.3f} | {r:.3f} |"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("results", type=Path, help="results/<dataset> of a simulated dataset")
+    p.add_argument("--config", type=Path, default=Path("config/config.yaml"))
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    synthetic, spikes, dff_settings = spikes_settings(args.config)
+    resources = Path("resources") / args.results.name / "raw"
+    print("| spike model | MAE of p against the true p | mean p / true mean p | median r(p, true p) per neuron |")
+    print("|---|---|---|---|")
+    for subject in read_split(args.results / "split.yaml").heldout:
+        probs, dff_path = args.results / f"probs/{subject}.h5", args.results / f"dff/{subject}.h5"
+        true_p = read_truth(probs, resources / subject / "ground_truth.h5").prob
+        with h5py.File(dff_path) as d:
+            fps, dff, noise = float(d.attrs["fps"]), d["dff"][()], d["noise_level"][()]
+        rate = round(fps / spikes["fps_resolution"]) * spikes["fps_resolution"]  # the model's grid, as the rule
+        with tempfile.TemporaryDirectory() as tmp:
+            traces = synthetic_training_traces(
+                rate,
+                synthetic,
+                spikes["calibration_fish"],
+                spikes["training_noise_levels"],
+                seed=1_000_003 + spikes["model"].get("seed", 0),
+                workdir=tmp,
+                baseline_window_s=dff_settings["baseline_window_s"],
+                baseline_percentile=dff_settings["baseline_percentile"],
+            )
+        cnn = train_model(traces, rate, spikes["noise_bands"], SpikeNetConfig.from_dict(spikes["model"]))
+        for name, model in (("ar1", train_ar1_model(traces, rate)), ("cnn", cnn)):
+            print(row(f"{subject}: {name}", spike_probability(model.infer(dff, noise)), true_p), flush=True)
+        with h5py.File(probs) as f:
+            print(row(f"{subject}: the probs file ({f.attrs['method']})", f["prob"][()], true_p))
+
+
+if __name__ == "__main__":
+    main()
