@@ -52,6 +52,7 @@ TRAIN_NOISE = [2, 3, 4, 5, 6, 8]
 ZEBRAFISH_GCAMP6F = "GCaMP6f-zf"
 NON_CAUSAL = "oasis (non-causal)"
 IN_SPIKES = ("ar1", "cnn")  # methods whose output is expected spikes per frame
+METHODS = ["cnn", "first_difference", "ar1", "linear8", NON_CAUSAL]
 
 
 def median_r(traces, estimates) -> float:
@@ -80,32 +81,40 @@ def dataset_traces(recordings, fps, mode, test_noise):
     return out
 
 
-def fit_methods(train, fps, cfg):
+def fit_methods(train, fps, cfg, names):
+    """The methods in `names`, fitted on the training traces: name -> estimate of one trace."""
     dffs, counts = [t.dff for t in train], [t.counts for t in train]
-    ar1 = train_ar1_model(train, fps)
-    lin = LinearFilter.fit(dffs, counts, taps=8)
-    cnn = train_model(train, fps, BANDS, cfg)
-    return {
-        "cnn": lambda t: cnn.infer(t.dff[:, None], np.array([t.noise]))[:, 0],
-        "first_difference": lambda t: first_difference(t.dff),
-        "ar1": lambda t: ar1.infer(t.dff),
-        "linear8": lambda t: lin.apply(t.dff),
-        NON_CAUSAL: lambda t: oasis(t.dff, fps),
+    fitters = {
+        "cnn": lambda: train_model(train, fps, BANDS, cfg),
+        "first_difference": lambda: None,
+        "ar1": lambda: train_ar1_model(train, fps),
+        "linear8": lambda: LinearFilter.fit(dffs, counts, taps=8),
+        NON_CAUSAL: lambda: None,
     }
+    apply = {
+        "cnn": lambda m, t: m.infer(t.dff[:, None], np.array([t.noise]))[:, 0],
+        "first_difference": lambda m, t: first_difference(t.dff),
+        "ar1": lambda m, t: m.infer(t.dff),
+        "linear8": lambda m, t: m.apply(t.dff),
+        NON_CAUSAL: lambda m, t: oasis(t.dff, fps),
+    }
+    fitted = {name: fitters[name]() for name in names}
+    return {name: (lambda t, name=name: apply[name](fitted[name], t)) for name in names}
 
 
 def print_tables(scores, ratios):
     """scores[(fps, mode, noise)][held][method] -> r; ratios[(fps, mode, noise)][held][method] -> ratio."""
     for key, table in scores.items():
         fps, mode, noise = key
-        methods = list(next(iter(table.values())))
+        methods = [m for m in METHODS if m in next(iter(table.values()))]
+        spiking = [m for m in IN_SPIKES if m in methods]
         print(f"\n### {fps} Hz, {mode}, noise {noise}: median r at lag 0 per held-out dataset\n")
-        print("| held-out dataset | " + " | ".join(methods) + " | spikes ratio " + ", ".join(IN_SPIKES) + " |")
+        print("| held-out dataset | " + " | ".join(methods) + " | spikes ratio " + ", ".join(spiking) + " |")
         print("|---" * (len(methods) + 2) + "|")
         matrix = np.array([[table[h].get(m, np.nan) for m in methods] for h in table])
 
         def ratio_cell(held):
-            return ", ".join(f"{ratios[key][held][m]:.2f}" for m in IN_SPIKES)
+            return ", ".join(f"{ratios[key][held][m]:.2f}" for m in spiking)
 
         for h, row in zip(table, matrix):
             cells = [f"{v:.3f}" if np.isfinite(v) else "-" for v in row]
@@ -113,7 +122,7 @@ def print_tables(scores, ratios):
         causal = [i for i, m in enumerate(methods) if m != NON_CAUSAL]
         best = np.array(causal)[np.nanargmax(matrix[:, causal], axis=1)]
         zf = [h for h in table if ZEBRAFISH_GCAMP6F in h]
-        in_range = [sum(0.8 <= ratios[key][h][m] <= 1.25 for h in table) for m in IN_SPIKES]
+        in_range = [sum(0.8 <= ratios[key][h][m] <= 1.25 for h in table) for m in spiking]
         print(
             "| **median over held-out datasets** | "
             + " | ".join(f"{np.nanmedian(c):.3f}" for c in matrix.T)
@@ -145,14 +154,20 @@ def write_results(path, scores, ratios, args):
         {"fps": fps, "mode": mode, "noise": noise, "scores": table, "spikes_ratio": ratios[(fps, mode, noise)]}
         for (fps, mode, noise), table in scores.items()
     ]
-    done = {(r["fps"], r["mode"], r["noise"]) for r in new}
-    runs = [r for r in old if (r["fps"], r["mode"], r["noise"]) not in done] + new
-    runs.sort(key=lambda r: (r["fps"], r["mode"], r["noise"]))
+    # A run of the same rate, mode and noise is updated method by method (--methods reruns some).
+    runs = {(r["fps"], r["mode"], r["noise"]): r for r in old}
+    for r in new:
+        kept = runs.setdefault((r["fps"], r["mode"], r["noise"]), {**r, "scores": {}, "spikes_ratio": {}})
+        for field in ("scores", "spikes_ratio"):
+            for held, row in r[field].items():
+                kept[field].setdefault(held, {}).update(row)
+    runs = sorted(runs.values(), key=lambda r: (r["fps"], r["mode"], r["noise"]))
     settings = {"cnn_ensemble": args.ensemble, "cnn_steps": args.steps, "ground_truth_dir": args.ground_truth_dir}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"script": "benchmarks/spikes_ground_truth.py", "settings": settings, "runs": runs}))
     tmp.replace(path)
+    return runs
 
 
 def main():
@@ -166,6 +181,7 @@ def main():
     p.add_argument("--noise", nargs="+", default=["native", "4", "8"], help="test noise levels")
     p.add_argument("--ensemble", type=int, default=1, help="networks per noise band (the pipeline's default: 2)")
     p.add_argument("--steps", type=int, default=500, help="steps per network (the pipeline's default: 500)")
+    p.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS, help="methods to fit and score")
     p.add_argument("--out", help="merge the scores into this JSON file (the pipeline chooses its method by it)")
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -179,7 +195,7 @@ def main():
             traces = dataset_traces(recordings, fps, mode, args.noise)
             for held in datasets:
                 train = [t for d in datasets if d != held for t in traces[d][0]]
-                methods = fit_methods(train, fps, cfg)
+                methods = fit_methods(train, fps, cfg, args.methods)
                 for noise in args.noise:
                     test = traces[held][1][noise]
                     if not sum(t.counts.sum() for t in test):  # e.g. every trace already noisier
@@ -196,7 +212,11 @@ def main():
                             ratios.setdefault((fps, mode, noise), {}).setdefault(held, {})[name] = float(ratio)
                 print(f"  done {fps} Hz {mode} held-out {held} ({time.time() - t_start:.0f} s)", flush=True)
             if args.out:  # after every frame rate and mode: an interrupted run keeps what it did
-                write_results(args.out, scores, ratios, args)
+                merged = write_results(args.out, scores, ratios, args)
+    if args.out:  # the tables of every method in the file (a --methods rerun updates some)
+        merged = {(r["fps"], r["mode"], r["noise"]): r for r in merged}
+        scores = {key: merged[key]["scores"] for key in scores}
+        ratios = {key: merged[key]["spikes_ratio"] for key in scores}
     print_tables(scores, ratios)
     print(f"\n{time.time() - t_start:.0f} s in all")
 

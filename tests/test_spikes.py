@@ -241,6 +241,7 @@ def test_ar1_model_recovers_the_decay_and_the_spike_scale(tmp_path):
     inferred spikes add up to the true ones on new traces; the model reads no later frame."""
     model = train_ar1_model(_calcium_traces(0.7, 4.0), 2.0)
     assert abs(model.g - 0.7) < 0.03 and model.method == "causal-ar1" and model.lookahead == 0
+    assert abs(model.gain - 4.0) < 0.4 and 0 <= model.offset < 0.05  # spikes per unit DF/F, no base rate
     test = _calcium_traces(0.7, 4.0, seed=1)
     dff, counts = np.stack([t.dff for t in test], 1), np.stack([t.counts for t in test], 1)
     lam = model.infer(dff)
@@ -255,6 +256,26 @@ def test_ar1_model_recovers_the_decay_and_the_spike_scale(tmp_path):
     np.testing.assert_array_equal(again.infer(dff), lam)
     with pytest.raises(ValueError, match="no spikes"):
         train_ar1_model([FrameTrace("t", "t", t.dff, np.zeros_like(t.counts), 1.0) for t in test], 2.0)
+
+
+def test_ar1_model_shrinks_a_noisy_innovation_towards_the_base_rate():
+    """Where the imaging noise is large, the least-squares line gives a base rate and a smaller
+    slope: lambda is the best linear estimate of the count, not the innovation at full scale."""
+    rng = np.random.default_rng(5)
+    noisy = [
+        FrameTrace(t.name, t.dataset, t.dff + rng.normal(0, 0.2, len(t.dff)).astype(np.float32), t.counts, 1.0)
+        for t in _calcium_traces(0.7, 4.0)
+    ]
+    model = train_ar1_model(noisy, 2.0)
+    assert model.offset > 0 and model.gain < 2.0  # 4 spikes per unit DF/F without the noise
+    dff = np.stack([t.dff for t in noisy], 1)
+    counts = np.stack([t.counts for t in noisy], 1)
+    lam = model.infer(dff)
+    matched = (
+        lam.mean() / np.maximum(0, lam - model.offset).mean() * np.maximum(0, lam - model.offset)
+    )  # same total, no offset
+    assert abs(lam.sum() / counts.sum() - 1) < 0.05
+    assert ((lam - counts) ** 2).mean() < ((matched - counts) ** 2).mean()
 
 
 def test_ar1_rates_file_records_its_method(small_fish, tmp_path):
