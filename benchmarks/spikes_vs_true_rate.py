@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import torch
 import yaml
+from snakemake.utils import validate
 
 from sbm.data.split import read_split
 from sbm.eval.truth import read_truth
@@ -32,15 +33,11 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.y
 
 
 def spikes_settings(config_path: Path) -> tuple[dict, dict, dict]:
-    """The config's synthetic, spikes and dff sections, schema defaults filled in."""
-    props = yaml.safe_load(SCHEMA.read_text())["properties"]
+    """The config's synthetic, spikes and dff sections, the schema's defaults filled in (as the
+    workflow does, by Snakemake's validation)."""
     config = yaml.safe_load(Path(config_path).read_text())
-
-    def section(name):
-        defaults = {k: v.get("default") for k, v in props[name]["properties"].items() if "default" in v}
-        return {**defaults, **config.get(name, {})}
-
-    return section("synthetic"), section("spikes"), section("dff")
+    validate(config, str(SCHEMA))
+    return config["synthetic"], config["spikes"], config["dff"]
 
 
 def row(name: str, p: np.ndarray, true_p: np.ndarray) -> str:

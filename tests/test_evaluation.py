@@ -194,7 +194,7 @@ def test_routed_influence_weighs_duplicate_memberships_by_their_number(probs_dir
     covered = []
 
     def count_covered(module, args):
-        rows, _, _ = module.route(args[0][:, :, 1:], args[2])
+        rows, _, _, _ = module.route(args[0][:, :, 1:], args[2])
         covered.append(len(rows.unique()))
 
     with torch.no_grad():

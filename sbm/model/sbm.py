@@ -182,9 +182,7 @@ class SpatialAttention(nn.Module):
     def routed(self, x, q, k, v, mask):
         B, T, S, H, E = q.shape
         N = S - 1
-        rows, owner, n_clusters = self.route(x, mask)
-        # Members that are padding: only in the one cluster of a fish smaller than w.
-        real = mask[:, None, :].expand(B, T, N).reshape(-1)[rows]  # (M, W)
+        rows, owner, n_clusters, real = self.route(x, mask)
         keep = None if bool(real.all()) else torch.cat((real.new_ones(len(rows), 1), real), dim=1)
 
         def cluster_tokens(t):  # (B, T, S, H, E) -> (M, W + 1, H, E): the stimulus token first
@@ -212,7 +210,8 @@ class SpatialAttention(nn.Module):
         """Clusters of one forward: each centroid takes its w most similar real neurons at each
         time step. x (B, T, N, D) the neurons' inputs. Returns rows (M, W), the members of every
         existing cluster as indices into the flattened (B * T * N) neurons; owner (M,), the
-        (batch, step) index of each cluster; n_clusters (B,)."""
+        (batch, step) index of each cluster; n_clusters (B,); real (M, W), False for members that are
+        padding (only in the one cluster of a fish smaller than w)."""
         B, T, N, _ = x.shape
         W = min(self.cfg.cluster_size, N)  # a batch of fish smaller than w: one cluster of all
         n_real = mask.sum(dim=1)  # (B,)
@@ -231,11 +230,12 @@ class SpatialAttention(nn.Module):
         rows = torch.arange(B * T, device=x.device).view(B, T, 1, 1) * N + members  # into (B*T*N)
         rows = rows.reshape(B * T * K, W)[sel]  # (M, W)
         owner = torch.arange(B * T, device=x.device).view(B, T, 1).expand(B, T, K).reshape(-1)[sel]  # (M,)
+        # Members that are padding (False): only in the one cluster of a fish smaller than w.
+        real = mask[:, None, :].expand(B, T, N).reshape(-1)[rows]  # (M, W)
         if self.training:  # applied after the optimiser step (update_centroids), so that a
             # recomputation of this forward (activation checkpointing) routes the same way
-            real = mask[:, None, :].expand(B, T, N).reshape(-1)[rows]  # padding joins no centroid
             self.pending = self.member_sums(route.reshape(B * T * N, -1), rows, sel.view(B * T, K), real)
-        return rows, owner, n_clusters
+        return rows, owner, n_clusters, real
 
     @torch.no_grad()
     def attention_weights(self, x: torch.Tensor, xyz: torch.Tensor, mask: torch.Tensor, chunk: int = 64):
@@ -251,7 +251,7 @@ class SpatialAttention(nn.Module):
         if self.cfg.spatial == "none":
             raise ValueError("a model without spatial attention has no attention between neurons to read")
         if self.cfg.spatial == "routed":
-            rows, owner, _ = self.route(x[:, :, 1:], mask)
+            rows, owner, _, _ = self.route(x[:, :, 1:], mask)
         else:
             owner = torch.arange(B * T, device=x.device)
             rows = owner[:, None] * N + torch.arange(N, device=x.device)

@@ -53,14 +53,15 @@ def first_difference(dff) -> np.ndarray:
     return ar1_deconvolution(dff, 1.0)
 
 
-def ar1_deconvolution(dff, g: float) -> np.ndarray:
+def ar1_deconvolution(dff, g) -> np.ndarray:
     """Invert an AR(1) calcium model c(t) = g c(t-1) + s(t): lam(t) = max(0, dff(t) - g dff(t-1)).
 
     At t = 0, dff(-1) is taken as dff(0) (edge padding), so lam(0) = max(0, (1 - g) dff(0)):
     the steady firing that holds a trace at its opening level. g = 1 gives `first_difference`.
     """
     x = _check(dff)
-    if not 0 <= g <= 1:
+    g = np.asarray(g, dtype=x.dtype)  # a scalar, or one g per column of a (T, n) dff
+    if not np.all((g >= 0) & (g <= 1)):
         raise ValueError(f"AR(1) coefficient g must lie in [0, 1], got {g}")
     prev = np.concatenate([x[:1], x[:-1]])  # dff(t-1), with dff(-1) = dff(0)
     return np.maximum(0, x - g * prev)
@@ -76,13 +77,9 @@ def fit_ar1(dffs: list, counts: list, grid=np.linspace(0, 0.99, 100)) -> float:
     grid = np.asarray(grid, dtype=float).ravel()
     if grid.size == 0:
         raise ValueError("the grid of g values is empty")
-    if grid.min() < 0 or grid.max() > 1:
-        raise ValueError(f"AR(1) coefficients g must lie in [0, 1], got {grid.min()}..{grid.max()}")
     r = np.empty((len(pairs), grid.size))  # r of every trace (rows) at every g (columns), at once
     for i, (x, y) in enumerate(pairs):
-        x = x.astype(np.float64)
-        prev = np.concatenate([x[:1], x[:-1]])  # edge padding, as in ar1_deconvolution
-        lam = np.maximum(0, x[:, None] - grid[None, :] * prev[:, None])  # (T, G)
+        lam = ar1_deconvolution(np.repeat(x.astype(np.float64)[:, None], grid.size, axis=1), grid)  # (T, G)
         r[i] = pearson_columns(lam, np.broadcast_to(y[:, None], lam.shape))
     scores = np.full(grid.size, -np.inf)
     defined = np.isfinite(r).any(axis=0)
