@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from sbm.io.chen import read_chen_fish, read_stim_codes
-from sbm.spikes.dff import build_vocabulary, write_dff
+from sbm.spikes.dff import build_vocabulary, write_chen_dff
 
 
 def main():
@@ -26,7 +26,7 @@ def main():
     fish = read_chen_fish(args.raw_dir)
     vocabulary = build_vocabulary({fish.subject: read_stim_codes(args.raw_dir)})
     with tempfile.TemporaryDirectory() as tmp:
-        write_dff(fish, Path(tmp) / "dff.h5", vocabulary, block_neurons=args.block_neurons)
+        write_chen_dff(fish, Path(tmp) / "dff.h5", vocabulary, block_neurons=args.block_neurons)
     seconds = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rate = fish.n_neurons * fish.n_frames / seconds

@@ -18,8 +18,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import torch
-import yaml
-from snakemake.utils import validate
 
 from sbm.data.split import read_split
 from sbm.eval.truth import read_truth
@@ -28,15 +26,12 @@ from sbm.spikes.ground_truth import synthetic_training_traces
 from sbm.spikes.metrics import pearson_columns
 from sbm.spikes.model import SpikeNetConfig, train_model
 from sbm.spikes.stage import spike_probability
-
-SCHEMA = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
+from sbm.workflow import read_config
 
 
 def spikes_settings(config_path: Path) -> tuple[dict, dict, dict]:
-    """The config's synthetic, spikes and dff sections, the schema's defaults filled in (as the
-    workflow does, by Snakemake's validation)."""
-    config = yaml.safe_load(Path(config_path).read_text())
-    validate(config, str(SCHEMA))
+    """The config's synthetic, spikes and dff sections, the schema's defaults filled in."""
+    config = read_config(config_path)
     return config["synthetic"], config["spikes"], config["dff"]
 
 

@@ -8,7 +8,20 @@ import json
 import shlex
 from pathlib import Path
 
+import yaml
 from jsonschema import Draft202012Validator
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def read_config(path: str | Path) -> dict:
+    """A workflow config file with the schema's defaults filled in, as the workflow sees it (for
+    scripts run beside the workflow: the benchmarks, the export of fish to other formats)."""
+    from snakemake.utils import validate  # Snakemake's import takes a second: only for these scripts
+
+    config = yaml.safe_load(Path(path).read_text()) or {}
+    validate(config, str(SCHEMA))
+    return config
 
 
 def config_problems(config: dict, schema: dict, sources: list[tuple[str, dict]]) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sbm.cli import Command, arg, read_json, run
 from sbm.io.chen import chen_folder, read_chen_fish
-from sbm.spikes.dff import write_dff
+from sbm.spikes.dff import write_chen_dff
 
 
 @dataclass(kw_only=True)
@@ -27,7 +27,7 @@ class Args(Command):
 
 def main(args: Args) -> None:
     fish = read_chen_fish(chen_folder(args.timeseries, args.data_full), args.subject, **args.reader)
-    write_dff(fish, args.out, read_json(args.vocabulary), **args.dff)
+    write_chen_dff(fish, args.out, read_json(args.vocabulary), **args.dff)
 
 
 if __name__ == "__main__":

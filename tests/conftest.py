@@ -6,6 +6,8 @@ import shutil
 import sys
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from sbm.synth.fish import SimConfig, simulate_fish
@@ -69,7 +71,6 @@ def write_cascade_dataset(
     of Poisson spikes through a GCaMP6f-like kernel plus noise, so that the loader, the spike
     models and the workflow's real-data path run on any machine; the real database is checked too
     where it is available (needs_ground_truth)."""
-    import numpy as np
     import scipy.io
 
     rng = np.random.default_rng(seed)
@@ -108,8 +109,6 @@ def write_probs(path, n_frames=60, n_neurons=24, n_stimuli=3, seed=0, subject="s
     (an AR(1) drive through a sigmoid, with a stimulus effect), positions, a one-hot stimulus, and
     five behaviour columns read out of the activity of brain regions (so a PNM can learn them):
     bouts when a region's mean activity is high, and two raw channels mixing them."""
-    import h5py
-    import numpy as np
 
     rng = np.random.default_rng(seed)
     code = np.repeat(rng.integers(0, n_stimuli, n_frames // 10 + 1), 10)[:n_frames]
@@ -145,3 +144,32 @@ def probs_dir(tmp_path_factory):
     for i in range(1, 6):
         write_probs(folder / f"subject_{i}.h5", n_neurons=24 + 2 * i, seed=i, subject=f"subject_{i}")
     return folder
+
+
+def write_fields(path, fields: dict) -> None:
+    """A table file with exactly these fields (a test's damaged version of a good one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".npz":
+        np.savez(path, **fields)
+        return
+    with h5py.File(path, "w") as f:
+        for name, value in fields.items():
+            value = np.asarray(value)
+            if value.dtype.kind == "U":
+                f.attrs[name] = value.tolist()
+            elif value.ndim == 0:
+                f.attrs[name] = value
+            else:
+                f.create_dataset(name, data=value)
+
+
+def good_fields(T=40, N=6, kind="dff") -> dict:
+    rng = np.random.default_rng(0)
+    return {
+        "activity": rng.random((T, N)).astype(np.float32),
+        "xyz": rng.random((N, 3)) * 100,
+        "kind": np.asarray(kind),
+        "fps": np.asarray(2.0),
+        "stimulus": (rng.random((T, 2)) > 0.5).astype(np.float32),
+        "stimulus_names": np.asarray(["dark", "light"]),
+    }

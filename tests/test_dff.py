@@ -6,7 +6,7 @@ import pytest
 
 from sbm.io.chen import read_chen_fish, read_stim_codes
 from sbm.io.errors import InputError
-from sbm.spikes.dff import build_vocabulary, causal_baseline, noise_level, one_hot, write_dff
+from sbm.spikes.dff import build_vocabulary, causal_baseline, noise_level, one_hot, write_chen_dff
 
 
 def brute_force_baseline(f, window, q):
@@ -51,7 +51,7 @@ def test_write_dff_file(small_fish, tmp_path):
     fish = read_chen_fish(small_fish)
     vocab = build_vocabulary({"subject_1": read_stim_codes(small_fish)})
     out = tmp_path / "dff.h5"
-    summary = write_dff(fish, out, vocab, baseline_window_s=30, baseline_percentile=8, block_neurons=64)
+    summary = write_chen_dff(fish, out, vocab, baseline_window_s=30, baseline_percentile=8, block_neurons=64)
     with h5py.File(out) as f:
         dff = f["dff"][()]
         assert dff.shape == (fish.n_frames, fish.n_neurons) and np.isfinite(dff).all()
@@ -62,7 +62,7 @@ def test_write_dff_file(small_fish, tmp_path):
         assert f.attrs["fps"] == fish.fps and f.attrs["baseline_window_frames"] == round(30 * fish.fps)
         noise = f["noise_level"][()]
     # Block size must not change anything.
-    write_dff(fish, tmp_path / "one_block.h5", vocab, block_neurons=10_000)
+    write_chen_dff(fish, tmp_path / "one_block.h5", vocab, block_neurons=10_000)
     with h5py.File(tmp_path / "one_block.h5") as f:
         np.testing.assert_array_equal(f["dff"][()], dff)
     # The simulator targets CASCADE noise levels of about 2-8 (measured nu also holds signal).
@@ -77,7 +77,7 @@ def test_nonpositive_baseline_neurons_are_dropped_and_counted(fish_copy, tmp_pat
         f["CellResp"][:, 5] = -1.0  # a cell that is not raw fluorescence
     fish = read_chen_fish(fish_copy)
     vocab = build_vocabulary({"subject_1": read_stim_codes(fish_copy)})
-    summary = write_dff(fish, tmp_path / "d.h5", vocab)
+    summary = write_chen_dff(fish, tmp_path / "d.h5", vocab)
     expected_drop = int(5 in fish.columns)
     assert summary["dropped"]["nonpositive_baseline"] == expected_drop == 1
     with h5py.File(tmp_path / "d.h5") as f:
@@ -86,5 +86,5 @@ def test_nonpositive_baseline_neurons_are_dropped_and_counted(fish_copy, tmp_pat
     with h5py.File(fish_copy / "TimeSeries.h5", "r+") as f:
         f["CellResp"][:, :] = -1.0
     with pytest.raises(InputError, match="every neuron has a non-positive baseline"):
-        write_dff(read_chen_fish(fish_copy), tmp_path / "e.h5", vocab)
+        write_chen_dff(read_chen_fish(fish_copy), tmp_path / "e.h5", vocab)
     assert not (tmp_path / "e.h5").exists()

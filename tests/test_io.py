@@ -80,7 +80,7 @@ def test_missing_attributes_and_optional_datasets(tmp_path):
             pass
     with pytest.raises(
         InputError,
-        match=r"missing dataset\(s\) \['dff', 'noise_level', 'cell_id', 'stimulus_code'\]: rerun the dff stage",
+        match=r"missing dataset\(s\) \['dff', 'noise_level', 'cell_id'\]: rerun the dff stage",
     ):
         with open_checked(path, DFF):
             pass

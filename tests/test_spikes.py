@@ -162,10 +162,10 @@ def _save(model, folder):
 def test_rates_and_probability_files(small_fish, tmp_path):
     """The stage functions on a simulated fish's DF/F: shapes, provenance, p = 1 - exp(-lambda)."""
     from sbm.io.chen import read_chen_fish, read_stim_codes
-    from sbm.spikes.dff import build_vocabulary, write_dff
+    from sbm.spikes.dff import build_vocabulary, write_chen_dff
 
     fish = read_chen_fish(small_fish)
-    write_dff(fish, tmp_path / "dff.h5", build_vocabulary({"s": read_stim_codes(small_fish)}))
+    write_chen_dff(fish, tmp_path / "dff.h5", build_vocabulary({"s": read_stim_codes(small_fish)}))
     with h5py.File(tmp_path / "dff.h5") as d:
         fps, noise = float(d.attrs["fps"]), d["noise_level"][()]
     traces = [
@@ -281,9 +281,11 @@ def test_ar1_model_shrinks_a_noisy_innovation_towards_the_base_rate():
 def test_ar1_rates_file_records_its_method(small_fish, tmp_path):
     """The stage writes the AR(1) model's rates with its method and provenance and no noise band."""
     from sbm.io.chen import read_chen_fish, read_stim_codes
-    from sbm.spikes.dff import build_vocabulary, write_dff
+    from sbm.spikes.dff import build_vocabulary, write_chen_dff
 
-    write_dff(read_chen_fish(small_fish), tmp_path / "dff.h5", build_vocabulary({"s": read_stim_codes(small_fish)}))
+    write_chen_dff(
+        read_chen_fish(small_fish), tmp_path / "dff.h5", build_vocabulary({"s": read_stim_codes(small_fish)})
+    )
     with h5py.File(tmp_path / "dff.h5") as d:
         fps, dff = float(d.attrs["fps"]), d["dff"][()]
     model = train_ar1_model(_calcium_traces(0.7, 4.0), fps)

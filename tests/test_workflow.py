@@ -12,9 +12,10 @@ import warnings
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 import yaml
-from conftest import SIMULATED_CASCADE, load_script
+from conftest import SIMULATED_CASCADE, good_fields, load_script, run_script, write_fields
 
 from sbm.cli import parse
 from sbm.data.split import SplitConfig
@@ -183,8 +184,11 @@ def test_lint_is_clean():
             "synthetic={'n_nerons': 5}",
             "config key 'synthetic.n_nerons' (from --config) is unknown; known here: chunk_frames,",
         ),
-        ("source=matlab", "config key 'source' (from --config): 'matlab' is not one of ['synthetic', 'chen2018']"),
-        ("subjects=['fish1']", "config key 'subjects.0' (from --config): 'fish1' does not match"),
+        (
+            "source=matlab",
+            "config key 'source' (from --config): 'matlab' is not one of ['synthetic', 'chen2018', 'table', 'nwb']",
+        ),
+        ("subjects=['fish 1']", "config key 'subjects.0' (from --config): 'fish 1' does not match"),
         ("sbm={'model': {'d_modle': 64}}", "config key 'sbm.model.d_modle' (from --config) is unknown"),
         (
             "sbm={'model': {'d_model': 64}}",
@@ -566,16 +570,21 @@ def check_report(folder):
     )
 
 
-@pytest.mark.slow
-def test_chen2018_path_with_raw_dir_skips_download(tmp_path, simulated_ground_truth):
+CHEN_SUBJECTS = ["subject_3", "subject_7", "subject_8"]
+
+
+@pytest.fixture(scope="module")
+def chen_run(tmp_path_factory, simulated_ground_truth):
     """The real-data configuration on data already on disk (here simulated, in the same layout),
-    with ground truth in CASCADE's format from a local folder."""
-    raw = tmp_path / "chen_raw"
-    for s in ("subject_3", "subject_7", "subject_8"):
+    with ground truth in CASCADE's format from a local folder: its folder, its config files, and
+    its planned jobs (planned before it ran)."""
+    folder = tmp_path_factory.mktemp("chen")
+    raw = folder / "chen_raw"
+    for s in CHEN_SUBJECTS:
         simulate_fish(
             SimConfig(n_neurons=150, n_frames=250, mat_format="v7.3" if s == "subject_7" else "v5"), s, raw / s
         )
-    local = tmp_path / "local.yaml"
+    local = folder / "local.yaml"
     spikes = {
         **QUICK_SPIKES,
         "ground_truth_dir": str(simulated_ground_truth),
@@ -585,7 +594,7 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path, simulated_ground_tr
         yaml.safe_dump(
             {
                 "raw_dir": str(raw),
-                "subjects": ["subject_3", "subject_7", "subject_8"],
+                "subjects": CHEN_SUBJECTS,
                 "spikes": spikes,
                 "sbm": QUICK_SBM,
                 "baselines": QUICK_BASELINES,
@@ -595,7 +604,14 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path, simulated_ground_tr
         )
     )
     args = ["--configfile", REPO / "config/chen2018.yaml", local]
-    jobs = planned_jobs(snakemake(*args, "-n", cwd=tmp_path).stdout)
+    jobs = planned_jobs(snakemake(*args, "-n", cwd=folder).stdout)
+    snakemake(*args, cwd=folder)
+    return folder, args, jobs
+
+
+@pytest.mark.slow
+def test_chen2018_path_with_raw_dir_skips_download(chen_run):
+    folder, _, jobs = chen_run
     assert jobs == {
         "stimulus_vocabulary": 1,
         "dff": 3,
@@ -617,12 +633,103 @@ def test_chen2018_path_with_raw_dir_skips_download(tmp_path, simulated_ground_tr
         "behavior_figures": 1,
         "all": 1,
     }
-    snakemake(*args, cwd=tmp_path)
-    with h5py.File(tmp_path / "results/chen2018/dff/subject_7.h5") as f:
+    with h5py.File(folder / "results/chen2018/dff/subject_7.h5") as f:
         assert f["dff"].shape[0] == 248 and "all_white" in list(f.attrs["stimulus_names"])
-    with h5py.File(tmp_path / "results/chen2018/probs/subject_7.h5") as f:
+    with h5py.File(folder / "results/chen2018/probs/subject_7.h5") as f:
         assert f["prob"].shape[0] == 248
-    assert not (tmp_path / "resources/cascade_ground_truth").exists()  # a local ground truth: no download
+    assert not (folder / "resources/cascade_ground_truth").exists()  # a local ground truth: no download
+
+
+def export(folder, fmt, out, regions=0, raw="chen_raw", subjects=CHEN_SUBJECTS):
+    """The fish of a Chen-layout folder written by scripts/export_fish.py, as a user would."""
+    config = folder / f"export_{fmt}.yaml"
+    config.write_text(
+        yaml.safe_dump({"dataset": "x", "source": "chen2018", "raw_dir": str(folder / raw), "subjects": subjects})
+    )
+    argv = ["--config", config, "--format", fmt, "--out-dir", out, "--regions", regions]
+    assert run_script("export_fish", argv) == 0, f"export to {fmt} failed"
+
+
+@pytest.mark.slow
+def test_the_same_fish_as_table_and_nwb_files_give_the_chen_paths_numbers(chen_run):
+    """The Chen run's fish exported to the table format run through the whole pipeline to the same
+    held-out numbers; exported to NWB, to the same probs files (whose every later stage is the
+    same code)."""
+    folder, args, _ = chen_run
+    for fmt in ("table", "nwb"):
+        export(folder, fmt, folder / f"{fmt}_raw")
+        mine = folder / f"{fmt}.yaml"
+        mine.write_text(yaml.safe_dump({"dataset": fmt, "source": fmt, "raw_dir": str(folder / f"{fmt}_raw")}))
+        targets = [] if fmt == "table" else [f"results/nwb/probs/{s}.h5" for s in CHEN_SUBJECTS]
+        snakemake(*args, mine, "--", *targets, cwd=folder)
+        for s in CHEN_SUBJECTS:
+            with (
+                h5py.File(folder / f"results/chen2018/probs/{s}.h5") as a,
+                h5py.File(folder / f"results/{fmt}/probs/{s}.h5") as b,
+            ):
+                for name in ("prob", "rate", "xyz", "stimulus", "cell_id"):
+                    assert np.array_equal(a[name][()], b[name][()]), f"{fmt} {s}: {name} differs"
+                assert list(a.attrs["stimulus_names"]) == list(b.attrs["stimulus_names"])
+    for name, kind in (("next_step.json", NextStep), ("rollout.json", Rollout), ("behavior.json", Behavior)):
+        chen, table = (read_result(folder / f"results/{d}/eval/{name}", kind) for d in ("chen2018", "table"))
+        assert table["per_subject"] == chen["per_subject"], name
+
+
+@pytest.mark.slow
+def test_region_level_fish_at_1_hz_train_and_evaluate_with_default_settings(tmp_path):
+    """Region averages (40 regions, about 1 Hz, kind activity) enter at the probabilities and go
+    through every stage, with the schema's cluster size (far more than 40 regions)."""
+    subjects = ["subject_1", "subject_2", "subject_3"]
+    for s in subjects:
+        simulate_fish(SimConfig(n_neurons=400, n_frames=300, fps_range=(0.9, 1.1)), s, tmp_path / "raw" / s)
+    export(tmp_path, "npz", tmp_path / "regions", regions=40, raw="raw", subjects=subjects)
+    sbm = {**QUICK_SBM, "model": {k: v for k, v in QUICK_SBM["model"].items() if k != "cluster_size"}}
+    config = {"dataset": "regions", "source": "table", "raw_dir": str(tmp_path / "regions"), "subjects": subjects}
+    config.update(sbm=sbm, baselines=QUICK_BASELINES, poco=QUICK_POCO, pnm=QUICK_PNM)
+    (tmp_path / "regions.yaml").write_text(yaml.safe_dump(config))
+    jobs = planned_jobs(snakemake("--configfile", tmp_path / "regions.yaml", "-n", cwd=tmp_path).stdout)
+    assert jobs["import_recording"] == 3 and "spikes" not in jobs and "dff" not in jobs
+    snakemake("--configfile", tmp_path / "regions.yaml", cwd=tmp_path)
+    with h5py.File(tmp_path / "results/regions/probs/subject_1.h5") as f:
+        assert f.attrs["method"] == "given activity" and f["prob"].shape[1] <= 40 and 0.9 <= f.attrs["fps"] <= 1.1
+    result = read_result(tmp_path / "results/regions/eval/next_step.json", NextStep)
+    assert {"sbm", "ridge", "poco"} <= set(result["mae"]) and result["truth"] is None
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ({"subject_1.h5": "dff"}, r"no file \.h5/\.hdf5/\.npz for \['subject_2', 'subject_3'\]"),
+        (
+            {"subject_1.h5": "dff", "subject_2.h5": "activity", "subject_3.npz": "dff"},
+            "must all be of kind activity or none",
+        ),
+        (
+            {"subject_1.h5": "dff", "subject_1.npz": "dff", "subject_2.h5": "dff", "subject_3.h5": "dff"},
+            "subject_1 has several files",
+        ),
+    ],
+)
+def test_a_folder_of_table_files_is_checked_before_anything_runs(tmp_path, files, message):
+    for name, kind in files.items():
+        write_fields(tmp_path / "mine" / name, good_fields(kind=kind))
+    config = {
+        "dataset": "mine",
+        "source": "table",
+        "raw_dir": str(tmp_path / "mine"),
+        "subjects": ["subject_1", "subject_2", "subject_3"],
+    }
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("--configfile", tmp_path / "mine.yaml", "-n", cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and re.search(message, proc.stdout + proc.stderr), proc.stderr[-2000:]
+
+
+def test_table_and_nwb_sources_need_raw_dir_and_the_simulator_numbered_fish(tmp_path):
+    proc = snakemake("-n", "--config", "source=nwb", cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "source nwb reads the fish's files from raw_dir" in proc.stdout + proc.stderr
+    proc = snakemake("-n", "--config", "subjects=['fish_a']", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "source synthetic names its fish subject_<n>, not ['fish_a']" in proc.stdout + proc.stderr
 
 
 def test_editing_code_reruns_the_rules_that_run_it(tmp_path):

@@ -126,10 +126,15 @@ class ChenFish:
     behavior_problem: str = ""  # why `behavior` is None (only the behaviour stages need it)
     behavior_names: tuple = BEHAVIOR_NAMES
     dropped: dict = field(default_factory=dict)  # reason -> number of cells
+    kind: str = "fluorescence"  # what read_block gives (sbm.io.recording.KINDS)
 
     @property
     def timeseries(self) -> Path:
         return self.folder / TIMESERIES
+
+    @property
+    def source(self) -> Path:  # the file named in errors about the activity
+        return self.timeseries
 
     @property
     def n_neurons(self) -> int:

@@ -50,7 +50,7 @@ DFF = Layout(
         "behavior": ("T", "B"),
     },
     attrs=("subject", "fps", "stimulus_names"),
-    optional=("behavior",),
+    optional=("behavior", "stimulus_code"),  # stimulus codes: the Chen layout's; other sources have none
 )
 RATES = Layout(
     "spikes",

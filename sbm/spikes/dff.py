@@ -63,22 +63,26 @@ def one_hot(codes: np.ndarray, vocabulary: list[int], source: str | Path) -> np.
 
 
 def write_dff(
-    fish: ChenFish,
+    fish: ChenFish,  # or an sbm.io.recording.Recording: what they share (n_frames, read_block, ...)
     path: str | Path,
-    vocabulary: dict,
+    stimulus: np.ndarray,
+    stimulus_names: list[str],
+    stimulus_codes: list[int] | None = None,
     baseline_window_s: float = 30.0,
     baseline_percentile: float = 8.0,
     block_neurons: int = 4096,
 ) -> dict:
-    """Compute DF/F for every kept neuron of `fish`, block by block, and write the dff file.
+    """Compute DF/F for every neuron of `fish`, block by block, and write the dff file with its
+    `stimulus` (T, K) columns. A fish of kind `dff` (a recording that is DF/F already) is written
+    as it is, with its noise level.
 
     Neurons whose causal baseline is ever <= 0 cannot have a DF/F (the file is not raw
     fluorescence there): they are dropped, counted in the log and in the file's attributes.
     Returns a summary (neurons, dropped, noise-level percentiles).
     """
+    given = fish.kind == "dff"
     window = max(1, int(round(baseline_window_s * fish.fps)))
     T, N = fish.n_frames, fish.n_neurons
-    stimulus = one_hot(fish.stim_code, vocabulary["codes"], fish.folder / "data_full.mat")
     keep = np.zeros(N, bool)
     noise = []
     chunks = (min(T, 128), min(N, 2048))
@@ -86,9 +90,12 @@ def write_dff(
         dset = out.create_dataset("dff", (T, 0), np.float32, maxshape=(T, N), chunks=chunks)
         for start in range(0, N, block_neurons):
             f = fish.read_block(start, start + block_neurons)
-            f0 = causal_baseline(f, window, baseline_percentile)
-            ok = np.all(f0 > 0, axis=0)
-            dff = (f[:, ok] - f0[:, ok]) / f0[:, ok]
+            if given:
+                ok, dff = np.ones(f.shape[1], bool), f
+            else:
+                f0 = causal_baseline(f, window, baseline_percentile)
+                ok = np.all(f0 > 0, axis=0)
+                dff = (f[:, ok] - f0[:, ok]) / f0[:, ok]
             keep[start : start + f.shape[1]] = ok
             n0 = dset.shape[1]
             dset.resize(n0 + dff.shape[1], axis=1)
@@ -97,8 +104,8 @@ def write_dff(
         n_bad = int((~keep).sum())
         if n_bad == N:
             raise InputError(
-                fish.timeseries,
-                "every neuron has a non-positive baseline: CellResp does not look like raw fluorescence",
+                fish.source,
+                "every neuron has a non-positive baseline: the activity does not look like raw fluorescence",
             )
         if n_bad:
             log.warning("%s: dropped %d of %d neurons whose causal baseline is <= 0", fish.subject, n_bad, N)
@@ -106,25 +113,25 @@ def write_dff(
         dset.attrs["units"] = "fraction (F - F0) / F0"
         out.create_dataset("noise_level", data=noise).attrs["units"] = "% per sqrt(Hz) (CASCADE nu)"
         out.create_dataset("xyz", data=fish.xyz_um[keep]).attrs["units"] = "micrometre"
-        out.create_dataset("cell_id", data=fish.cell_id[keep]).attrs["meaning"] = (
-            "1-based index into the full cell list (absIX)"
-        )
-        out.create_dataset("stimulus", data=stimulus).attrs["meaning"] = "one-hot over stimulus_names"
-        out.create_dataset("stimulus_code", data=fish.stim_code)
+        out.create_dataset("cell_id", data=fish.cell_id[keep]).attrs["meaning"] = "the neuron's id in the raw data"
+        out.create_dataset("stimulus", data=stimulus).attrs["meaning"] = "columns are stimulus_names"
+        if stimulus_codes is not None:  # the Chen layout's per-frame code, one-hot in `stimulus`
+            out.create_dataset("stimulus_code", data=fish.stim_code)
+            out.attrs["stimulus_codes"] = list(stimulus_codes)
         if fish.behavior is not None:
             out.create_dataset("behavior", data=fish.behavior).attrs["meaning"] = "columns are behavior_names"
         dropped = dict(fish.dropped, nonpositive_baseline=n_bad)
         out.attrs.update(
             subject=fish.subject,
             fps=fish.fps,
-            stimulus_names=list(vocabulary["names"]),
-            stimulus_codes=list(vocabulary["codes"]),
+            stimulus_names=list(stimulus_names),
             behavior_names=list(fish.behavior_names),
             behavior_problem=fish.behavior_problem,  # why there is no `behavior` dataset ("" if there is one)
+            dff_from="the recording (kind dff)" if given else "fluorescence, causal baseline",
             baseline_window_s=baseline_window_s,
             baseline_window_frames=window,
             baseline_percentile=baseline_percentile,
-            source=str(fish.folder),
+            source=str(fish.source),
             **{f"dropped_{k}": v for k, v in dropped.items()},
         )
     q = np.percentile(noise, [5, 50, 95]) if len(noise) else [np.nan] * 3
@@ -145,6 +152,12 @@ def write_dff(
         summary["noise_level_p5_p50_p95"],
     )
     return summary
+
+
+def write_chen_dff(fish: ChenFish, path: str | Path, vocabulary: dict, **settings) -> dict:
+    """write_dff for a Chen-layout fish: its stimulus codes one-hot over the dataset's vocabulary."""
+    stimulus = one_hot(fish.stim_code, vocabulary["codes"], fish.folder / "data_full.mat")
+    return write_dff(fish, path, stimulus, vocabulary["names"], vocabulary["codes"], **settings)
 
 
 def build_vocabulary(codes_per_subject: dict[str, np.ndarray], names: dict | None = None) -> dict:

@@ -31,7 +31,7 @@ import scipy.io
 
 from sbm.io.chen import read_chen_fish, read_stim_codes
 from sbm.io.errors import InputError
-from sbm.spikes.dff import build_vocabulary, causal_baseline, noise_level, write_dff
+from sbm.spikes.dff import build_vocabulary, causal_baseline, noise_level, write_chen_dff
 from sbm.synth.fish import SimConfig, simulate_fish
 
 log = logging.getLogger(__name__)
@@ -303,7 +303,9 @@ def synthetic_training_traces(
         simulate_fish(cfg, f"subject_{k}", folder)
         fish = read_chen_fish(folder)
         vocab = build_vocabulary({fish.subject: read_stim_codes(folder)})
-        write_dff(fish, folder / "dff.h5", vocab, baseline_window_s, baseline_percentile)
+        write_chen_dff(
+            fish, folder / "dff.h5", vocab, baseline_window_s=baseline_window_s, baseline_percentile=baseline_percentile
+        )
         with h5py.File(folder / "dff.h5") as d, h5py.File(folder / "ground_truth.h5") as g:
             col = np.searchsorted(g["cell_id"][()], d["cell_id"][()])
             dff, counts = d["dff"][()], g["spikes"][()][:, col]

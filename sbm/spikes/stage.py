@@ -10,6 +10,7 @@ import numpy as np
 from sbm.io.atomic import atomic_path
 from sbm.io.contracts import DFF, RATES, open_checked
 from sbm.io.errors import InputError
+from sbm.io.recording import Recording
 from sbm.spikes.ar1 import AR1SpikeModel
 from sbm.spikes.model import SpikeModel
 
@@ -127,3 +128,29 @@ def write_probabilities(
             out.attrs["behavior_problem"] = d.attrs.get("behavior_problem", "")
             out.attrs.update(method=r.attrs["method"], model_id=r.attrs["model_id"], lookahead=r.attrs["lookahead"])
             out.attrs["model_info"] = r.attrs.get("model_info", "")
+
+
+def write_given_probabilities(rec: Recording, stimulus: np.ndarray, stimulus_names: list[str], out_path) -> None:
+    """The probs file of a recording of kind `activity` (already in [0, 1]: region averages, rates,
+    probabilities): its activity is the probability, as it is, with no spike inference."""
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as out:
+        out.create_dataset("prob", data=rec.activity, chunks=(min(rec.n_frames, 128), min(rec.n_neurons, 2048)))
+        out["prob"].attrs["meaning"] = "the recording's activity in [0, 1], taken as it is"
+        out.create_dataset("xyz", data=rec.xyz_um).attrs["units"] = "micrometre"
+        out.create_dataset("cell_id", data=rec.cell_id)
+        out.create_dataset("stimulus", data=stimulus)
+        if rec.behavior is not None:
+            out.create_dataset("behavior", data=rec.behavior)
+        out.attrs.update(
+            subject=rec.subject,
+            fps=rec.fps,
+            stimulus_names=list(stimulus_names),
+            behavior_names=list(rec.behavior_names),
+            behavior_problem=rec.behavior_problem,
+            method="given activity",
+            scaling="none",
+            model_id="",
+            lookahead=0,
+            source=str(rec.source),
+        )
+    log.info("%s: activity of %d neurons x %d frames is the probability", rec.source, rec.n_neurons, rec.n_frames)

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +20,8 @@ REPO = os.path.abspath(os.path.join(workflow.basedir, ".."))
 sys.path.insert(0, REPO)
 from sbm.allocator import find_allocator
 from sbm.data.split import SplitConfig, make_split
+from sbm.io.errors import InputError
+from sbm.io.table import table_kind
 from sbm.workflow import command_line, config_problems, python_sources
 
 
@@ -66,15 +69,60 @@ ALL_CORES = 1024
 DATASET = config["dataset"]
 SUBJECTS = config["subjects"]
 # Raw data in the Chen et al. 2018 layout: simulated or downloaded here, unless the user
-# already has it (raw_dir), in which case nothing is downloaded.
+# already has it (raw_dir), in which case nothing is downloaded. Sources table and nwb: the
+# user's folder of one file per fish.
+RECORDING_SOURCES = ("table", "nwb")
 RAW = config["raw_dir"] or f"resources/{DATASET}/raw"
 RESULTS = f"results/{DATASET}"
 LOGS = f"logs/{DATASET}"
+if config["source"] in RECORDING_SOURCES and config["raw_dir"] is None:
+    raise WorkflowError(f"source {config['source']} reads the fish's files from raw_dir: set raw_dir to their folder")
+numbered = [s for s in SUBJECTS if not re.fullmatch(r"subject_\d+", s)]
+if numbered and (config["source"] == "synthetic" or (config["source"] == "chen2018" and config["raw_dir"] is None)):
+    raise WorkflowError(f"source {config['source']} names its fish subject_<n>, not {numbered}")
 
 
 wildcard_constraints:
-    subject=r"subject_\d+",
+    subject=r"[A-Za-z0-9][A-Za-z0-9_-]*",
     fps=r"\d+\.\d\d",
+
+
+def find_recordings():
+    """Sources table and nwb: each fish's file in raw_dir, <subject> plus a suffix of the source;
+    every fish without exactly one file is named in one error."""
+    suffixes = (".nwb",) if config["source"] == "nwb" else (".h5", ".hdf5", ".npz")
+    found = {s: [f"{RAW}/{s}{suffix}" for suffix in suffixes if os.path.isfile(f"{RAW}/{s}{suffix}")] for s in SUBJECTS}
+    missing = [s for s, files in found.items() if not files]
+    several = {s: files for s, files in found.items() if len(files) > 1}
+    if missing or several:
+        raise WorkflowError(
+            f"raw_dir {RAW}: "
+            + "; ".join(
+                ([f"no file {'/'.join(suffixes)} for {missing}"] if missing else [])
+                + [f"{s} has several files {files}" for s, files in several.items()]
+            )
+        )
+    return {s: files[0] for s, files in found.items()}
+
+
+def entry_stage():
+    """Where the dataset's fish enter the pipeline: dff (raw data, fluorescence or DF/F) or probs
+    (table files of kind activity, already in [0, 1]). One entry per dataset: fish whose kinds
+    enter at different stages are named in the error."""
+    if config["source"] != "table":
+        return "dff"
+    try:
+        kinds = {s: table_kind(path) for s, path in RECORDINGS.items()}
+    except InputError as err:
+        raise WorkflowError(str(err)) from err
+    entries = {s: "probs" if kind == "activity" else "dff" for s, kind in kinds.items()}
+    if len(set(entries.values())) > 1:
+        raise WorkflowError(f"raw_dir {RAW}: the fish must all be of kind activity or none of them: {kinds}")
+    return next(iter(entries.values()))
+
+
+RECORDINGS = find_recordings() if config["source"] in RECORDING_SOURCES else {}
+ENTRY = entry_stage()
 
 
 def script(name):
@@ -167,7 +215,7 @@ def all_outputs(wildcards):
     skips a rule whose input function fails when its output already exists, so a bad split would
     otherwise go unnoticed behind old results."""
     subject_split()
-    stages = ["dff", "rates", "probs"]
+    stages = ["dff", "rates", "probs"] if ENTRY == "dff" else ["probs"]
     outputs = [f"{RESULTS}/{stage}/{subject}.h5" for stage in stages for subject in SUBJECTS]
     if config["source"] == "synthetic":
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")
@@ -207,7 +255,7 @@ def fps_key(fps):
 
 def spike_model_for(wildcards):
     """The model for this fish's frame rate: known only once its DF/F exists (a checkpoint)."""
-    dff = checkpoints.dff.get(subject=wildcards.subject).output[0]
+    dff = getattr(checkpoints, "import_recording" if RECORDINGS else "dff").get(subject=wildcards.subject).output[0]
     with h5py.File(dff, "r") as f:
         return f"{SPIKE_MODELS}/fps{fps_key(float(f.attrs['fps']))}.pt"
 

@@ -1,50 +1,98 @@
 # DF/F with a causal baseline, on one stimulus vocabulary shared by every fish of the dataset.
+# Sources table and nwb: each fish's file enters where its kind of activity does (common.smk ENTRY):
+# at DF/F (fluorescence, or DF/F taken as it is) or, for activity already in [0, 1], at the probs.
 
 
-rule stimulus_vocabulary:
-    input:
-        data_full=expand(raw("data_full.mat", "{subject}"), subject=SUBJECTS),
-        script=script("stimulus_vocabulary.py"),
-        code=code("stimulus_vocabulary.py"),
-    output:
-        out=f"{RESULTS}/stimulus_vocabulary.json",
-    log:
-        f"{LOGS}/stimulus_vocabulary.log",
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    params:
-        args=cli(names=config["stimulus_names"]),
-    shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+if config["source"] in RECORDING_SOURCES:
 
+    rule stimulus_vocabulary:
+        input:
+            recordings=list(RECORDINGS.values()),
+            script=script("stimulus_vocabulary.py"),
+            code=code("stimulus_vocabulary.py"),
+        output:
+            out=f"{RESULTS}/stimulus_vocabulary.json",
+        log:
+            f"{LOGS}/stimulus_vocabulary.log",
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=4000,
+            runtime=30,
+        params:
+            args=cli(names=config["stimulus_names"], nwb_series=config["nwb_series"]),
+        shell:
+            "python {input.script:q} {params.args} > {log:q} 2>&1"
 
-checkpoint dff:
-    input:
-        timeseries=raw("TimeSeries.h5"),
-        data_full=raw("data_full.mat"),
-        vocabulary=rules.stimulus_vocabulary.output.out,
-        script=script("compute_dff.py"),
-        code=code("compute_dff.py"),
-    output:
-        out=f"{RESULTS}/dff/{{subject}}.h5",
-    log:
-        f"{LOGS}/dff/{{subject}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/dff/{{subject}}.tsv"
-    conda:
-        ENV
-    threads: 1
-    resources:
-        mem_mb=8000,
-        runtime=120,
-    params:
-        args=cli(reader=config["reader"], dff=config["dff"]),
-    shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+    checkpoint import_recording:
+        input:
+            recording=lambda wildcards: RECORDINGS[wildcards.subject],
+            vocabulary=rules.stimulus_vocabulary.output.out,
+            script=script("import_recording.py"),
+            code=code("import_recording.py"),
+        output:
+            out=f"{RESULTS}/{ENTRY}/{{subject}}.h5",
+        log:
+            f"{LOGS}/{ENTRY}/{{subject}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/{ENTRY}/{{subject}}.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=lambda wildcards, input: int(2000 + 3 * input.size_mb),
+            runtime=120,
+        params:
+            args=cli(nwb_series=config["nwb_series"], entry=ENTRY, dff=config["dff"]),
+        shell:
+            "python {input.script:q} {params.args} > {log:q} 2>&1"
+
+else:
+
+    rule stimulus_vocabulary:
+        input:
+            data_full=expand(raw("data_full.mat", "{subject}"), subject=SUBJECTS),
+            script=script("stimulus_vocabulary.py"),
+            code=code("stimulus_vocabulary.py"),
+        output:
+            out=f"{RESULTS}/stimulus_vocabulary.json",
+        log:
+            f"{LOGS}/stimulus_vocabulary.log",
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        params:
+            args=cli(names=config["stimulus_names"]),
+        shell:
+            "python {input.script:q} {params.args} > {log:q} 2>&1"
+
+    checkpoint dff:
+        input:
+            timeseries=raw("TimeSeries.h5"),
+            data_full=raw("data_full.mat"),
+            vocabulary=rules.stimulus_vocabulary.output.out,
+            script=script("compute_dff.py"),
+            code=code("compute_dff.py"),
+        output:
+            out=f"{RESULTS}/dff/{{subject}}.h5",
+        log:
+            f"{LOGS}/dff/{{subject}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/dff/{{subject}}.tsv"
+        conda:
+            ENV
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=120,
+        params:
+            args=cli(reader=config["reader"], dff=config["dff"]),
+        shell:
+            "python {input.script:q} {params.args} > {log:q} 2>&1"
 
 
 rule synthetic_qc:

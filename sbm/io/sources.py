@@ -1,0 +1,27 @@
+"""Each fish's file of the table and nwb sources, read by its suffix."""
+
+from pathlib import Path
+
+from sbm.io import nwb, table
+from sbm.io.errors import InputError
+from sbm.io.recording import Recording
+
+
+def read_recording(path: str | Path, subject: str | None = None, nwb_series: str | None = None) -> Recording:
+    """One fish's table or NWB file, by its suffix."""
+    path = Path(path)
+    if path.suffix == ".nwb":
+        return nwb.read_nwb(path, subject, nwb_series)
+    if path.suffix in table.SUFFIXES:
+        return table.read_table(path, subject)
+    raise InputError(path, f"not a recording file: the suffix must be .nwb or one of {list(table.SUFFIXES)}")
+
+
+def recording_stimulus_names(path: str | Path, nwb_series: str | None = None) -> tuple:
+    """The stimulus names of one fish's table or NWB file (for the dataset's vocabulary)."""
+    path = Path(path)
+    return (
+        table.stimulus_names(path)
+        if path.suffix in table.SUFFIXES
+        else read_recording(path, None, nwb_series).stimulus_names
+    )
