@@ -789,3 +789,10 @@ def test_failing_job_reports_the_bad_file(tmp_path):
     log = (tmp_path / "logs/chen2018/dff/subject_1.log").read_text()
     assert "error: " in log and "TimeSeries.h5: CellResp has 1 non-finite values" in log
     assert not (tmp_path / "results/chen2018/dff/subject_1.h5").exists()
+
+
+def test_a_dataset_without_behaviour_skips_the_behaviour_stages(tmp_path):
+    jobs = planned_jobs(snakemake("-n", "--forceall", "--config", "pnm={'behaviors': []}", cwd=tmp_path).stdout)
+    assert "train_pnm" not in jobs and "behavior_figures" not in jobs and jobs["evaluate_next_step"] == 1
+    proc = snakemake("-n", "--config", "pnm={'behaviors': ['tail']}", cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "name none ([]: no behaviour stages) or at least 2" in proc.stdout + proc.stderr

@@ -27,7 +27,9 @@ def read_behavior(path, names: list[str]) -> np.ndarray:
         if "behavior" not in f:
             why = str(f.attrs.get("behavior_problem", "")) or "no 'behavior' dataset"
             raise InputError(
-                path, f"this fish has no usable behaviour ({why}); the PNM stages need it for every fish of the split"
+                path,
+                f"this fish has no usable behaviour ({why}); the PNM stages need it for every fish of the split"
+                " (a dataset without behaviour: set pnm.behaviors to [])",
             )
         behavior, T = f["behavior"][()], f["prob"].shape[0]
         known = [str(s) for s in f.attrs.get("behavior_names", [])]
@@ -37,7 +39,7 @@ def read_behavior(path, names: list[str]) -> np.ndarray:
         )
     missing = [n for n in names if n not in known]
     if missing:
-        raise InputError(path, f"behaviour column(s) {missing} missing; this fish has {known}")
+        raise InputError(path, f"behaviour column(s) {missing} missing; this fish has {known} (set pnm.behaviors)")
     out = behavior[:, [known.index(n) for n in names]].astype(np.float32)
     bad = ~np.isfinite(out)
     if bad.any():

@@ -184,6 +184,14 @@ def behavior_outputs():
     return {key: f"{RESULTS}/eval/{name}" for key, name in names.items()}
 
 
+BEHAVIOR = bool(config["pnm"]["behaviors"])  # pnm.behaviors [] : a dataset without behaviour
+if len(config["pnm"]["behaviors"]) == 1:
+    raise WorkflowError(
+        f"config pnm.behaviors {config['pnm']['behaviors']}: name none ([]: no behaviour stages) or at least 2"
+        " (the pattern search works in the plane of the behaviours' first two principal components)"
+    )
+
+
 def pnm_models():
     """One PNM per behaviour dimension of the config."""
     return expand(f"{RESULTS}/pnm/{{behavior}}.pt", behavior=config["pnm"]["behaviors"])
@@ -219,9 +227,12 @@ def all_outputs(wildcards):
     outputs = [f"{RESULTS}/{stage}/{subject}.h5" for stage in stages for subject in SUBJECTS]
     if config["source"] == "synthetic":
         outputs.append(f"{RESULTS}/qc/dff_vs_truth.csv")
-    models = ["split.yaml", "sbm/weights.pt", "baselines/forecasters.pt", "baselines/behavior.pt"]
-    outputs += [f"{RESULTS}/{name}" for name in models] + list(peers().values()) + pnm_models()
-    evaluation = [*evaluation_outputs().values(), f"{RESULTS}/eval/next_step_states.h5", *behavior_outputs().values()]
+    models = ["split.yaml", "sbm/weights.pt", "baselines/forecasters.pt"]
+    outputs += [f"{RESULTS}/{name}" for name in models] + list(peers().values())
+    evaluation = [*evaluation_outputs().values(), f"{RESULTS}/eval/next_step_states.h5"]
+    if BEHAVIOR:
+        outputs += [f"{RESULTS}/baselines/behavior.pt", *pnm_models()]
+        evaluation += behavior_outputs().values()
     return outputs + evaluation
 
 
