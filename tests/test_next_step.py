@@ -12,7 +12,7 @@ from sbm.eval.metrics import Reliability
 from sbm.eval.next_step import next_step_errors, summarise
 from sbm.model.baselines import Forecasters
 from sbm.model.sbm import SBM, SBMConfig, save_weights
-from sbm.train.baselines import ForecasterConfig, fit_forecasters, fit_ridge
+from sbm.train.baselines import ForecasterConfig, fit_forecasters, fit_mlp, fit_ridge
 
 
 def test_baselines_match_a_direct_computation(probs_dir):
@@ -92,14 +92,31 @@ def test_ridge_recovers_a_linear_rule_and_forecasters_round_trip(tmp_path):
     rule = lambda a: 0.6 * a[:, 3] + 0.2 * a[:, 0] + 0.1  # noqa: E731
     w, info = fit_ridge(x, rule(x), x_val, rule(x_val), alphas=(1e-8, 1.0))
     torch.testing.assert_close(w, torch.tensor([0.2, 0, 0, 0.6, 0.1], dtype=torch.float64), atol=1e-5, rtol=0)
-    assert info["alpha"] == 1e-8 and info["val_mae_by_alpha"][1.0] > info["val_mae_by_alpha"][1e-8]
+    assert info["alpha"] <= 1e-8 and info["val_mae_by_alpha"][1.0] > info["val_mae_by_alpha"][1e-8]
+
+
+def test_searches_whose_best_sits_on_an_edge_go_past_it():
+    """Ridge: noisy targets of a weak rule want a penalty far above the grid's top, and get it. MLP:
+    a learning rate too small to converge in the given steps keeps it training while it improves."""
+    g = torch.Generator().manual_seed(0)
+    x, x_val = (torch.rand(n, 50, generator=g, dtype=torch.float64) for n in (200, 2000))
+    noisy = lambda a: (0.5 + 0.01 * a[:, 0] + 0.3 * torch.randn(len(a), generator=g, dtype=torch.float64)).clamp(0, 1)  # noqa: E731
+    _, info = fit_ridge(x, noisy(x), x_val, noisy(x_val), alphas=(1e-6, 1e-5))
+    assert info["alpha"] > 1e-5 and info["alphas_added_past_the_grid"][0] == 1e-4
+    assert info["alpha"] in info["alphas_added_past_the_grid"]
+    rule = lambda a: torch.sigmoid(4 * a[:, 0] - 2)  # noqa: E731
+    cfg = ForecasterConfig(hidden=8, steps=200, batch=64, lr=1e-4)
+    _, info = fit_mlp(x.float(), rule(x).float(), x_val.float(), rule(x_val).float(), cfg)
+    assert info["steps_run"] > cfg.steps and info["best_step"] > cfg.steps
 
 
 def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(probs_dir, tmp_path):
     fish = [open_probs(probs_dir / f"subject_{i}.h5", 7) for i in (1, 2)]
     cfg = ForecasterConfig(windows=20, neurons_per_window=16, steps=200)
     forecasters = fit_forecasters(Windows(fish[:1], 6), Windows(fish[1:], 6), cfg)
-    assert forecasters.info["ridge"]["ridge"]["alpha"] in cfg.ridge_alphas and forecasters.info["n_features"] == 6 + 3
+    ridge = forecasters.info["ridge"]["ridge"]
+    assert ridge["alpha"] in [*cfg.ridge_alphas, *ridge["alphas_added_past_the_grid"]]
+    assert forecasters.info["n_features"] == 6 + 3
     torch.save(forecasters.state(), tmp_path / "f.pt")
     reloaded = Forecasters.from_state(torch.load(tmp_path / "f.pt", weights_only=False))
     batch = collate([Windows(fish, 6)[0], Windows(fish, 6)[60]])  # 26 and 28 neurons: padded

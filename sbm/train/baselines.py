@@ -66,42 +66,69 @@ def sample(windows: Windows, cfg: ForecasterConfig, names, settings: dict, seed:
     return {name: torch.cat(x).double() for name, x in xs.items()}, torch.cat(ys).double(), true_y
 
 
+# A search whose best value sits on an edge of its grid has not found its best: the ridge tries
+# penalties further out, ten times apart, and the MLP trains on, a validation period at a time,
+# while its best step is its last, up to these limits.
+MAX_EXTRA_ALPHAS = 6
+MIN_GAIN = 1e-4  # relative validation MAE a penalty past the edge must gain to extend the grid again
+MAX_STEPS_FACTOR = 3
+VAL_EVERY = 100
+
+
 def fit_ridge(x, y, x_val, y_val, alphas) -> tuple[torch.Tensor, dict]:
-    """Closed-form ridge (bias not penalised) for each alpha; keep the best validation MAE."""
+    """Closed-form ridge (bias not penalised) for each alpha; keep the best validation MAE. While
+    the best is the smallest (nonzero) or the largest alpha tried and the last step out gained
+    something, the grid extends past it."""
     a, a_val = add_bias(x), add_bias(x_val)
     gram, rhs = a.T @ a, a.T @ y
     penalty = torch.eye(a.shape[1], dtype=a.dtype)
     penalty[-1, -1] = 0
-    scores = {}
-    best = None
+    scores, weights = {}, {}
+
+    def score(alpha):
+        weights[alpha] = torch.linalg.solve(gram + alpha * len(y) * penalty, rhs)
+        scores[alpha] = float((a_val @ weights[alpha]).clamp(0, 1).sub(y_val).abs().mean())
+
     for alpha in alphas:
-        w = torch.linalg.solve(gram + alpha * len(y) * penalty, rhs)
-        scores[alpha] = float((a_val @ w).clamp(0, 1).sub(y_val).abs().mean())
-        if best is None or scores[alpha] < scores[best[0]]:
-            best = (alpha, w)
-    return best[1], {"alpha": best[0], "val_mae_by_alpha": scores}
+        score(alpha)
+    for _ in range(MAX_EXTRA_ALPHAS):
+        best, tried = min(scores, key=scores.get), sorted(scores)
+        if len(tried) < 2 or best not in (tried[0], tried[-1]) or best == 0:
+            break
+        further = best / 10 if best == tried[0] else best * 10
+        score(further)
+        if scores[further] > scores[best] * (1 - MIN_GAIN):  # no real gain out there: the edge was not limiting
+            break
+    best = min(scores, key=scores.get)
+    extended = sorted(set(scores) - set(alphas))
+    return weights[best], {"alpha": best, "val_mae_by_alpha": scores, "alphas_added_past_the_grid": extended}
 
 
 def fit_mlp(x, y, x_val, y_val, cfg: ForecasterConfig) -> tuple[MLP, dict]:
+    """AdamW for cfg.steps, validated every VAL_EVERY steps (and at the end); while the best
+    validation is the latest, training goes on (up to MAX_STEPS_FACTOR x cfg.steps)."""
     torch.manual_seed(cfg.seed)
     mlp = MLP(x.shape[1], cfg.hidden)
     opt = torch.optim.AdamW(mlp.parameters(), lr=cfg.lr)
     x, y, x_val, y_val = x.float(), y.float(), x_val.float(), y_val.float()
     g = torch.Generator().manual_seed(cfg.seed)
     best = (float("inf"), None, -1)
-    for step in range(1, cfg.steps + 1):
+    step = last_val = 0
+    while step < cfg.steps or (best[2] == last_val and step < MAX_STEPS_FACTOR * cfg.steps):
+        step += 1
         idx = torch.randint(0, len(y), (cfg.batch,), generator=g)
         loss = F.binary_cross_entropy_with_logits(mlp(x[idx]), y[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 100 == 0 or step == cfg.steps:
+        if step % VAL_EVERY == 0 or step == cfg.steps:
+            last_val = step
             with torch.no_grad():
                 mae = float((torch.sigmoid(mlp(x_val)) - y_val).abs().mean())
             if mae < best[0]:
                 best = (mae, {k: v.clone() for k, v in mlp.state_dict().items()}, step)
     mlp.load_state_dict(best[1])
-    return mlp.eval(), {"val_mae": best[0], "best_step": best[2]}
+    return mlp.eval(), {"val_mae": best[0], "best_step": best[2], "steps_run": step}
 
 
 def fit_forecasters(
