@@ -210,6 +210,21 @@ def fig_rollouts(rollout: dict, path) -> None:
     save(fig, path)
 
 
+def fig_adapt(adapt: dict, path) -> None:
+    """Next-step and rollout MAE against the minutes of the new fish tuned on (0: zero-shot): the
+    SBM fine-tuned, the per-neuron forecasters refitted on the same minutes, persistence."""
+    k = adapt["minutes"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
+    for ax, key, title in zip(axes, ("next_step_mae", "rollout_mae"), ("Next step", "Rollout, mean over the horizon")):
+        for name in ("sbm", "ridge", "mlp", "persistence"):
+            if name in adapt[key]:
+                ax.plot(k, adapt[key][name], "o-", color=COLOURS[name], label=LABELS[name])
+        ax.set(xlabel="minutes of the new fish tuned on (0: zero-shot)", ylabel="MAE (spike probability)", title=title)
+    axes[0].legend(fontsize=8, frameon=False)
+    fig.suptitle(f"Held-out fish {', '.join(adapt['heldout'])}, scored after the longest tuning stretch", fontsize=10)
+    save(fig, path)
+
+
 def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "ridge", "mlp", "persistence")) -> None:
     """True held-out states (grey) and each forecaster's, in the PCA and UMAP fitted on the true
     states of the other frames."""

@@ -28,6 +28,7 @@ FIGURES = {
         "fig2a_calibration.png",
         "fig2b_context.png",
         "rollouts.png",
+        "adapt.png",
         "fig2d_fidelity.png",
         "next_step_table.html",
     ],

@@ -3,8 +3,9 @@ drawn from the evaluation's files only.
 
     python scripts/draw_figures.py --next-step eval/next_step.json --rollout eval/rollout.json \
         --example eval/rollout_example.h5 --fidelity eval/fidelity.json --embedding eval/embedding.csv \
-        [--connectome eval/connectome.json] --fig1b fig1b.png --fig1c fig1c.png --fig2a fig2a.png --fig2b fig2b.png \
-        --rollouts rollouts.png --fig2d fig2d.png --table table.html --table-csv table.csv \
+        --adapt eval/adapt.json [--connectome eval/connectome.json] --fig1b fig1b.png --fig1c fig1c.png \
+        --fig2a fig2a.png --fig2b fig2b.png \
+        --rollouts rollouts.png --adapt-figure adapt.png --fig2d fig2d.png --table table.html --table-csv table.csv \
         [--connectome-figure connectome.png]
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from sbm import figures
 from sbm.cli import Command, arg, run
 from sbm.io.atomic import atomic_path
-from sbm.io.contracts import ROLLOUT_EXAMPLE, Connectome, Fidelity, NextStep, Rollout, first_group, read_result
+from sbm.io.contracts import ROLLOUT_EXAMPLE, Adapt, Connectome, Fidelity, NextStep, Rollout, first_group, read_result
 from sbm.io.errors import InputError
 
 
@@ -28,11 +29,13 @@ class Args(Command):
     fidelity: Path = arg("eval/fidelity.json")
     embedding: Path = arg("eval/embedding.csv")
     connectome: Path | None = arg("eval/connectome.json (simulated data)", None)
+    adapt: Path = arg("eval/adapt.json")
     fig1b: Path = arg("PNG: brain maps, truth against rollout")
     fig1c: Path = arg("PNG: neuron traces")
     fig2a: Path = arg("PNG: calibration and mean activity")
     fig2b: Path = arg("PNG: MAE against context length")
     rollouts: Path = arg("PNG: rollout MAE and mean activity against horizon")
+    adapt_figure: Path = arg("PNG: MAE against the minutes of a new fish tuned on")
     fig2d: Path = arg("PNG: PCA and UMAP of true and forecast states")
     table: Path = arg("HTML: the next-step table")
     table_csv: Path = arg("CSV: the next-step table")
@@ -56,6 +59,7 @@ def main(args: Args) -> None:
     drawn(args.fig2a, figures.fig2a_calibration, next_step)
     drawn(args.fig2b, figures.fig2b_context, next_step)
     drawn(args.rollouts, figures.fig_rollouts, rollout)
+    drawn(args.adapt_figure, figures.fig_adapt, read_result(args.adapt, Adapt))
     drawn(args.fig2d, figures.fig2d_fidelity, embedding, fidelity)
     if (args.connectome is None) != (args.connectome_figure is None):
         raise InputError(args.connectome or args.connectome_figure, "--connectome and --connectome-figure go together")

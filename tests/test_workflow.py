@@ -19,8 +19,9 @@ from conftest import SIMULATED_CASCADE, good_fields, load_script, run_script, wr
 
 from sbm.cli import parse
 from sbm.data.split import SplitConfig
+from sbm.eval.adapt import AdaptConfig
 from sbm.eval.search import SearchConfig
-from sbm.io.contracts import Behavior, Connectome, Fidelity, NextStep, Rollout, Search, read_result
+from sbm.io.contracts import Adapt, Behavior, Connectome, Fidelity, NextStep, Rollout, Search, read_result
 from sbm.model.baselines import ORACLES
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
@@ -118,6 +119,7 @@ def test_dry_run_synthetic_default():
         "fit_baselines": 1,
         "evaluate_next_step": 1,
         "evaluate_rollout": 1,
+        "adapt": 1,
         "evaluate_fidelity": 1,
         "evaluate_connectome": 1,
         "figures": 1,
@@ -156,6 +158,7 @@ def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
         "fit_baselines": 1,
         "evaluate_next_step": 1,
         "evaluate_rollout": 1,
+        "adapt": 1,
         "evaluate_fidelity": 1,
         "figures": 1,
         "fit_behavior_baselines": 1,
@@ -356,6 +359,7 @@ def test_a_rule_depends_on_the_code_it_runs():
         (("split",), SplitConfig),
         (("sbm", "model"), SBMConfig),
         (("sbm", "train"), TrainConfig),
+        (("sbm", "adapt"), AdaptConfig),
         (("baselines",), ForecasterConfig),
         (("pnm", "model"), PNMConfig),
         (("pnm", "train"), PNMTrainConfig),
@@ -399,6 +403,8 @@ QUICK_SBM = {
     "model": {"d_model": 16, "n_heads": 2, "n_layers": 1, "cluster_size": 256},
     "train": {"max_steps": 6, "batch_size": 2, "val_windows": 4},
     "evaluate": {"stride": 20, "rollout_horizon": 4, "rollout_starts": 2},
+    # half a minute and a minute of each held-out fish (about 2.2 minutes long), a few steps each
+    "adapt": {"minutes": [0, 0.5, 1], "min_eval_minutes": 0.5, "steps": 4, "batch_size": 2, "val_windows": 4},
 }
 QUICK_BASELINES = {"windows": 20, "steps": 100}
 QUICK_POCO = {
@@ -465,6 +471,9 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     connectome = read_result(tmp_path / "results/tiny/eval/connectome.json", Connectome)
     assert 0 <= connectome["auroc"]["attention"] <= 1 and 0 <= connectome["auroc"]["lag1_correlation"] <= 1
     assert len(result["mae_by_context"]["sbm"]) == 12
+    adapt = read_result(tmp_path / "results/tiny/eval/adapt.json", Adapt)
+    assert adapt["minutes"] == [0, 0.5, 1] and len(adapt["next_step_mae"]["sbm"]) == 3
+    assert adapt["next_step_mae"]["persistence"][0] == adapt["next_step_mae"]["persistence"][2]  # one scored segment
     behavior = read_result(tmp_path / "results/tiny/eval/behavior.json", Behavior)
     assert behavior["behaviors"] == ["left_turn", "raw_left"] and set(behavior["r"]) == {
         f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")
@@ -489,6 +498,7 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
         "fit_baselines": 1,
         "evaluate_next_step": 1,
         "evaluate_rollout": 1,
+        "adapt": 1,
         "evaluate_fidelity": 1,
         "evaluate_connectome": 1,
         "figures": 1,
@@ -624,6 +634,7 @@ def test_chen2018_path_with_raw_dir_skips_download(chen_run):
         "fit_baselines": 1,
         "evaluate_next_step": 1,
         "evaluate_rollout": 1,
+        "adapt": 1,
         "evaluate_fidelity": 1,
         "figures": 1,
         "fit_behavior_baselines": 1,

@@ -121,13 +121,25 @@ class TrainingFish(Command):
 
 
 class Windows(torch.utils.data.Dataset):
-    """Every window of `context + 1` frames, every `stride` frames, of the given fish."""
+    """Every window of `context + 1` frames, every `stride` frames, of the given fish; with
+    `frames` (first, stop), only the windows lying wholly within those frames of each fish."""
 
     def __init__(
-        self, fishes: list[Fish], context: int, stride: int = 1, block_frames: int = 128, cached_blocks: int = 16
+        self,
+        fishes: list[Fish],
+        context: int,
+        stride: int = 1,
+        block_frames: int = 128,
+        cached_blocks: int = 16,
+        frames: tuple[int, int] | None = None,
     ):
         self.fishes, self.context, self.block_frames, self.cached_blocks = fishes, context, block_frames, cached_blocks
-        self.index = [(f, s) for f, fish in enumerate(fishes) for s in range(0, fish.n_frames - context, stride)]
+        first, stop = frames or (0, None)
+        self.index = [
+            (f, s)
+            for f, fish in enumerate(fishes)
+            for s in range(first, min(stop or fish.n_frames, fish.n_frames) - context, stride)
+        ]
         self._files, self._blocks, self._pid = {}, OrderedDict(), None
 
     def __len__(self):

@@ -64,6 +64,7 @@ def next_step_errors(
     keep_states: int = 0,
     progress: bool = False,
     truth: SimulatedTruth | None = None,
+    first_frame: int = 0,
 ) -> dict:
     """Sums of absolute errors of the SBM and the baselines at each window's last frame (and, for
     BY_CONTEXT, at every step: index t is the forecast from t + 1 frames), the mean activity over
@@ -71,10 +72,11 @@ def next_step_errors(
     `keep_states` windows. `fitted`: name -> (forecaster, whether it reads the oracle's stimulus;
     sbm.eval.load.Evaluated.fitted). `reliability` (forecaster name ->
     sbm.eval.metrics.Reliability) accumulates calibration across calls. With the simulator's
-    `truth`, the same forecasts are also scored against the true probabilities."""
+    `truth`, the same forecasts are also scored against the true probabilities. Windows start at
+    `first_frame` or later (sbm.eval.adapt scores the frames after those a model was tuned on)."""
     C = model.cfg.context
     fish = open_probs(path, C + 1)
-    windows = Windows([fish], C, stride)
+    windows = Windows([fish], C, stride, frames=(first_frame, None))
     kept = set(spaced_windows(windows, keep_states)) if keep_states else set()
     model.eval().to(device)
     fitted = fitted or {}

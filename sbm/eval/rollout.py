@@ -34,15 +34,17 @@ def rollout_errors(
     batch_size: int = 8,
     fitted: dict[str, tuple[Forecaster, bool]] | None = None,
     truth: SimulatedTruth | None = None,
+    first_frame: int = 0,
 ) -> dict:
     """Roll the SBM, persistence and the `fitted` forecasters (name -> (forecaster, whether it
     reads the oracle's stimulus)) out from `starts` evenly spaced points of one fish: sums of
     absolute errors and of the mean activity (forecast and true) at each horizon step, and one
     example (the middle start) in full: the true frames and the SBM's rollout, for the figures.
-    With the simulator's `truth`, the rollouts are also scored against the true probabilities."""
+    With the simulator's `truth`, the rollouts are also scored against the true probabilities.
+    Rollouts start at `first_frame` or later."""
     C = model.cfg.context
     fish = open_probs(path, C + horizon)
-    windows = Windows([fish], context=C + horizon - 1)  # C frames to start from + the true future
+    windows = Windows([fish], context=C + horizon - 1, frames=(first_frame, None))  # C start frames + the true future
     chosen = spaced_windows(windows, starts)
     model.eval()
     rollers = {"sbm": (sbm_forecaster(model), False), "persistence": (persistence, False), **(fitted or {})}

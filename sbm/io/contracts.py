@@ -236,6 +236,19 @@ class Rollout(TypedDict):
     truth: dict | None  # simulated fish: as NextStep's, a list per horizon step
 
 
+class Adapt(TypedDict):
+    heldout: list
+    minutes: list  # k: minutes of each held-out fish tuned on (0: zero-shot), those every fish kept
+    # forecaster -> per k, the mean over held-out fish of the next-step MAE / of the rollout MAE
+    # averaged over its horizon, on each fish's frames after its largest k. "ridge" and "mlp" are
+    # the per-neuron forecasters: at k = 0 fitted on the training fish, else on the k minutes.
+    next_step_mae: dict
+    rollout_mae: dict
+    tune_s: list  # per k, the mean wall time of the SBM's fine-tune (s)
+    config: dict  # the `sbm.adapt` settings
+    per_subject: list  # per fish: by_minutes (scores, best fine-tuning step, wall times), what was dropped
+
+
 class Fidelity(TypedDict):
     metrics: dict  # forecaster -> energy_distance, classifier_accuracy (0.5: indistinguishable)
     per_subject: dict

@@ -33,7 +33,7 @@ from sbm.data.windows import (
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
 from sbm.model.forecast import abs_error, persistence
-from sbm.model.sbm import SBM, SBMConfig, body_matrices, masked_bce, save_weights, update_centroids
+from sbm.model.sbm import SBM, SBMConfig, body_matrices, load_weights, masked_bce, save_weights, update_centroids
 from sbm.settings import from_dict
 
 log = logging.getLogger(__name__)
@@ -150,8 +150,16 @@ def train(
     device: str = "cpu",
     extra: dict | None = None,
     progress: bool = True,
+    init=None,
+    train_frames: tuple[int, int] | None = None,
+    val_frames: tuple[int, int] | None = None,
 ) -> dict:
-    """Train (or continue training) and write the best weights to `out_path`. Returns a summary."""
+    """Train (or continue training) and write the best weights to `out_path`. Returns a summary.
+
+    A fine-tune (sbm.eval.adapt): `init` names trained weights to start from (of the same model
+    config), validated before the first step so that they stay the best unless training beats
+    them; `train_frames` and `val_frames` (first, stop) restrict the windows of the training and
+    of the validation fish to those frames."""
     rank, world = distributed()
     if cfg.batch_size % world:
         raise ValueError(f"batch_size {cfg.batch_size} does not split over {world} processes")
@@ -167,8 +175,12 @@ def train(
     val_fish = load_fish(val_paths, model_cfg.context)
     check_same_stimuli(train_fish + val_fish)
     model_cfg = replace(model_cfg, n_stimuli=len(train_fish[0].stimulus_names))
-    windows = Windows(train_fish, model_cfg.context, cfg.stride)
-    val_windows = Windows(val_fish, model_cfg.context)
+    windows = Windows(train_fish, model_cfg.context, cfg.stride, frames=train_frames)
+    val_windows = Windows(val_fish, model_cfg.context, frames=val_frames)
+    if not len(windows) or not len(val_windows):
+        raise InputError(
+            train_paths[0], f"no window of {model_cfg.context + 1} frames in {train_frames} / {val_frames}"
+        )
     per_rank = cfg.batch_size // world
     val_idx = spaced_windows(val_windows, cfg.val_windows)[rank::world]
     val_batches = [val_idx[i : i + per_rank] for i in range(0, len(val_idx), per_rank)]
@@ -184,6 +196,11 @@ def train(
         f.n_frames * f.n_neurons for f in train_fish
     )
     torch.nn.init.constant_(model.head.bias, math.log(mean_prob / (1 - mean_prob)))
+    if init is not None:
+        trained, state = load_weights(init)
+        if asdict(trained.cfg) != asdict(model_cfg) or state["data"]["stimulus_names"] != train_fish[0].stimulus_names:
+            raise InputError(init, "its model config or stimulus columns differ from the fish it would be tuned on")
+        model.load_state_dict(trained.state_dict())
     model = model.to(device)
     model.checkpointing = cfg.checkpointing
     muon_params, adamw_params = body_matrices(model)
@@ -194,7 +211,7 @@ def train(
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(total, cfg.warmup)) for o in optimizers]
     step, best = 0, {"val_loss": math.inf, "step": -1}
     ckpt_path, best_path, metrics_path = run_dir / "ckpt.pt", run_dir / "best.pt", run_dir / "metrics.csv"
-    data_id = fingerprint(train_paths + val_paths)
+    data_id = fingerprint(train_paths + val_paths + ([str(init)] if init is not None else []))
     state = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
     if state is not None:
         if state["config"] != asdict(model_cfg) or state["train"] != asdict(cfg) or state["world"] != world:
@@ -253,6 +270,13 @@ def train(
         world,
         sum(p.numel() for p in model.parameters()) / 1e6,
     )
+    if init is not None and step == 0:  # a fine-tune keeps its starting weights unless training beats them
+        row = {"step": 0, "epoch": 0, **validate(model, val_batches, val_windows, device, autocast)}
+        best = {"val_loss": row["val_loss"], "val_mae": row["val_mae"], "step": 0}
+        if rank == 0:
+            with atomic_path(best_path) as tmp:
+                save_weights(model, tmp)
+            append_metrics(metrics_path, row)
     start_time = time.time()
     bar = tqdm(total=total, initial=step, disable=not progress or rank != 0, desc="train SBM", unit="step")
     while step < total:

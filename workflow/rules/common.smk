@@ -165,6 +165,7 @@ def evaluation_outputs():
         "example": "rollout_example.h5",
         "fidelity": "fidelity.json",
         "embedding": "embedding.csv",
+        "adapt": "adapt.json",
     }
     if config["source"] == "synthetic":  # the simulator's wiring is known
         names["connectome"] = "connectome.json"
@@ -347,6 +348,20 @@ def sbm_run_dir(spatial=None, folder="sbm"):
     ).hexdigest()
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return f"{RESULTS}/{folder}/run-{digest}"
+
+
+def adapt_run_dir():
+    """The fine-tunes' ckpts: a rerun of the same settings and code resumes them (a retrained SBM
+    restarts them: its weights are part of the ckpts' data)."""
+    key = {
+        "adapt": config["sbm"]["adapt"],
+        "baselines": config["baselines"],
+        "sbm": sbm_run_dir(),
+        "code": hashlib.sha1(
+            b"".join(Path(path).read_bytes() for path in [script("adapt_sbm.py"), *code("adapt_sbm.py")])
+        ).hexdigest(),
+    }
+    return f"{RESULTS}/adapt/run-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]}"
 
 
 def launcher(wildcards, resources):

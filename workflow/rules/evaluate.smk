@@ -66,6 +66,37 @@ rule evaluate_rollout:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
 
+# The trained SBM taken to each held-out fish: fine-tuned on its first minutes, scored on the rest.
+rule adapt:
+    input:
+        weights=rules.train_sbm.output.out,
+        forecasters=rules.fit_baselines.output.out,
+        split=rules.split.output.out,
+        heldout=probs_of("heldout"),
+        script=script("adapt_sbm.py"),
+        code=code("adapt_sbm.py"),
+    output:
+        out=f"{RESULTS}/eval/adapt.json",
+    log:
+        f"{LOGS}/adapt.log",
+    conda:
+        ENV
+    threads: ALL_CORES
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        args=cli(
+            settings=config["sbm"]["adapt"],
+            baselines=config["baselines"],
+            evaluate={k: config["sbm"]["evaluate"][k] for k in ("stride", "rollout_horizon", "rollout_starts")},
+            batch_size=config["sbm"]["evaluate"]["batch_size"],
+            run_dir=adapt_run_dir(),
+        ),
+    shell:
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
+
+
 rule evaluate_fidelity:
     input:
         states=rules.evaluate_next_step.output.states,

@@ -24,6 +24,9 @@ rule figures:
         rollouts=report(
             f"{RESULTS}/figures/rollouts.png", caption="../report/rollouts.rst", category="Figure 2: evaluation"
         ),
+        adapt_figure=report(
+            f"{RESULTS}/figures/adapt.png", caption="../report/adapt.rst", category="Figure 2: evaluation"
+        ),
         fig2d=report(
             f"{RESULTS}/figures/fig2d_fidelity.png", caption="../report/fig2d.rst", category="Figure 2: evaluation"
         ),
