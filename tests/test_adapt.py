@@ -4,7 +4,9 @@ adaptation of a held-out fish."""
 
 import csv
 import json
+import shutil
 
+import h5py
 import pytest
 import torch
 from conftest import write_probs
@@ -12,6 +14,7 @@ from test_sbm_train import MODEL, TRAIN, command, train_sbm
 
 from sbm.data.windows import Windows, open_probs
 from sbm.eval.adapt import AdaptConfig, adapt_fish, plan_minutes, summarise_adaptation
+from sbm.eval.load import load_evaluated
 from sbm.io.errors import InputError
 from sbm.model.sbm import SBMConfig, load_weights
 from sbm.train.baselines import ForecasterConfig, fit_forecasters
@@ -80,3 +83,19 @@ def test_a_held_out_fish_adapted_over_minutes(tmp_path, probs_dir, trained):
     summary = summarise_adaptation([result], cfg)
     assert summary["minutes"] == [0, 0.5, 0.6] and len(summary["rollout_mae"]["sbm"]) == 3
     json.dumps(summary)  # the result is plain JSON
+
+
+def test_fish_at_another_frame_rate_are_refused_in_training_and_evaluation(tmp_path, probs_dir, trained):
+    fast = tmp_path / "subject_5.h5"
+    shutil.copy(probs_dir / "subject_5.h5", fast)
+    with h5py.File(fast, "r+") as f:
+        f.attrs["fps"] = 3.0
+    with pytest.raises(
+        InputError, match=r"frame rate more than 25% from the SBM's training fish \(2 Hz\): subject_5.h5"
+    ):
+        load_evaluated(trained, None, ["subject_5"], [fast])
+    model, _ = load_weights(trained)
+    settings = TrainConfig(batch_size=4, epochs=1, max_steps=1, val_windows=4)
+    train_files = [str(probs_dir / f"subject_{i}.h5") for i in (1, 2)]
+    with pytest.raises(InputError, match=r"from the training fish's median \(2 Hz\): subject_5.h5 at 3 Hz"):
+        train(model.cfg, settings, train_files, [str(fast)], tmp_path / "run", tmp_path / "w.pt", progress=False)

@@ -215,14 +215,16 @@ def test_bad_config_is_rejected(override, message):
 def test_bad_config_file_names_the_file_and_every_problem(tmp_path):
     mine = tmp_path / "mine.yaml"
     mine.write_text(
-        yaml.safe_dump({"sbm": {"model": {"d_modle": 64, "n_heads": 0}}, "pnm": {"behaviors": ["tail_flip"]}})
+        yaml.safe_dump(
+            {"sbm": {"model": {"d_modle": 64, "n_heads": 0}}, "pnm": {"behaviors": ["left_turn", "left_turn"]}}
+        )
     )
     proc = snakemake("-n", "--configfile", REPO / "config/chen2018.yaml", mine, check=False)
     lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()]
     assert proc.returncode != 0 and len(lines) < 15
     assert f"config key 'sbm.model.d_modle' (from {mine}) is unknown; known here: backend," in proc.stdout
     assert f"config key 'sbm.model.n_heads' (from {mine}): 0 is less than the minimum of 1" in lines
-    assert f"config key 'pnm.behaviors.0' (from {mine}): 'tail_flip' is not one of" in proc.stdout
+    assert f"config key 'pnm.behaviors' (from {mine}): ['left_turn', 'left_turn'] has non-unique elements" in lines
 
 
 def job_blocks(output: str) -> list[dict]:

@@ -98,6 +98,20 @@ def check_same_stimuli(fishes: list[Fish]) -> None:
             )
 
 
+def check_frame_rates(fps: dict[str, float], reference: float, tolerance: float, whose: str) -> None:
+    """Refuse, all named in one error, the fish (path -> frames per second) whose frame rate
+    differs from `reference` by more than `tolerance` (a share of it): a model reads frames, so a
+    fish at another rate would be read at another time scale."""
+    off = {path: rate for path, rate in fps.items() if abs(rate - reference) > tolerance * reference}
+    if off:
+        listed = ", ".join(f"{Path(path).name} at {rate:.3g} Hz" for path, rate in off.items())
+        raise InputError(
+            next(iter(off)),
+            f"frame rate more than {tolerance:.0%} from {whose} ({reference:.3g} Hz): {listed}; resample those fish"
+            " or raise sbm.train.fps_tolerance",
+        )
+
+
 @dataclass(kw_only=True)
 class TrainingFish(Command):
     """The arguments of a script that fits on the training fish and selects on the validation fish

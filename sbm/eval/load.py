@@ -7,7 +7,9 @@ import torch
 
 from sbm.cli import Command, arg
 from sbm.data.split import read_split, split_files
+from sbm.data.windows import check_frame_rates
 from sbm.eval.truth import SimulatedTruth, read_truth, truth_files
+from sbm.io.contracts import PROBS, open_checked
 from sbm.io.errors import InputError
 from sbm.model.baselines import ORACLES, Forecasters
 from sbm.model.forecast import Forecaster, sbm_forecaster
@@ -21,10 +23,20 @@ def check_unseen(path, seen: list[str], heldout: list[str]) -> None:
         raise InputError(path, f"was trained or selected on held-out fish {leaked}")
 
 
-def load_evaluated(weights_path, forecasters_path, heldout: list[str]) -> tuple[SBM, Forecasters | None]:
-    """The SBM and (if a path is given) the baseline forecasters, each checked against the split."""
+def load_evaluated(
+    weights_path, forecasters_path, heldout: list[str], heldout_paths: list = ()
+) -> tuple[SBM, Forecasters | None]:
+    """The SBM and (if a path is given) the baseline forecasters, each checked against the split;
+    the held-out fish's probs files, if given, against the frame rate the SBM was trained at."""
     model, state = load_weights(weights_path)
     check_unseen(weights_path, state["training"]["train_fish"] + state["training"]["val_fish"], heldout)
+    if "fps" in state["data"]:  # weights from before the frame rate was recorded: not checked
+        rates = {}
+        for path in heldout_paths:
+            with open_checked(path, PROBS) as f:
+                rates[str(path)] = float(f.attrs["fps"])
+        tolerance = state["training"]["settings"]["fps_tolerance"]
+        check_frame_rates(rates, state["data"]["fps"], tolerance, "the SBM's training fish")
     forecasters = None
     if forecasters_path:
         forecasters = Forecasters.from_state(torch.load(forecasters_path, weights_only=False))
@@ -52,7 +64,7 @@ def load_evaluation(
     """(held-out subjects, their probs files in that order, the SBM, the forecasters if a path is given)."""
     split = read_split(args.split)
     paths = split_files(split, "heldout", args.heldout, args.split)
-    model, fitted = load_evaluated(args.weights, forecasters, split.heldout)
+    model, fitted = load_evaluated(args.weights, forecasters, split.heldout, paths)
     return split.heldout, paths, model, fitted
 
 

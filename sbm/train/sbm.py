@@ -17,12 +17,14 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
 from sbm.data.windows import (
     Windows,
+    check_frame_rates,
     check_same_stimuli,
     collate,
     epoch_batches,
@@ -72,6 +74,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model
     checkpointing: bool = False  # recompute each block's activations in the backward pass (memory for large N)
     seed: int = 0
+    # Fish whose frame rate is further than this share from the training fish's median are refused
+    # (here, and the held-out fish in the evaluation): the model's context is a number of frames.
+    fps_tolerance: float = 0.25
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -174,6 +179,10 @@ def train(
     train_fish = load_fish(train_paths, model_cfg.context)
     val_fish = load_fish(val_paths, model_cfg.context)
     check_same_stimuli(train_fish + val_fish)
+    fps = float(np.median([f.fps for f in train_fish]))
+    check_frame_rates(
+        {f.path: f.fps for f in train_fish + val_fish}, fps, cfg.fps_tolerance, "the training fish's median"
+    )
     model_cfg = replace(model_cfg, n_stimuli=len(train_fish[0].stimulus_names))
     windows = Windows(train_fish, model_cfg.context, cfg.stride, frames=train_frames)
     val_windows = Windows(val_fish, model_cfg.context, frames=val_frames)
@@ -347,6 +356,7 @@ def train(
         data = {
             "stimulus_names": train_fish[0].stimulus_names,
             "context": model_cfg.context,
+            "fps": fps,  # the training fish's median frame rate: fish far from it are refused
             "train_mean_prob": mean_prob,
             "positions": "per fish: centred on the bounding box, divided by the largest half-extent",
         }
