@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import h5py
 import numpy as np
+import pynwb
 import pytest
 from conftest import good_fields, run_script, write_fields
 
@@ -126,8 +127,6 @@ def nwb_file(neurons, path, **changes):
 
 
 def test_bad_nwb_files_are_refused_with_their_name(neurons, tmp_path):
-    import pynwb
-
     path = nwb_file(neurons, tmp_path / "subject_1.nwb")
     with h5py.File(path, "r+") as f:  # an imaging plane without its grid: no positions
         del f["general/optophysiology/ImagingPlane/grid_spacing"]
@@ -173,3 +172,21 @@ def test_the_export_script_writes_every_fish_of_a_config(small_fish, tmp_path):
     assert run_script("export_fish", ["--config", config, "--format", "npz", "--out-dir", tmp_path / "out"]) == 0
     assert read_recording(tmp_path / "out/subject_1.npz").kind == "fluorescence"
     assert run_script("export_fish", ["--config", config, "--format", "parquet", "--out-dir", tmp_path]) == 1
+
+
+def test_nwb_stimulus_at_another_rate_is_held_per_frame_and_behaviour_at_another_rate_defers(neurons, tmp_path):
+    path = nwb_file(neurons, tmp_path / "subject_1.nwb")
+    frame_times = np.arange(neurons.n_frames) / neurons.fps
+    fast = np.arange(4 * neurons.n_frames, dtype=float) % 7  # four samples per frame
+    with pynwb.NWBHDF5IO(str(path), "a") as io:
+        nwb = io.read()
+        nwb.add_stimulus(pynwb.TimeSeries(name="laser", data=fast, unit="mW", rate=4 * neurons.fps))
+        series = nwb.processing["behavior"]["BehavioralTimeSeries"]["left_turn"]
+        nwb.processing["behavior"]["BehavioralTimeSeries"].create_timeseries(
+            name="tail", data=np.zeros(3 * neurons.n_frames), unit="rad", rate=3 * series.rate
+        )
+        io.write(nwb)
+    back = read_recording(path)
+    laser = back.stimulus[:, back.stimulus_names.index("laser")]
+    np.testing.assert_array_equal(laser, fast[np.round(frame_times * 4 * neurons.fps).astype(int)])
+    assert back.behavior is None and "tail has" in back.behavior_problem and back.n_neurons == neurons.n_neurons

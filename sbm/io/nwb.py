@@ -9,11 +9,13 @@ What is read (everything else in the file is left alone):
     positions  the weighted centroid of each ROI's voxel, pixel or image mask in its
                PlaneSegmentation, in micrometres through the imaging plane's grid_spacing (and
                origin_coords, when given); a 2-D mask takes z from origin_coords (else 0).
-    stimulus   every TimeSeries in the file's stimulus group with one sample per frame (one
-               column per series, or per column of a 2-D one, named <series>_<k>), and every
-               TimeIntervals table with a `stimulus_name` column (one 0/1 column per name: on for
-               the frames whose time falls in one of its intervals).
-    behaviour  every TimeSeries of every BehavioralTimeSeries container, one sample per frame.
+    stimulus   every TimeSeries in the file's stimulus group (one column per series, or per
+               column of a 2-D one, named <series>_<k>; at another rate than the frames, its
+               last sample at or before each frame), and every TimeIntervals table with a
+               `stimulus_name` column (one 0/1 column per name: on for the frames whose time
+               falls in one of its intervals).
+    behaviour  every TimeSeries of every BehavioralTimeSeries container, one sample per frame
+               (otherwise the behaviour stages refuse the fish and say why; the others run).
 """
 
 import warnings
@@ -117,6 +119,23 @@ def _frame_columns(path, series, T) -> np.ndarray:
     return data.reshape(T, -1)
 
 
+def _at_frames(path, series, times: np.ndarray) -> np.ndarray:
+    """A stimulus series at the frame times: as it is with one sample per frame, else the last
+    sample at or before each frame (a zero-order hold; frames before its first sample are an error)."""
+    data = np.asarray(series.data[:], dtype=np.float32)
+    data = data.reshape(len(data), -1)
+    if len(data) == len(times):
+        return data
+    if series.rate is not None:
+        own = float(series.starting_time or 0.0) + np.arange(len(data)) / float(series.rate)
+    else:
+        own = np.asarray(series.timestamps[:], dtype=float)
+    index = np.searchsorted(own, times + 1e-9, side="right") - 1
+    if len(own) == 0 or index.min() < 0:
+        raise InputError(path, f"stimulus {series.name} starts after the first frame ({times[0]:.3f} s)")
+    return data[index]
+
+
 def _column_names(series, data) -> list[str]:
     return [series.name] if data.shape[1] == 1 else [f"{series.name}_{k}" for k in range(data.shape[1])]
 
@@ -124,7 +143,7 @@ def _column_names(series, data) -> list[str]:
 def _stimulus(path, nwb, times: np.ndarray, fps: float) -> tuple[np.ndarray, tuple]:
     columns, names = [], []
     for series in nwb.stimulus.values():
-        data = _frame_columns(path, series, len(times))
+        data = _at_frames(path, series, times)
         columns.append(data)
         names += _column_names(series, data)
     half = 0.5 / fps  # an interval covers the frames whose time falls inside it (to half a frame)
@@ -144,17 +163,24 @@ def _stimulus(path, nwb, times: np.ndarray, fps: float) -> tuple[np.ndarray, tup
     return np.concatenate(columns, 1), tuple(names)
 
 
-def _behavior(path, nwb, T) -> tuple[np.ndarray | None, tuple]:
+def _behavior(path, nwb, T) -> tuple[np.ndarray | None, tuple, str]:
+    """(behaviour (T, B), its names, ""), or (None, (), why not): a behaviour that is not sampled
+    once per frame stops only the behaviour stages, as for the Chen layout."""
     pynwb = _pynwb()
     columns, names = [], []
     for module in nwb.processing.values():
         for container in module.data_interfaces.values():
             if isinstance(container, pynwb.behavior.BehavioralTimeSeries):
                 for series in container.time_series.values():
-                    data = _frame_columns(path, series, T)
+                    try:
+                        data = _frame_columns(path, series, T)
+                    except InputError as err:
+                        return None, (), f"behaviour: {err.problem}"
                     columns.append(data)
                     names += _column_names(series, data)
-    return (np.concatenate(columns, 1), tuple(names)) if columns else (None, ())
+    if not columns:
+        return None, (), f"{Path(path).name} has no BehavioralTimeSeries"
+    return np.concatenate(columns, 1), tuple(names), ""
 
 
 def read_nwb(path: str | Path, subject: str | None = None, series: str | None = None) -> Recording:
@@ -190,7 +216,7 @@ def read_nwb(path: str | Path, subject: str | None = None, series: str | None = 
             xyz = _centroids(path, plane)[rows]
             cell_id = np.asarray(plane.id.data[:], dtype=np.int64)[rows]
             stimulus, names = _stimulus(path, nwb, times, fps)
-            behavior, behavior_names = _behavior(path, nwb, T)
+            behavior, behavior_names, behavior_problem = _behavior(path, nwb, T)
     except InputError:
         raise
     except Exception as err:  # pynwb and hdmf raise many types for a file that is not valid NWB
@@ -208,7 +234,7 @@ def read_nwb(path: str | Path, subject: str | None = None, series: str | None = 
             stimulus_names=names,
             behavior=behavior,
             behavior_names=behavior_names,
-            behavior_problem="" if behavior is not None else f"{path.name} has no BehavioralTimeSeries",
+            behavior_problem=behavior_problem,
         )
     )
 
