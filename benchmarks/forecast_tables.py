@@ -6,7 +6,8 @@ the tables of benchmarks/README.md: next step (MAE against the inferred probabil
 simulated fish also against the simulator's truth, per neuron and per population, and where each
 forecaster sits between the per-neuron ridge (0) and the ceiling (1)), rollouts at a few horizons
 (both scorings, growth exponent, mean activity at the last horizon against the truth's), fidelity,
-connectome, and the training wall times.
+connectome, the adaptation to a new fish (MAE against the minutes of it tuned on), and the training
+wall times.
 
     python benchmarks/forecast_tables.py results/synthetic
     python benchmarks/forecast_tables.py results/benchmark --horizons 1 4 8 16 32
@@ -16,7 +17,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from sbm.io.contracts import Connectome, Fidelity, NextStep, Rollout, read_result
+from sbm.io.contracts import Adapt, Connectome, Fidelity, NextStep, Rollout, read_result
 
 
 def table(rows: list[list]) -> str:
@@ -65,6 +66,21 @@ def rollout_rows(result: dict, horizons: list[int]) -> list[list]:
     return rows
 
 
+def adapt_rows(result: dict) -> list[list]:
+    """Per k minutes tuned on: next-step and mean rollout MAE of the SBM, the per-neuron
+    forecasters (refitted on the k minutes; on the training fish at 0) and persistence."""
+    names = [n for n in ("sbm", "ridge", "mlp", "persistence") if n in result["next_step_mae"]]
+    rows = [["minutes", *[f"{n} next step" for n in names], *[f"{n} rollout" for n in names], "fine-tune (s)"]]
+    for i, k in enumerate(result["minutes"]):
+        rows.append(
+            [k]
+            + [number(result["next_step_mae"][n][i]) for n in names]
+            + [number(result["rollout_mae"][n][i]) for n in names]
+            + [f"{result['tune_s'][i]:.0f}"]
+        )
+    return rows
+
+
 def wall_times(folder: Path) -> list[list]:
     rows = [["job", "wall time (s)"]]
     for path in sorted((folder / "benchmarks").glob("train_*.tsv")):
@@ -98,6 +114,9 @@ def main() -> None:
         print(
             "Connectome AUROC\n\n" + table([["method", "AUROC"], *[[k, number(v, 3)] for k, v in auroc.items()]]) + "\n"
         )
+    if (eval_dir / "adapt.json").exists():
+        adapt = read_result(eval_dir / "adapt.json", Adapt)
+        print(f"A new fish: held-out {', '.join(adapt['heldout'])}\n\n" + table(adapt_rows(adapt)) + "\n")
     print("Training\n\n" + table(wall_times(args.results)))
 
 
