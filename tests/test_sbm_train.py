@@ -193,3 +193,16 @@ def test_a_run_whose_every_validation_is_nan_says_so(tmp_path, probs_dir, capsys
         "no validation of the 1 steps gave a finite loss, so there are no best weights: lower the learning rates" in err
     )
     assert not (tmp_path / "run.pt").exists()
+
+
+def test_a_context_in_seconds_is_frames_at_the_training_fishs_rate_for_the_sbm_and_the_baselines(tmp_path, probs_dir):
+    """Probs files at 2 Hz: a 3-second context is 6 frames for the SBM and the fitted baselines."""
+    model = {**MODEL, "context_s": 3.0}
+    train_sbm(command(tmp_path, probs_dir, model=model, train={**TRAIN, "epochs": 1}))
+    net, state = load_weights(tmp_path / "run.pt")
+    assert net.cfg.context == 6 and net.cfg.context_s is None and state["data"]["context_s"] == 3.0
+    argv = command(tmp_path, probs_dir)
+    argv = argv[: argv.index("--settings")]  # --split, --train and --val of the same split
+    argv += ["--context", "12", "--context-s", "3", "--settings", '{"windows": 10, "steps": 100}']
+    assert run_script("fit_forecasters", [*argv, "--out", tmp_path / "f.pt"]) == 0
+    assert torch.load(tmp_path / "f.pt", weights_only=False)["info"]["context"] == 6

@@ -98,6 +98,22 @@ def check_same_stimuli(fishes: list[Fish]) -> None:
             )
 
 
+def context_frames(context: int, context_s: float | None, fishes: list[Fish]) -> int:
+    """The context in frames: `context`, or `context_s` seconds at the median frame rate of
+    `fishes` (the training fish), so that every model of a dataset reads the same frames."""
+    if context_s is None:
+        return context
+    return max(1, round(context_s * float(np.median([f.fps for f in fishes]))))
+
+
+def check_long_enough(fishes: list[Fish], context: int) -> None:
+    """Every fish must hold one window (context + 1 frames); the short ones are named together."""
+    short = [f for f in fishes if f.n_frames < context + 1]
+    if short:
+        listed = ", ".join(f"{Path(f.path).name} ({f.n_frames})" for f in short)
+        raise InputError(short[0].path, f"fewer frames than one window of {context + 1}: {listed}")
+
+
 def check_frame_rates(fps: dict[str, float], reference: float, tolerance: float, whose: str) -> None:
     """Refuse, all named in one error, the fish (path -> frames per second) whose frame rate
     differs from `reference` by more than `tolerance` (a share of it): a model reads frames, so a
@@ -121,15 +137,19 @@ class TrainingFish(Command):
     train: list[Path] = arg("the training fish's probs files")
     val: list[Path] = arg("the validation fish's probs files")
     context: int = arg("frames a forecaster reads (the SBM's context)")
+    context_s: float | None = arg("the context in seconds instead (sbm.model.context_s): sets context", None)
 
     def open_fish(self) -> tuple[Split, dict[str, list[Fish]]]:
         """The split, and its training and validation fish opened and checked against it, one
-        window long at least, sharing one stimulus vocabulary."""
+        window long at least, sharing one stimulus vocabulary. A context in seconds is resolved
+        to frames here, as the SBM's training does (`context` then holds the frames)."""
         split = read_split(self.split)
         fish = {
-            part: [open_probs(p, self.context + 1) for p in split_files(split, part, getattr(self, part), self.split)]
+            part: [open_probs(p, 2) for p in split_files(split, part, getattr(self, part), self.split)]
             for part in ("train", "val")
         }
+        self.context = context_frames(self.context, self.context_s, fish["train"])
+        check_long_enough(fish["train"] + fish["val"], self.context)
         check_same_stimuli(fish["train"] + fish["val"])
         return split, fish
 

@@ -38,6 +38,9 @@ class SBMConfig:
 
     n_stimuli: int = 0  # width of the stimulus one-hot (the dataset's vocabulary)
     context: int = 12  # frames the model reads (about 4 s at 2-3 Hz)
+    # The context in seconds instead: when set, training resolves it once to frames at the training
+    # fish's median frame rate (sbm.data.windows.context_frames) and saves those frames, not this.
+    context_s: float | None = None
     d_model: int = 256
     n_heads: int = 8
     n_layers: int = 4

@@ -25,8 +25,10 @@ from tqdm import tqdm
 from sbm.data.windows import (
     Windows,
     check_frame_rates,
+    check_long_enough,
     check_same_stimuli,
     collate,
+    context_frames,
     epoch_batches,
     model_inputs,
     open_probs,
@@ -103,8 +105,8 @@ def distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
-def load_fish(paths: list[str], context: int) -> list:
-    fishes = [open_probs(p, context + 1) for p in paths]
+def load_fish(paths: list[str]) -> list:
+    fishes = [open_probs(p, 2) for p in paths]
     check_same_stimuli(fishes)
     return fishes
 
@@ -176,9 +178,12 @@ def train(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    train_fish = load_fish(train_paths, model_cfg.context)
-    val_fish = load_fish(val_paths, model_cfg.context)
+    train_fish = load_fish(train_paths)
+    val_fish = load_fish(val_paths)
     check_same_stimuli(train_fish + val_fish)
+    context_s = model_cfg.context_s  # resolved to frames once, here; the saved config holds the frames
+    model_cfg = replace(model_cfg, context=context_frames(model_cfg.context, context_s, train_fish), context_s=None)
+    check_long_enough(train_fish + val_fish, model_cfg.context)
     fps = float(np.median([f.fps for f in train_fish]))
     check_frame_rates(
         {f.path: f.fps for f in train_fish + val_fish}, fps, cfg.fps_tolerance, "the training fish's median"
@@ -356,6 +361,7 @@ def train(
         data = {
             "stimulus_names": train_fish[0].stimulus_names,
             "context": model_cfg.context,
+            "context_s": context_s,  # as configured (None: set in frames)
             "fps": fps,  # the training fish's median frame rate: fish far from it are refused
             "train_mean_prob": mean_prob,
             "positions": "per fish: centred on the bounding box, divided by the largest half-extent",

@@ -85,7 +85,11 @@ rule train_poco:
         mem_mb=8000,
         runtime=12 * 60,
     params:
-        args=cli(context=config["sbm"]["model"]["context"], settings=config["poco"]),
+        args=cli(
+            context=config["sbm"]["model"]["context"],
+            context_s=config["sbm"]["model"]["context_s"],
+            settings=config["poco"],
+        ),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -110,6 +114,10 @@ rule fit_baselines:
         mem_mb=4000,
         runtime=60,
     params:
-        args=cli(context=config["sbm"]["model"]["context"], settings=config["baselines"]),
+        args=cli(
+            context=config["sbm"]["model"]["context"],
+            context_s=config["sbm"]["model"]["context_s"],
+            settings=config["baselines"],
+        ),
     shell:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
