@@ -89,13 +89,13 @@ def test_fish_at_another_frame_rate_are_refused_in_training_and_evaluation(tmp_p
     fast = tmp_path / "subject_5.h5"
     shutil.copy(probs_dir / "subject_5.h5", fast)
     with h5py.File(fast, "r+") as f:
-        f.attrs["fps"] = 3.0
+        f.attrs["fps"] = 3.5
     with pytest.raises(
-        InputError, match=r"frame rate more than 25% from the SBM's training fish \(2 Hz\): subject_5.h5"
+        InputError, match=r"frame rate more than 50% from the SBM's training fish \(2 Hz\): subject_5.h5"
     ):
         load_evaluated(trained, None, ["subject_5"], [fast])
     model, _ = load_weights(trained)
     settings = TrainConfig(batch_size=4, epochs=1, max_steps=1, val_windows=4)
     train_files = [str(probs_dir / f"subject_{i}.h5") for i in (1, 2)]
-    with pytest.raises(InputError, match=r"from the training fish's median \(2 Hz\): subject_5.h5 at 3 Hz"):
+    with pytest.raises(InputError, match=r"from the training fish's median \(2 Hz\): subject_5.h5 at 3.5 Hz"):
         train(model.cfg, settings, train_files, [str(fast)], tmp_path / "run", tmp_path / "w.pt", progress=False)
