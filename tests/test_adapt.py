@@ -26,7 +26,9 @@ def test_the_minutes_that_fit_a_fish_and_the_frames_scored():
     used, dropped, first = plan_minutes(n_frames=1400, fps=2.0, context=12, cfg=cfg)  # 11.7 minutes
     assert used == [0, 1, 2, 5] and list(dropped) == [10] and first == 600
     used, dropped, _ = plan_minutes(n_frames=1500, fps=0.5, context=12, cfg=cfg)  # 1 minute: 30 frames
-    assert 1 not in used and "shorter than a window" in dropped[1]
+    assert 1 not in used and "gives fewer than 8 windows of 13" in dropped[1]
+    used, dropped, _ = plan_minutes(n_frames=1400, fps=2.0, context=12, cfg=cfg, scored_frames=900)
+    assert 5 not in used and "or 900 frames to score" in dropped[5]  # a rollout must fit after it
 
 
 def test_windows_confined_to_frames(probs_dir):
@@ -34,6 +36,7 @@ def test_windows_confined_to_frames(probs_dir):
     windows = Windows([fish], 6, frames=(10, 30))
     starts = [s for _, s in windows.index]
     assert starts[0] == 10 and starts[-1] + 6 == 29 and len(windows) == 14
+    assert len(Windows([fish], 6, frames=(0, 0))) == 0
 
 
 @pytest.fixture(scope="module")

@@ -88,6 +88,8 @@ def nan_activity(f):
         (lambda f: f.update(timestamps=np.r_[np.arange(20), np.arange(21, 41)] / 2.0), "not evenly spaced"),
         (lambda f: f.update(subject=np.asarray("subject_9")), "holds fish 'subject_9', not 'subject_1'"),
         (lambda f: f.update(cell_id=np.zeros(6, int)), "cell_id must be 6 distinct ids"),
+        (lambda f: f.update(cell_id=np.arange(6) + 0.5), "cell_id must hold integer ids"),
+        (lambda f: f.update(fps=np.asarray("fast")), "fps is not numeric"),
     ],
 )
 def test_a_bad_table_file_is_refused_with_its_name_and_the_problem(tmp_path, suffix, damage, message):
@@ -142,6 +144,14 @@ def test_bad_nwb_files_are_refused_with_their_name(neurons, tmp_path):
     with pytest.raises(InputError, match="0 RoiResponseSeries match 'deconvolved'"):
         read_recording(nwb_file(neurons, tmp_path / "subject_3.nwb"), nwb_series="deconvolved")
     assert read_recording(tmp_path / "subject_3.nwb", nwb_series="RoiResponseSeries").n_neurons == neurons.n_neurons
+
+
+def test_nwb_data_are_read_in_their_unit_through_conversion_and_offset(neurons, tmp_path):
+    path = nwb_file(neurons, tmp_path / "subject_1.nwb")
+    with h5py.File(path, "r+") as f:
+        data = f["processing/ophys/Fluorescence/RoiResponseSeries/data"]
+        data.attrs["conversion"], data.attrs["offset"] = 0.5, 10.0
+    np.testing.assert_allclose(read_recording(path).activity, neurons.activity * 0.5 + 10, rtol=1e-6)
 
 
 def test_a_dff_nwb_file_in_percent_is_read_as_a_fraction(neurons, tmp_path):

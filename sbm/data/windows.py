@@ -172,7 +172,7 @@ class Windows(torch.utils.data.Dataset):
         self.index = [
             (f, s)
             for f, fish in enumerate(fishes)
-            for s in range(first, min(stop or fish.n_frames, fish.n_frames) - context, stride)
+            for s in range(first, min(fish.n_frames if stop is None else stop, fish.n_frames) - context, stride)
         ]
         self._files, self._blocks, self._pid = {}, OrderedDict(), None
 

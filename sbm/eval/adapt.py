@@ -54,33 +54,42 @@ class AdaptConfig:
         return from_dict(cls, d, "sbm.adapt")
 
 
-def plan_minutes(n_frames: int, fps: float, context: int, cfg: AdaptConfig) -> tuple[list, dict, int]:
-    """(the k that fit this fish, {k dropped: why}, the first frame scored)."""
+def plan_minutes(
+    n_frames: int, fps: float, context: int, cfg: AdaptConfig, scored_frames: int = 0
+) -> tuple[list, dict, int]:
+    """(the k that fit this fish, {k dropped: why}, the first frame scored). A k must leave
+    `min_eval_minutes` and `scored_frames` (a rollout's frames) after it, and its tuning part must
+    fill a batch of windows and its validation part hold a window."""
     used, dropped = [], {}
     for k in sorted(cfg.minutes):
         frames = round(k * 60 * fps)
-        part = min(frames * (1 - cfg.val_share), frames * cfg.val_share)
-        if n_frames - frames < cfg.min_eval_minutes * 60 * fps:
+        cut = round(frames * (1 - cfg.val_share))
+        left = n_frames - frames
+        if left < cfg.min_eval_minutes * 60 * fps or left < scored_frames:
             dropped[k] = (
                 f"the fish's {n_frames / fps / 60:.1f} minutes leave fewer than min_eval_minutes"
-                f" ({cfg.min_eval_minutes}) to score after {k:g}"
+                f" ({cfg.min_eval_minutes}) or {scored_frames} frames to score after {k:g}"
             )
-        elif k > 0 and part < context + 1:
-            dropped[k] = f"its tuning or validation part ({part:.0f} frames) is shorter than a window ({context + 1})"
+        elif k > 0 and (cut - context < cfg.batch_size or frames - cut < context + 1):
+            dropped[k] = (
+                f"its tuning part ({cut} frames) gives fewer than {cfg.batch_size} windows of {context + 1}, or its"
+                f" validation part ({frames - cut} frames) none"
+            )
         else:
             used.append(k)
     return used, dropped, round(max(used, default=0) * 60 * fps)
 
 
 def fine_tune_settings(cfg: AdaptConfig, train_windows: int) -> TrainConfig:
-    per_epoch = max(1, math.ceil(train_windows / cfg.batch_size))
+    """The training loop's settings for one fine-tune: cfg.steps steps, validated about
+    cfg.validations times (more often when an epoch of the k minutes is shorter than that)."""
+    per_epoch = max(1, train_windows // cfg.batch_size)  # whole batches, as the loop makes them
     return TrainConfig(
         batch_size=cfg.batch_size,
         epochs=math.ceil(cfg.steps / per_epoch),
         max_steps=cfg.steps,
         muon_lr=cfg.muon_lr,
         adamw_lr=cfg.adamw_lr,
-        # validations per epoch such that a fine-tune validates about cfg.validations times
         val_per_epoch=max(1, round(cfg.validations * per_epoch / cfg.steps)),
         val_windows=cfg.val_windows,
     )
@@ -124,7 +133,7 @@ def adapt_fish(
     model0, _ = load_weights(weights)
     C = model0.cfg.context
     fish = open_probs(path, C + 1)
-    used, dropped, first = plan_minutes(fish.n_frames, fish.fps, C, cfg)
+    used, dropped, first = plan_minutes(fish.n_frames, fish.fps, C, cfg, C + evaluate["rollout_horizon"])
     for k, why in dropped.items():
         log.warning("%s: %g minutes dropped: %s", fish.subject, k, why)
     rows = []
@@ -150,8 +159,8 @@ def adapt_fish(
                 val_frames=(cut, frames),
             )
             model, best_step = load_weights(folder / "weights.pt")[0], summary["best"]["step"]
-            timing = folder / "tune_s.json"  # a rerun that finds the fine-tune done reports its first wall time
-            if not timing.exists():
+            timing = folder / "tune_s.json"  # the wall time of the last call that trained (a rerun that
+            if summary["steps_run"] or not timing.exists():  # finds the fine-tune done reports it)
                 write_json(timing, time.time() - start)
             tune_s = float(read_json(timing))
             fit_start = time.time()

@@ -1,7 +1,8 @@
 """Neurodata Without Borders (NWB) files, read and written with pynwb: one fish per file.
 
 What is read (everything else in the file is left alone):
-    activity   one RoiResponseSeries of an ophys `Fluorescence` (kind fluorescence) or `DfOverF`
+    activity   one RoiResponseSeries (data x conversion + offset, as for every series read) of an
+               ophys `Fluorescence` (kind fluorescence) or `DfOverF`
                (kind dff; a unit of "%" or "percent" is divided by 100) container in any
                processing module; with several, the one named by `series` (its name or
                module/container/name), else the Fluorescence one if there is exactly one.
@@ -18,6 +19,7 @@ What is read (everything else in the file is left alone):
                (otherwise the behaviour stages refuse the fish and say why; the others run).
 """
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -27,6 +29,7 @@ import numpy as np
 from sbm.io.errors import InputError
 from sbm.io.recording import Recording, check, fps_from_timestamps
 
+log = logging.getLogger(__name__)
 UNIT_TO_UM = {"meters": 1e6, "meter": 1e6, "m": 1e6, "millimeters": 1e3, "mm": 1e3, "micrometers": 1.0, "um": 1.0}
 STIMULUS_COLUMN = "stimulus_name"
 
@@ -110,8 +113,14 @@ def _centroids(path, plane) -> np.ndarray:
     return xyz
 
 
+def _values(series) -> np.ndarray:
+    """A series' data in its unit: NWB stores data * conversion + offset (e.g. integers)."""
+    data = np.asarray(series.data[:], dtype=np.float64) * float(series.conversion or 1.0)
+    return (data + float(getattr(series, "offset", 0.0) or 0.0)).astype(np.float32)
+
+
 def _frame_columns(path, series, T) -> np.ndarray:
-    data = np.asarray(series.data[:], dtype=np.float32)
+    data = _values(series)
     if data.shape[0] != T:
         raise InputError(
             path, f"{series.name} has {data.shape[0]} samples but the activity has {T} frames (one per frame needed)"
@@ -122,7 +131,7 @@ def _frame_columns(path, series, T) -> np.ndarray:
 def _at_frames(path, series, times: np.ndarray) -> np.ndarray:
     """A stimulus series at the frame times: as it is with one sample per frame, else the last
     sample at or before each frame (a zero-order hold; frames before its first sample are an error)."""
-    data = np.asarray(series.data[:], dtype=np.float32)
+    data = _values(series)
     data = data.reshape(len(data), -1)
     if len(data) == len(times):
         return data
@@ -141,8 +150,13 @@ def _column_names(series, data) -> list[str]:
 
 
 def _stimulus(path, nwb, times: np.ndarray, fps: float) -> tuple[np.ndarray, tuple]:
+    pynwb = _pynwb()
     columns, names = [], []
     for series in nwb.stimulus.values():
+        # images and movies (and anything else not one or a few numbers per sample) are no columns
+        if isinstance(series, pynwb.image.ImageSeries) or np.ndim(series.data) not in (1, 2) or not len(series.data):
+            log.warning("%s: stimulus %s is not one or a few numbers per sample: not read", path, series.name)
+            continue
         data = _at_frames(path, series, times)
         columns.append(data)
         names += _column_names(series, data)
@@ -151,7 +165,7 @@ def _stimulus(path, nwb, times: np.ndarray, fps: float) -> tuple[np.ndarray, tup
         if STIMULUS_COLUMN not in table.colnames:
             continue
         start, stop = np.asarray(table["start_time"].data[:]), np.asarray(table["stop_time"].data[:])
-        labels = [str(v) for v in table[STIMULUS_COLUMN].data[:]]
+        labels = [v.decode() if isinstance(v, bytes) else str(v) for v in table[STIMULUS_COLUMN].data[:]]
         for name in dict.fromkeys(labels):  # first appearance order
             on = np.zeros(len(times), np.float32)
             for a, b in zip(start[[x == name for x in labels]], stop[[x == name for x in labels]]):
@@ -195,7 +209,7 @@ def read_nwb(path: str | Path, subject: str | None = None, series: str | None = 
         with pynwb.NWBHDF5IO(str(path), "r") as io:
             nwb = io.read()
             rrs, kind = _series(path, nwb, series)
-            activity = np.asarray(rrs.data[:], dtype=np.float32)
+            activity = _values(rrs)
             if activity.ndim != 2:
                 raise InputError(path, f"{rrs.name} must be frames x ROIs, got shape {activity.shape}")
             T = activity.shape[0]

@@ -46,7 +46,7 @@ def _open_fields(path: Path, only: tuple | None = None) -> dict:
 
 
 def _text(value) -> str:
-    value = value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+    value = value.item() if isinstance(value, np.ndarray) and value.size == 1 else value
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -54,9 +54,12 @@ def _names(fields: dict, name: str) -> tuple:
     return tuple(_text(v) for v in np.atleast_1d(fields[name])) if name in fields else ()
 
 
-def _array(path, fields: dict, name: str) -> np.ndarray:
+def _array(path, fields: dict, name: str, dtype=np.float32) -> np.ndarray:
     try:
-        return np.asarray(fields[name], dtype=np.float32)
+        value = np.asarray(fields[name])
+        if value.dtype.kind not in "biuf":
+            raise ValueError(f"dtype {value.dtype}")
+        return value.astype(dtype)
     except (TypeError, ValueError) as err:
         raise InputError(path, f"{name} is not numeric: {err}") from err
 
@@ -67,6 +70,13 @@ def table_kind(path: str | Path) -> str:
     if "kind" not in fields:
         raise InputError(path, "missing field 'kind' (fluorescence, dff or activity)")
     return _text(fields["kind"])
+
+
+def _fps(path, fields: dict) -> float:
+    value = _array(path, fields, "fps", np.float64)
+    if value.size != 1:
+        raise InputError(path, f"fps must be one number, got shape {value.shape}")
+    return float(value.ravel()[0])
 
 
 def stimulus_names(path: str | Path) -> tuple:
@@ -93,15 +103,20 @@ def read_table(path: str | Path, subject: str | None = None) -> Recording:
             raise InputError(
                 path, f"timestamps must hold one time per frame ({T}), got {np.shape(fields['timestamps'])}"
             )
-        fps = fps_from_timestamps(path, fields["timestamps"])
-        if "fps" in fields and abs(float(fields["fps"]) - fps) > 0.01 * fps:
-            raise InputError(path, f"fps {float(fields['fps'])} disagrees with the timestamps ({fps:.4g} Hz)")
+        fps = fps_from_timestamps(path, _array(path, fields, "timestamps", np.float64))
+        if "fps" in fields and abs(_fps(path, fields) - fps) > 0.01 * fps:
+            raise InputError(path, f"fps {_fps(path, fields)} disagrees with the timestamps ({fps:.4g} Hz)")
     else:
-        fps = float(np.asarray(fields["fps"], dtype=float).ravel()[0]) if np.size(fields["fps"]) == 1 else np.nan
+        fps = _fps(path, fields)
     N = activity.shape[1] if activity.ndim == 2 else 0
     stimulus = _array(path, fields, "stimulus") if "stimulus" in fields else np.zeros((T, 0), np.float32)
     behavior = _array(path, fields, "behavior") if "behavior" in fields else None
-    cell_id = np.asarray(fields["cell_id"]).astype(np.int64) if "cell_id" in fields else np.arange(1, N + 1)
+    cell_id = np.arange(1, N + 1)
+    if "cell_id" in fields:
+        cell_id = _array(path, fields, "cell_id", np.float64)
+        if not np.all(cell_id == np.round(cell_id)):
+            raise InputError(path, "cell_id must hold integer ids")
+        cell_id = cell_id.astype(np.int64)
     return check(
         Recording(
             source=path,

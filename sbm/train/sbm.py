@@ -225,7 +225,11 @@ def train(
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(total, cfg.warmup)) for o in optimizers]
     step, best = 0, {"val_loss": math.inf, "step": -1}
     ckpt_path, best_path, metrics_path = run_dir / "ckpt.pt", run_dir / "best.pt", run_dir / "metrics.csv"
-    data_id = fingerprint(train_paths + val_paths + ([str(init)] if init is not None else []))
+    data_id = [
+        fingerprint(train_paths + val_paths + ([str(init)] if init is not None else [])),
+        train_frames,
+        val_frames,
+    ]
     state = torch.load(ckpt_path, map_location=device, weights_only=False) if ckpt_path.exists() else None
     if state is not None:
         if state["config"] != asdict(model_cfg) or state["train"] != asdict(cfg) or state["world"] != world:
@@ -284,8 +288,11 @@ def train(
         world,
         sum(p.numel() for p in model.parameters()) / 1e6,
     )
+    first_step = step
     if init is not None and step == 0:  # a fine-tune keeps its starting weights unless training beats them
         row = {"step": 0, "epoch": 0, **validate(model, val_batches, val_windows, device, autocast)}
+        if rank == 0:
+            keep_metrics_until(metrics_path, -1)  # a fresh start: no old step-0 row
         best = {"val_loss": row["val_loss"], "val_mae": row["val_mae"], "step": 0}
         if rank == 0:
             with atomic_path(best_path) as tmp:
@@ -345,6 +352,7 @@ def train(
 
     summary = {
         "steps": total,
+        "steps_run": total - first_step,  # in this call (0: the run was already complete)
         "best": best,
         "train_fish": [f.subject for f in train_fish],
         "val_fish": [f.subject for f in val_fish],
