@@ -21,6 +21,7 @@ What is read (everything else in the file is left alone):
 
 import logging
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -197,9 +198,20 @@ def _behavior(path, nwb, T) -> tuple[np.ndarray | None, tuple, str]:
     return np.concatenate(columns, 1), tuple(names), ""
 
 
-def read_nwb(path: str | Path, subject: str | None = None, series: str | None = None) -> Recording:
-    """Read and check one fish's NWB file; `subject` defaults to the file's name."""
-    path = Path(path)
+def _frame_times(path, rrs, T: int) -> tuple[np.ndarray, float]:
+    """The activity's frame times (s) and frames per second, from its rate or its timestamps."""
+    if rrs.rate is not None:
+        fps = float(rrs.rate)
+        return float(rrs.starting_time or 0.0) + np.arange(T) / fps, fps
+    times = np.asarray(rrs.timestamps[:], dtype=float)
+    if times.shape != (T,):
+        raise InputError(path, f"{rrs.name} has {times.shape} timestamps for {T} frames")
+    return times, fps_from_timestamps(path, times)
+
+
+@contextmanager
+def _opened(path: Path):
+    """The file's NWBFile, open; anything pynwb or hdmf raise about it becomes one InputError."""
     if not path.is_file():
         raise InputError(path, "file not found")
     if not h5py.is_hdf5(path):
@@ -207,34 +219,42 @@ def read_nwb(path: str | Path, subject: str | None = None, series: str | None = 
     pynwb = _pynwb()
     try:
         with pynwb.NWBHDF5IO(str(path), "r") as io:
-            nwb = io.read()
-            rrs, kind = _series(path, nwb, series)
-            activity = _values(rrs)
-            if activity.ndim != 2:
-                raise InputError(path, f"{rrs.name} must be frames x ROIs, got shape {activity.shape}")
-            T = activity.shape[0]
-            if kind == "dff" and str(rrs.unit).strip().lower() in ("%", "percent"):
-                activity /= 100
-            if rrs.rate is not None:
-                fps = float(rrs.rate)
-                times = float(rrs.starting_time or 0.0) + np.arange(T) / fps
-            else:
-                times = np.asarray(rrs.timestamps[:], dtype=float)
-                if times.shape != (T,):
-                    raise InputError(path, f"{rrs.name} has {times.shape} timestamps for {T} frames")
-                fps = fps_from_timestamps(path, times)
-            rows = np.asarray(rrs.rois.data[:], dtype=np.int64)
-            plane = rrs.rois.table
-            if activity.shape[1] != len(rows):
-                raise InputError(path, f"{rrs.name} has {activity.shape[1]} columns for {len(rows)} ROIs")
-            xyz = _centroids(path, plane)[rows]
-            cell_id = np.asarray(plane.id.data[:], dtype=np.int64)[rows]
-            stimulus, names = _stimulus(path, nwb, times, fps)
-            behavior, behavior_names, behavior_problem = _behavior(path, nwb, T)
+            yield io.read()
     except InputError:
         raise
     except Exception as err:  # pynwb and hdmf raise many types for a file that is not valid NWB
         raise InputError(path, f"cannot be read as NWB ({type(err).__name__}: {err})") from err
+
+
+def stimulus_names(path: str | Path, series: str | None = None) -> tuple:
+    """The stimulus column names of an NWB file, its activity left unread (for the vocabulary)."""
+    path = Path(path)
+    with _opened(path) as nwb:
+        rrs, _ = _series(path, nwb, series)
+        times, fps = _frame_times(path, rrs, rrs.data.shape[0])
+        return _stimulus(path, nwb, times, fps)[1]
+
+
+def read_nwb(path: str | Path, subject: str | None = None, series: str | None = None) -> Recording:
+    """Read and check one fish's NWB file; `subject` defaults to the file's name."""
+    path = Path(path)
+    with _opened(path) as nwb:
+        rrs, kind = _series(path, nwb, series)
+        activity = _values(rrs)
+        if activity.ndim != 2:
+            raise InputError(path, f"{rrs.name} must be frames x ROIs, got shape {activity.shape}")
+        T = activity.shape[0]
+        if kind == "dff" and str(rrs.unit).strip().lower() in ("%", "percent"):
+            activity /= 100
+        times, fps = _frame_times(path, rrs, T)
+        rows = np.asarray(rrs.rois.data[:], dtype=np.int64)
+        plane = rrs.rois.table
+        if activity.shape[1] != len(rows):
+            raise InputError(path, f"{rrs.name} has {activity.shape[1]} columns for {len(rows)} ROIs")
+        xyz = _centroids(path, plane)[rows]
+        cell_id = np.asarray(plane.id.data[:], dtype=np.int64)[rows]
+        stimulus, names = _stimulus(path, nwb, times, fps)
+        behavior, behavior_names, behavior_problem = _behavior(path, nwb, T)
     return check(
         Recording(
             source=path,

@@ -14,14 +14,18 @@ def read_recording(path: str | Path, subject: str | None = None, nwb_series: str
         return nwb.read_nwb(path, subject, nwb_series)
     if path.suffix in table.SUFFIXES:
         return table.read_table(path, subject)
-    raise InputError(path, f"not a recording file: the suffix must be .nwb or one of {list(table.SUFFIXES)}")
+    raise not_a_recording(path)
 
 
 def recording_stimulus_names(path: str | Path, nwb_series: str | None = None) -> tuple:
     """The stimulus names of one fish's table or NWB file (for the dataset's vocabulary)."""
     path = Path(path)
-    return (
-        table.stimulus_names(path)
-        if path.suffix in table.SUFFIXES
-        else read_recording(path, None, nwb_series).stimulus_names
-    )
+    if path.suffix == ".nwb":
+        return nwb.stimulus_names(path, nwb_series)  # without reading the activity
+    if path.suffix in table.SUFFIXES:
+        return table.stimulus_names(path)
+    raise not_a_recording(path)
+
+
+def not_a_recording(path: Path) -> InputError:
+    return InputError(path, f"not a recording file: the suffix must be .nwb or one of {list(table.SUFFIXES)}")
