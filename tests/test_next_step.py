@@ -116,6 +116,7 @@ def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(
     forecasters = fit_forecasters(Windows(fish[:1], 6), Windows(fish[1:], 6), cfg)
     ridge = forecasters.info["ridge"]["ridge"]
     assert ridge["alpha"] in [*cfg.ridge_alphas, *ridge["alphas_added_past_the_grid"]]
+    assert ridge["alpha"] == min(ridge["val_mae_by_alpha"], key=ridge["val_mae_by_alpha"].get)  # the best one kept
     assert forecasters.info["n_features"] == 6 + 3
     torch.save(forecasters.state(), tmp_path / "f.pt")
     reloaded = Forecasters.from_state(torch.load(tmp_path / "f.pt", weights_only=False))
