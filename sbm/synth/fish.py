@@ -18,6 +18,7 @@ Everything is streamed to disk in chunks of frames, so memory stays bounded at a
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ from sbm.synth.brain import BLOCKS, CORE_BLOCKS, FEATURES, MOTOR, STIMULI, Canon
 
 log = logging.getLogger(__name__)
 GROUND_TRUTH = "ground_truth.h5"
+BEHAVIOR_DRIVE = ("left_turn", "right_turn", "forward_swim")  # the motor drive's columns
+Perturb = Callable[[np.ndarray], np.ndarray]  # expected spikes of one substep (N,) -> perturbed
 
 
 @dataclass
@@ -231,9 +234,13 @@ class Network:
         self.base = fish.base_hz.astype(np.float32)
         self.gain = fish.gain_hz.astype(np.float32)
         self.w2 = fish.w2.astype(np.float32)
+        self.at_step = [np.flatnonzero(fish.sample_step == s) for s in range(substeps)]  # imaged per substep
+        self.motor = [[brain.pop_index(p) for p in MOTOR[b]] for b in BEHAVIOR_DRIVE]
 
-    def substep(self, code: int):
-        """Advance one substep; returns (spike counts (N,), expected spikes (N,), calcium (N,))."""
+    def substep(self, code: int, perturb: Perturb | None = None):
+        """Advance one substep; returns (spike counts (N,), expected spikes (N,), calcium (N,)).
+        `perturb` changes the neurons' expected spikes before they are drawn (an optogenetic
+        experiment): what they fire then drives the other populations through the wiring."""
         f, dt, P = self.fish, self.dt, self.brain.n_populations
         delayed = self.hist[(self.step - self.delay) % len(self.hist), np.arange(P)[None, :]]  # (P, P)
         inp = f.bias + (f.weights * delayed).sum(1) + self.drive[:, self.code_index[code]] + self.noise - self.adapt
@@ -252,6 +259,8 @@ class Network:
             self.private - np.float32(self.SIGMA_PRIVATE**2 / 2)
         )
         expected = rate * np.float32(dt)
+        if perturb is not None:
+            expected = perturb(expected)
         spikes = self.rng.poisson(expected)
 
         # Population activity that the wiring sees is measured from the spikes themselves.
@@ -264,6 +273,22 @@ class Network:
         self.y_decay = self.y_decay * self.k_decay + s
         calcium = (self.y_decay - self.y_rise) * self.c_norm
         return spikes, expected, calcium
+
+    def frame(self, code: int, perturb: Perturb | None = None) -> dict:
+        """Advance one frame (all its substeps): spike counts, expected spikes and calcium as
+        imaged (each neuron sampled at its plane's substep), (N,) each; the motor drive (3,) and
+        the population rates (P,), averaged over the frame."""
+        S = len(self.at_step)
+        out = {"counts": 0, "expected": 0, "calcium": np.empty(len(self.fish.pop), np.float32)}
+        out["drive"], out["population_rate"] = np.zeros(3), np.zeros(self.brain.n_populations, np.float32)
+        for s in range(S):
+            sp, ex, c = self.substep(code, perturb)
+            out["counts"] = out["counts"] + sp
+            out["expected"] = out["expected"] + ex
+            out["calcium"][self.at_step[s]] = c[self.at_step[s]]
+            out["drive"] += [self.r[m].mean() / S for m in self.motor]
+            out["population_rate"] += self.r / S
+        return out
 
 
 def behaviour_from_drive(drive: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -283,21 +308,37 @@ def behaviour_from_drive(drive: np.ndarray, rng: np.random.Generator) -> np.ndar
 # The whole fish, streamed to disk
 
 
-def simulate_fish(cfg: SimConfig, subject: str, out_dir: str | Path, progress: bool = False) -> dict:
-    """Simulate one fish and write TimeSeries.h5, data_full.mat and ground_truth.h5 to out_dir."""
-    if cfg.n_frames <= WRAPPED_FRAMES + 1:
-        raise ValueError(f"n_frames must exceed {WRAPPED_FRAMES + 1}, got {cfg.n_frames}")
-    out_dir = Path(out_dir)
+@dataclass
+class Start:
+    """A fish at its first frame: its network, stimulus protocol, and the other random streams."""
+
+    net: Network
+    codes: np.ndarray  # (n_frames,) stimulus code of every frame
+    rng: np.random.Generator  # anatomy and protocol (drawn), then bleaching
+    rng_img: np.random.Generator  # imaging noise and drift
+    rng_beh: np.random.Generator  # behaviour bouts
+
+
+def start_fish(cfg: SimConfig, subject: str) -> Start:
+    """The fish `subject` of `cfg` before its first frame: the same draws every time it is asked for."""
     # Independent streams, so that the chunk size never changes what is drawn where.
     seeds = np.random.SeedSequence([cfg.seed, subject_number(subject)]).spawn(4)
     rng, rng_net, rng_img, rng_beh = (np.random.default_rng(s) for s in seeds)
     brain = canonical_brain()
     fish = sample_fish(brain, cfg, rng)
-    T, N, S, T_kept = cfg.n_frames, cfg.n_neurons, cfg.substeps, cfg.n_frames - WRAPPED_FRAMES
-    codes = sample_protocol(T, fish.fps, rng)
-    net = Network(brain, fish, S, rng_net)
-    motor = [[brain.pop_index(p) for p in MOTOR[b]] for b in ("left_turn", "right_turn", "forward_swim")]
-    at_step = [np.flatnonzero(fish.sample_step == s) for s in range(S)]
+    codes = sample_protocol(cfg.n_frames, fish.fps, rng)
+    return Start(Network(brain, fish, cfg.substeps, rng_net), codes, rng, rng_img, rng_beh)
+
+
+def simulate_fish(cfg: SimConfig, subject: str, out_dir: str | Path, progress: bool = False) -> dict:
+    """Simulate one fish and write TimeSeries.h5, data_full.mat and ground_truth.h5 to out_dir."""
+    if cfg.n_frames <= WRAPPED_FRAMES + 1:
+        raise ValueError(f"n_frames must exceed {WRAPPED_FRAMES + 1}, got {cfg.n_frames}")
+    out_dir = Path(out_dir)
+    start = start_fish(cfg, subject)
+    net, codes, rng, rng_img, rng_beh = start.net, start.codes, start.rng, start.rng_img, start.rng_beh
+    brain, fish = net.brain, net.fish
+    T, N, T_kept = cfg.n_frames, cfg.n_neurons, cfg.n_frames - WRAPPED_FRAMES
     drift = np.zeros(N, np.float32)  # slow per-neuron baseline wander (OU, frame level)
     k_drift = np.float32(np.exp(-1 / (60.0 * fish.fps)))
     tau_bleach = rng.uniform(2000, 6000)  # s
@@ -321,13 +362,9 @@ def simulate_fish(cfg: SimConfig, subject: str, out_dir: str | Path, progress: b
                 counts = np.zeros((n, N), np.int64)
                 expected = np.zeros((n, N), np.float32)
                 for i in range(n):
-                    for s in range(S):
-                        sp, ex, c = net.substep(int(codes[t0 + i]))
-                        counts[i] += sp
-                        expected[i] += ex
-                        ca[i, at_step[s]] = c[at_step[s]]
-                        drive[t0 + i] += [net.r[m].mean() / S for m in motor]
-                        pop_rate[t0 + i] += net.r / S
+                    frame = net.frame(int(codes[t0 + i]))
+                    counts[i], expected[i], ca[i] = frame["counts"], frame["expected"], frame["calcium"]
+                    drive[t0 + i], pop_rate[t0 + i] = frame["drive"], frame["population_rate"]
                 # Imaging: saturating indicator, drift and bleaching, shot and read noise.
                 dff = fish.dff_max * ca / (ca + fish.kd)
                 fluo = np.empty((n, N), np.float32)
@@ -365,7 +402,7 @@ def simulate_fish(cfg: SimConfig, subject: str, out_dir: str | Path, progress: b
                 population_names=[p.name for p in brain.populations],
                 stimulus_vocabulary=[f"{c}:{STIMULI[c][0]}" for c in brain.stim_codes],
                 feature_names=list(FEATURES),
-                behavior_drive_names=["left_turn", "right_turn", "forward_swim"],
+                behavior_drive_names=list(BEHAVIOR_DRIVE),
                 rate_units="expected spikes per frame",
                 connectivity_layout="target x source, population level",
                 config=str(asdict(cfg)),
