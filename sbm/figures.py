@@ -37,6 +37,7 @@ COLOURS = {
     "optimised": "tab:red",
     "target": "black",
     "pnm_sbm_states": "tab:orange",
+    "lag1": "tab:blue",
 }
 LABELS = {
     "sbm": "SBM",
@@ -222,6 +223,67 @@ def fig_adapt(adapt: dict, path) -> None:
         ax.set(xlabel="minutes of the new fish tuned on (0: zero-shot)", ylabel="MAE (spike probability)", title=title)
     axes[0].legend(fontsize=8, frameon=False)
     fig.suptitle(f"Held-out fish {', '.join(adapt['heldout'])}, scored after the longest tuning stretch", fontsize=10)
+    save(fig, path)
+
+
+def fig_insilico(insilico: dict, responses: dict, path, shown: int = 3) -> None:
+    """In-silico optogenetics on the first held-out fish: for the excitations with the largest
+    true (else predicted) response, the response maps over the perturbed frames, true and SBM,
+    and per group the true, SBM and lag-1 responses (each scaled to its largest)."""
+    subject, start, duration = (
+        insilico["experiments"][0]["subject"],
+        int(responses["start"]),
+        int(responses["duration"]),
+    )
+    window = slice(start, start + duration)
+    experiments = [e for e in insilico["experiments"] if e["subject"] == subject]
+    key = "truth" if "truth" in experiments[0]["maps"] else "sbm"
+    size = lambda e: np.nansum(np.abs(np.array(e["maps"][key], float)))  # noqa: E731
+    chosen = sorted((e for e in experiments if e["kind"] == "excite"), key=size, reverse=True)[:shown] or experiments
+    names = [str(n) for n in responses["experiments"]]
+    maps = [("truth", "response_truth"), ("sbm", "response_sbm")] if key == "truth" else [("sbm", "response_sbm")]
+    fig, axes = plt.subplots(
+        len(chosen),
+        len(maps) + 1,
+        figsize=(4.2 * (len(maps) + 1), 3.2 * len(chosen)),
+        squeeze=False,
+        layout="constrained",
+    )
+    xy = responses["xyz"][:, :2]
+    for row, e in enumerate(chosen):
+        i = names.index(f"{e['target']}:{e['kind']}")
+        values = {name: responses[field][i, window].astype(float).mean(axis=0) for name, field in maps}
+        limit = max(np.abs(v).max() for v in values.values()) or 1.0
+        targets = responses["group"] == int(list(responses["group_names"]).index(e["target"]))
+        for col, (name, _) in enumerate(maps):
+            ax = axes[row, col]
+            ax.scatter(*xy[~targets].T, c=values[name][~targets], s=4, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            ax.scatter(*xy[targets].T, s=6, facecolors="none", edgecolors="black", linewidths=0.4)
+            ax.set_aspect("equal"), ax.set_xticks([]), ax.set_yticks([])
+            ax.set_title(f"{e['target']} excited: {LABELS.get(name, name)}", fontsize=10)
+        ax = axes[row, -1]
+        bars = [m for m in ("truth", "sbm", "lag1") if m in e["maps"]]
+        for b, m in enumerate(bars):
+            v = np.array(e["maps"][m], float)
+            scale = np.nanmax(np.abs(v)) or 1.0
+            ax.bar(
+                np.arange(len(v)) + (b - 1) * 0.27, np.nan_to_num(v / scale), 0.27, color=COLOURS.get(m, "0.6"), label=m
+            )
+        r = e.get("scores", {}).get("sbm", {}).get("r")
+        ax.set(
+            xlabel="group",
+            ylabel="response / its largest",
+            title=f"per group (SBM r {r:.2f})" if r is not None else "per group",
+        )
+        ax.legend(fontsize=7, frameon=False)
+    scores = insilico.get("scores") or {}
+    parts = [
+        f"{LABELS.get(m, m)}: r {s['r']['mean']:.2f}, AUROC {s['auroc']['mean']:.2f}"
+        for m, s in scores.items()
+        if s["r"]["mean"] is not None and s["auroc"]["mean"] is not None
+    ]
+    summary = "\n".join("; ".join(parts[i : i + 4]) for i in range(0, len(parts), 4))
+    fig.suptitle(f"Held-out fish {subject}: perturbed frames {start}-{start + duration - 1}\n{summary}", fontsize=10)
     save(fig, path)
 
 

@@ -11,13 +11,12 @@ opened with its eye button, and the image that appears must be that file, decode
 `chromium-driver` and the `selenium` package (pip install -e ".[test]").
 """
 
-import importlib.util
-import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sbm.browser import browser_available, open_browser
 from sbm.cli import Command, arg, run
 from sbm.io.errors import InputError
 
@@ -33,33 +32,8 @@ FIGURES = {
         "next_step_table.html",
     ],
     "Figure 3: behaviour": ["fig3a_behavior.png", "fig3b_behavior_space.png", "fig3c_pattern.png"],
+    "In-silico optogenetics": ["insilico.png"],
 }
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-
-
-def browser_available() -> bool:
-    if importlib.util.find_spec("selenium") is None:
-        return False
-    return shutil.which("chromedriver") is not None and any(shutil.which(b) for b in BROWSERS)
-
-
-def open_browser(width: int = 1400, height: int = 1000):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = next(shutil.which(b) for b in BROWSERS if shutil.which(b))
-    for option in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        f"--window-size={width},{height}",
-    ):
-        options.add_argument(option)
-    # The Debian driver on PATH: selenium would otherwise try to download one.
-    return webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
 
 
 def check_report(

@@ -17,11 +17,13 @@ import pytest
 import yaml
 from conftest import SIMULATED_CASCADE, good_fields, load_script, run_script, write_fields
 
+from sbm.browser import browser_available
 from sbm.cli import parse
 from sbm.data.split import SplitConfig
 from sbm.eval.adapt import AdaptConfig
+from sbm.eval.insilico import InsilicoConfig
 from sbm.eval.search import SearchConfig
-from sbm.io.contracts import Adapt, Behavior, Connectome, Fidelity, NextStep, Rollout, Search, read_result
+from sbm.io.contracts import Adapt, Behavior, Connectome, Fidelity, Insilico, NextStep, Rollout, Search, read_result
 from sbm.model.baselines import ORACLES
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
@@ -91,11 +93,8 @@ def test_dry_run_synthetic_default():
     assert [str(p) for p in parsed["train_sbm"][0].train] == [
         f"results/synthetic/probs/subject_{i}.h5" for i in (1, 4, 5)
     ]  # the seed-0 split
-    # The ablation is the SBM with spatial "none", in its own run folder; the truth of the training
-    # and validation fish fits the ceiling, the held-out fish's scores the forecasts.
-    ablation = parsed["train_sbm_no_spatial"][0]
-    assert ablation.settings["model"] == {**parsed["train_sbm"][0].settings["model"], "spatial": "none"}
-    assert "sbm_no_spatial/run-" in str(ablation.run_dir)
+    # The truth of the training and validation fish fits the ceiling, the held-out fish's scores
+    # the forecasts; POCO is the peer (the ablation is left to the benchmark configuration).
     assert [p.parent.name for p in parsed["fit_baselines"][0].truth] == [
         "subject_1",
         "subject_4",
@@ -103,7 +102,10 @@ def test_dry_run_synthetic_default():
         "subject_3",
     ]
     evaluated = parsed["evaluate_rollout"][0]
-    assert [p.parent.name for p in evaluated.truth] == ["subject_2"] and evaluated.poco and evaluated.ablation
+    assert [p.parent.name for p in evaluated.truth] == ["subject_2"] and evaluated.poco and not evaluated.ablation
+    insilico = parsed["insilico"][0]  # the held-out fish replayed, the training fish's populations for lag-1
+    assert [p.parent.name for p in insilico.truth] == ["subject_2"] and len(insilico.train_truth) == 3
+    assert insilico.simulator["n_neurons"] == 1000 and insilico.pnm
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
     assert jobs == {
         "simulate": 5,
@@ -114,7 +116,6 @@ def test_dry_run_synthetic_default():
         "probabilities": 5,
         "split": 1,
         "train_sbm": 1,
-        "train_sbm_no_spatial": 1,
         "train_poco": 1,
         "fit_baselines": 1,
         "evaluate_next_step": 1,
@@ -122,6 +123,8 @@ def test_dry_run_synthetic_default():
         "adapt": 1,
         "evaluate_fidelity": 1,
         "evaluate_connectome": 1,
+        "insilico": 1,
+        "insilico_page": 1,
         "figures": 1,
         "fit_behavior_baselines": 1,
         "train_pnm": 5,
@@ -137,6 +140,10 @@ def test_benchmark_plans_ten_large_fish_and_every_forecaster():
     jobs, parsed = planned_jobs(proc.stdout), parsed_commands(proc.stdout)
     assert jobs["simulate"] == 10 and jobs["train_sbm"] == jobs["train_sbm_no_spatial"] == jobs["train_poco"] == 1
     assert parsed["simulate"][0].settings["n_neurons"] == 12000
+    # The ablation is the SBM with spatial "none", in its own run folder, scored beside it.
+    ablation = parsed["train_sbm_no_spatial"][0]
+    assert ablation.settings["model"] == {**parsed["train_sbm"][0].settings["model"], "spatial": "none"}
+    assert "sbm_no_spatial/run-" in str(ablation.run_dir) and parsed["evaluate_rollout"][0].ablation
     assert len(parsed["evaluate_next_step"][0].truth) == 2  # two held-out fish, scored against their truth
     poco, sbm = parsed["train_poco"][0].settings["train"], parsed["train_sbm"][0].settings["train"]
     assert (poco["steps"], poco["batch_size"]) == (sbm["max_steps"], sbm["batch_size"])  # the same budget
@@ -160,6 +167,8 @@ def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
         "evaluate_rollout": 1,
         "adapt": 1,
         "evaluate_fidelity": 1,
+        "insilico": 1,
+        "insilico_page": 1,
         "figures": 1,
         "fit_behavior_baselines": 1,
         "train_pnm": 5,
@@ -367,6 +376,7 @@ def test_a_rule_depends_on_the_code_it_runs():
         (("pnm", "train"), PNMTrainConfig),
         (("pnm", "baselines"), BehaviorBaselineConfig),
         (("pnm", "search"), SearchConfig),
+        (("insilico",), InsilicoConfig),
     ],
 )
 def test_schema_defaults_match_the_dataclasses(section, dataclass):
@@ -430,6 +440,8 @@ TINY = {
     "baselines": QUICK_BASELINES,
     "poco": QUICK_POCO,
     "pnm": QUICK_PNM,
+    # Every population excited inside 3-frame rollouts from one start.
+    "insilico": {"kinds": ["excite"], "starts": 1, "horizon": 3, "start": 1, "duration": 2},
 }
 
 
@@ -480,6 +492,12 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     assert behavior["behaviors"] == ["left_turn", "raw_left"] and set(behavior["r"]) == {
         f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")
     }
+    insilico = read_result(tmp_path / "results/tiny/eval/insilico.json", Insilico)
+    assert insilico["targets"] == "populations" and len(insilico["experiments"]) >= 20
+    assert {"sbm", "lag1", "ridge", "poco", "sbm_no_spatial"} <= set(insilico["scores"])
+    assert insilico["scores"]["ridge"]["r"]["n"] == 0  # a per-neuron forecaster carries nothing elsewhere
+    assert set(insilico["behavior"]) == {"left_turn"}  # the PNMs that read a behaviour the simulator drives
+    check_insilico_page(tmp_path / "results/tiny/insilico.html")
     search = read_result(tmp_path / "results/tiny/eval/search.json", Search)
     assert set(search["coverage"]) == {"true", "real", "random", "optimised"}
     objective = search["per_subject"][split["heldout"][0]]["objective"]
@@ -503,6 +521,8 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
         "adapt": 1,
         "evaluate_fidelity": 1,
         "evaluate_connectome": 1,
+        "insilico": 1,
+        "insilico_page": 1,
         "figures": 1,
         "fit_behavior_baselines": 1,
         "train_pnm": 2,
@@ -580,6 +600,18 @@ def check_report(folder):
         all(width > 100 for name, width in shown.items() if name.endswith(".png"))
         and shown["next_step_table.html"] >= 24
     )
+
+
+def check_insilico_page(page):
+    """The in-silico page is one self-contained file; where Chromium is installed, choosing another
+    target redraws the brain map."""
+    html = page.read_text()
+    assert "<script" in html and "http://" not in html and "https://" not in html
+    if not browser_available():
+        warnings.warn("the in-silico page was not opened: no chromium, chromedriver or selenium here")
+        return
+    changed = load_script("check_insilico_page").check_page(page)
+    assert changed["map_changed"] and changed["targets"] >= 20
 
 
 CHEN_SUBJECTS = ["subject_3", "subject_7", "subject_8"]

@@ -29,6 +29,7 @@ class SimulatedTruth:
     population: np.ndarray  # (N,) each neuron's (primary) population
     wiring: np.ndarray  # (P, P) population-level connectivity, target x source
     names: list  # the P population names
+    columns: np.ndarray  # (N,) each neuron's column in ground_truth.h5 (the simulator's order)
 
     @property
     def n_populations(self) -> int:
@@ -67,7 +68,7 @@ def read_truth(probs_path, truth_path, with_prob: bool = True) -> SimulatedTruth
             prob = -np.expm1(-rate[:, columns].astype(np.float64)).astype(np.float32)
     if wiring.shape != (len(names), len(names)) or population.max() >= len(names):
         raise InputError(truth_path, f"connectivity {wiring.shape} does not match {len(names)} populations")
-    return SimulatedTruth(prob, population, wiring, names)
+    return SimulatedTruth(prob, population, wiring, names, columns)
 
 
 def truth_files(paths: list[Path], subjects: list[str]) -> list[Path]:

@@ -100,6 +100,20 @@ ROLLOUT_EXAMPLE = Layout(  # one rollout: the true context and future (S = C + H
     {"truth": ("S", "N"), "sbm": ("H", "N"), "xyz": ("N", 3), "stimulus": ("S", "K")},
     attrs=("first_frame", "context", "fps", "stimulus_names"),
 )
+INSILICO_RESPONSES = Layout(  # per fish, E experiments: the SBM's (and the true) response per neuron and frame
+    "insilico",
+    {
+        "xyz": ("N", 3),
+        "group": ("N",),
+        "response_sbm": ("E", "H", "N"),
+        "behavior_sbm": ("E", "D", "H"),
+        "response_truth": ("E", "H", "N"),
+        "drive_truth": ("E", 3, "H"),
+    },
+    attrs=("fps", "context", "experiments", "group_names", "start", "duration"),
+    optional=("response_truth", "drive_truth"),  # simulated fish only
+    names=(("experiments", "E"), ("behavior_names", "D")),
+)
 BEHAVIOR_PREDICTIONS = Layout(  # per evaluated frame, the true behaviour and every readout's (one dataset each, (T, D))
     "evaluate_behavior",
     {"frame": ("T",), "truth": ("T", "D"), "pnm_true_states": ("T", "D"), "pnm_sbm_states": ("T", "D")},
@@ -247,6 +261,20 @@ class Adapt(TypedDict):
     tune_s: list  # per k, the mean wall time of the SBM's fine-tune (s)
     config: dict  # the `sbm.adapt` settings
     per_subject: list  # per fish: by_minutes (scores, best fine-tuning step, wall times), what was dropped
+
+
+class Insilico(TypedDict):
+    heldout: list
+    targets: str  # populations (the simulator's) or regions (k-means of each fish's positions)
+    config: dict  # the `insilico` settings
+    forecasters: list  # the SBM and every forecaster rolled out beside it (lag1: the groups' lag-1 model)
+    # Simulated fish: per forecaster, over every experiment, the response-map r and responder AUROC
+    # (mean, 95 % bootstrap range over experiments, count) and the responders' sign agreement; None
+    # for real fish (no truth).
+    scores: dict | None
+    behavior: dict | None  # simulated fish with PNMs: per behaviour, SBM-predicted against true changes
+    behavior_names: list  # what the PNMs read, in the order of each experiment's behaviour list
+    experiments: list  # per experiment: subject, target, kind, neurons, maps, scores, behaviour
 
 
 class Fidelity(TypedDict):

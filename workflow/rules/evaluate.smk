@@ -97,6 +97,65 @@ rule adapt:
         "python {input.script:q} {params.args} > {log:q} 2>&1"
 
 
+# In-silico optogenetics: every population (simulated fish) or region excited and silenced inside
+# rollouts; on simulated fish scored against the simulator's replay of the same experiments.
+rule insilico:
+    input:
+        **peers(),
+        weights=rules.train_sbm.output.out,
+        forecasters=rules.fit_baselines.output.out,
+        split=rules.split.output.out,
+        heldout=probs_of("heldout"),
+        truth=truth_of("heldout"),
+        # Simulated fish: the training fish and their populations fit the lag-1 baseline.
+        train=probs_of("train") if config["source"] == "synthetic" else [],
+        train_truth=truth_of("train"),
+        pnm=pnm_models() if BEHAVIOR else [],
+        script=script("insilico.py"),
+        code=code("insilico.py"),
+    output:
+        metrics=f"{RESULTS}/eval/insilico.json",
+        responses=f"{RESULTS}/eval/insilico_responses.h5",
+    log:
+        f"{LOGS}/insilico.log",
+    conda:
+        ENV
+    threads: ALL_CORES
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        args=cli(
+            settings=config["insilico"],
+            simulator=config["synthetic"] if config["source"] == "synthetic" else {},
+        ),
+    shell:
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
+
+
+# The experiments to explore in a browser: one self-contained HTML page, no server.
+rule insilico_page:
+    input:
+        metrics=rules.insilico.output.metrics,
+        responses=rules.insilico.output.responses,
+        script=script("insilico_page.py"),
+        code=code("insilico_page.py"),
+    output:
+        out=f"{RESULTS}/insilico.html",
+    log:
+        f"{LOGS}/insilico_page.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        args=cli(),
+    shell:
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
+
+
 rule evaluate_fidelity:
     input:
         states=rules.evaluate_next_step.output.states,

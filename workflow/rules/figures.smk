@@ -36,6 +36,9 @@ rule figures:
             category="Figure 2: evaluation",
         ),
         table_csv=f"{RESULTS}/figures/next_step_table.csv",
+        insilico_figure=report(
+            f"{RESULTS}/figures/insilico.png", caption="../report/insilico.rst", category="In-silico optogenetics"
+        ),
         connectome_figure=(
             [report(f"{RESULTS}/figures/connectome.png", caption="../report/connectome.rst", category="Connectome")]
             if config["source"] == "synthetic"
