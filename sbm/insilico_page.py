@@ -75,7 +75,8 @@ _TEMPLATE = """<!DOCTYPE html>
 <p class="note">Each experiment perturbs every neuron of one target (a population of a simulated fish, or a
 region) from a forecast step on, inside rollouts of the Sparse Brain Model from the same starting frames;
 the maps show the perturbed minus the unperturbed rollout (change in spike probability, red up, blue down,
-each experiment on its own symmetric scale) seen from above, front to the left. Target neurons are ringed.
+both maps of an experiment on one symmetric scale, set by the largest change outside the targets) seen from
+above, front to the left. Target neurons are ringed (their own change saturates the scale).
 On simulated fish the simulator's replay of the same experiment is beside it.</p>
 <div>
  <label>Fish <select id="fish"></select></label>
@@ -129,6 +130,16 @@ function draw(canvasId, name, e, frame, scale) {
     if (f.group[i] === targetGroup) { ctx.strokeStyle = "#000"; ctx.lineWidth = 0.8; ctx.stroke(); }
   }
 }
+function largest(name, e) {
+  // the largest change outside the targets (the targets, ringed, change most and would hide the rest)
+  const f = fish(), r = responses(name), n = f.xy.length, H = f.horizon;
+  const targetGroup = f.group_names.indexOf($("target").value);
+  let most = 0;
+  for (let k = 0; k < H; k++)
+    for (let i = 0; i < n; i++)
+      if (f.group[i] !== targetGroup) most = Math.max(most, Math.abs(r.codes[(e * H + k) * n + i] * r.scale[e]));
+  return most;
+}
 function render() {
   const f = fish(), e = experiment(), frame = +$("frame").value;
   if (e < 0) return;
@@ -136,7 +147,7 @@ function render() {
   $("truth-box").style.display = hasTruth ? "" : "none";
   const step = frame - f.start, active = frame >= f.start && frame < f.start + f.duration;
   $("frame-label").textContent = `step ${frame} (${(frame / f.fps).toFixed(1)} s)` + (active ? ", perturbed" : "");
-  const scale = Math.max(responses("sbm").scale[e], hasTruth ? responses("truth").scale[e] : 0) * 127;
+  const scale = Math.max(largest("sbm", e), hasTruth ? largest("truth", e) : 0) || 1;
   draw("map-sbm", "sbm", e, frame, scale);
   if (hasTruth) draw("map-truth", "truth", e, frame, scale);
   const s = f.scores[e];

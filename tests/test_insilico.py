@@ -174,3 +174,33 @@ def test_a_fish_too_short_for_the_experiments_is_named(probs_dir):
     groups = np.zeros(30, int)
     with pytest.raises(InputError, match="subject_3.h5: 60 frames, fewer than the 66"):
         insilico_fish(probs_dir / "subject_3.h5", model, {}, cfg, groups, ["all"])
+
+
+def test_a_fish_without_truth_gets_region_experiments_and_a_page_that_embeds_them(probs_dir, tmp_path):
+    """The real-data path: regions as targets, predicted responses only; the page's 8-bit codes
+    give the responses back within one step of their scale."""
+    import base64
+    import json
+
+    from sbm.eval.insilico import regions
+    from sbm.insilico_page import page_data, page_html
+    from sbm.io.contracts import INSILICO_RESPONSES, write_groups
+
+    model, _ = setup(probs_dir)
+    path = probs_dir / "subject_3.h5"
+    groups = regions(open_probs(path, 1).xyz, 4)
+    assert sorted(set(groups)) == [0, 1, 2, 3]
+    cfg = InsilicoConfig(kinds=("excite", "silence"), starts=2, horizon=5, start=1, duration=3)
+    entries, arrays = insilico_fish(path, model, {}, cfg, groups, [f"region_{g}" for g in range(4)])
+    assert len(entries) == 8 and all("scores" not in e and e["maps"]["sbm"] for e in entries)
+    assert np.all(arrays["response_sbm"][:, :1] == 0)  # nothing changes before the start
+    write_groups(tmp_path / "r.h5", {"subject_3": {**arrays, "behavior_names": []}}, INSILICO_RESPONSES)
+    metrics = {"experiments": entries}
+    data = page_data(tmp_path / "r.h5", metrics, max_neurons=1000)
+    fish = data["fishes"]["subject_3"]
+    codes = np.frombuffer(base64.b64decode(fish["sbm"]["data"]), np.int8).reshape(arrays["response_sbm"].shape)
+    scale = np.array(fish["sbm"]["scale"])[:, None, None]
+    np.testing.assert_allclose(codes * scale, arrays["response_sbm"].astype(np.float32), atol=float(scale.max()))
+    html = page_html(data)
+    assert json.loads(html.split('type="application/json">')[1].split("</script>")[0]) == json.loads(json.dumps(data))
+    assert "http://" not in html and "https://" not in html  # self-contained: nothing fetched
