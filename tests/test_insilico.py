@@ -153,6 +153,15 @@ def test_the_lag1_baseline_recovers_a_known_system_and_carries_a_perturbation():
     assert response[2, 1] > 0.1 and abs(response[2, 2]) < 0.05
 
 
+def test_targets_by_sphere_and_by_list():
+    from sbm.eval.insilico import sphere
+
+    xyz = np.array([[0.0, 0, 0], [1, 0, 0], [0, 2, 0], [3, 3, 3]])
+    assert sphere(xyz, [0, 0, 0], 1.0).tolist() == [0, 1] and sphere(xyz, [3, 3, 3], 0.5).tolist() == [3]
+    p = Perturbation("listed", np.array([2, 0]), "silence")
+    assert torch.equal(p.apply(torch.ones(1, 4)), torch.tensor([[0.0, 1, 0, 1]]))
+
+
 def test_group_series_and_maps_average_the_right_neurons():
     groups = np.array([0, 0, 1, 2, 2])
     prob = np.arange(10, dtype=np.float32).reshape(2, 5)

@@ -261,6 +261,11 @@ def group_series(prob: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndar
     return (prob.astype(np.float32) @ onehot) / np.maximum(onehot.sum(0), 1)
 
 
+def sphere(xyz: np.ndarray, centre, radius: float) -> np.ndarray:
+    """The neurons within `radius` of `centre` (same units as xyz): a target set."""
+    return np.flatnonzero(np.linalg.norm(np.asarray(xyz) - np.asarray(centre), axis=1) <= radius)
+
+
 def regions(xyz: np.ndarray, n_regions: int, seed: int = 0) -> np.ndarray:
     """(N,) a region per neuron: k-means on the positions, regions numbered front to back (x)."""
     from sklearn.cluster import KMeans

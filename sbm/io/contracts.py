@@ -110,7 +110,7 @@ INSILICO_RESPONSES = Layout(  # per fish, E experiments: the SBM's (and the true
         "response_truth": ("E", "H", "N"),
         "drive_truth": ("E", 3, "H"),
     },
-    attrs=("fps", "context", "experiments", "group_names", "start", "duration"),
+    attrs=("fps", "context", "experiments", "group_names", "start", "duration", "behavior_names"),
     optional=("response_truth", "drive_truth"),  # simulated fish only
     names=(("experiments", "E"), ("behavior_names", "D")),
 )
