@@ -396,6 +396,6 @@ def simulator_replay(sim: SimConfig, truth_path, truth: SimulatedTruth, horizon:
     def replay(frames: list[int], perturbations: list[Perturbation]) -> Responses:
         in_simulator = [dataclasses.replace(p, targets=truth.columns[p.targets]) for p in perturbations]
         r = replay_responses(sim, subject, frames, in_simulator, horizon, replicas)
-        return Responses(r.prob[..., truth.columns], r.drive, r.population_rate)
+        return Responses(r.prob[..., truth.columns], r.drive)
 
     return replay

@@ -40,13 +40,12 @@ class Responses:
 
     prob: np.ndarray  # (targets, starts, horizon, N) perturbed minus unperturbed P(spike) = 1 - exp(-lambda)
     drive: np.ndarray  # (targets, starts, horizon, 3) the same for the motor drive (BEHAVIOR_DRIVE)
-    population_rate: np.ndarray  # (targets, starts, horizon, P) the same for the population rates
 
 
 def _run(net: Network, codes: np.ndarray, first: int, horizon: int, perturbation=None) -> tuple:
-    """`horizon` frames from `first` on a copy of `net`: expected spikes, drive and population rates."""
+    """`horizon` frames from `first` on a copy of `net`: expected spikes and motor drive."""
     net = copy.deepcopy(net)
-    expected, drive, rate = [], [], []
+    expected, drive = [], []
     for k in range(horizon):
         perturb = None
         if perturbation is not None and perturbation.active(k):
@@ -54,8 +53,7 @@ def _run(net: Network, codes: np.ndarray, first: int, horizon: int, perturbation
         frame = net.frame(int(codes[first + k]), perturb)
         expected.append(frame["expected"])
         drive.append(frame["drive"])
-        rate.append(frame["population_rate"])
-    return np.stack(expected).astype(np.float64), np.stack(drive), np.stack(rate).astype(np.float64)
+    return np.stack(expected).astype(np.float64), np.stack(drive)
 
 
 def replay_responses(
@@ -73,10 +71,9 @@ def replay_responses(
         raise ValueError(f"start frames {min(frames)}..{max(frames)} + horizon {horizon} leave the {n_kept} frames")
     start = start_fish(cfg, subject)
     net, codes = start.net, start.codes
-    P, N = net.brain.n_populations, len(net.fish.pop)
+    N = len(net.fish.pop)
     prob = np.zeros((len(perturbations), len(frames), horizon, N), np.float32)
     drive = np.zeros((len(perturbations), len(frames), horizon, 3))
-    rate = np.zeros((len(perturbations), len(frames), horizon, P), np.float32)
     t = 0
     for s in np.argsort(frames, kind="stable"):
         while t < frames[s]:  # the fish as it was, up to this start
@@ -87,10 +84,9 @@ def replay_responses(
             if r > 0:  # fresh streams for this replica, the same for both arms
                 state = copy.deepcopy(net)
                 state.rng = np.random.default_rng([cfg.seed, subject_number(subject), int(frames[s]), r])
-            lam0, drive0, rate0 = _run(state, codes, t, horizon)
+            lam0, drive0 = _run(state, codes, t, horizon)
             for i, perturbation in enumerate(perturbations):
-                lam1, drive1, rate1 = _run(state, codes, t, horizon, perturbation)
+                lam1, drive1 = _run(state, codes, t, horizon, perturbation)
                 prob[i, s] += (np.exp(-lam0) - np.exp(-lam1)) / replicas
                 drive[i, s] += (drive1 - drive0) / replicas
-                rate[i, s] += (rate1 - rate0) / replicas
-    return Responses(prob, drive, rate)
+    return Responses(prob, drive)
