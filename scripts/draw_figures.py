@@ -1,13 +1,11 @@
-"""Figures 1B, 1C, 2A-D, the rollouts, the adaptation, the in-silico experiments, the next-step table
-and (simulated data) the connectome panel,
-drawn from the evaluation's files only.
+"""Figures 1B, 1C, 2A-D, the rollouts, the adaptation, the next-step table and (simulated data) the
+connectome panel, drawn from the evaluation's files only.
 
     python scripts/draw_figures.py --next-step eval/next_step.json --rollout eval/rollout.json \
         --example eval/rollout_example.h5 --fidelity eval/fidelity.json --embedding eval/embedding.csv \
-        --adapt eval/adapt.json --insilico eval/insilico.json --insilico-responses eval/insilico_responses.h5 \
-        [--connectome eval/connectome.json] --fig1b fig1b.png --fig1c fig1c.png --fig2a fig2a.png --fig2b fig2b.png \
-        --rollouts rollouts.png --adapt-figure adapt.png --fig2d fig2d.png --table table.html --table-csv table.csv \
-        --insilico-figure insilico.png \
+        --adapt eval/adapt.json [--connectome eval/connectome.json] --fig1b fig1b.png --fig1c fig1c.png \
+        --fig2a fig2a.png --fig2b fig2b.png --rollouts rollouts.png --adapt-figure adapt.png --fig2d fig2d.png \
+        --table table.html --table-csv table.csv \
         [--connectome-figure connectome.png]
 """
 
@@ -19,18 +17,7 @@ from pathlib import Path
 from sbm import figures
 from sbm.cli import Command, arg, run
 from sbm.io.atomic import atomic_path
-from sbm.io.contracts import (
-    INSILICO_RESPONSES,
-    ROLLOUT_EXAMPLE,
-    Adapt,
-    Connectome,
-    Fidelity,
-    Insilico,
-    NextStep,
-    Rollout,
-    first_group,
-    read_result,
-)
+from sbm.io.contracts import ROLLOUT_EXAMPLE, Adapt, Connectome, Fidelity, NextStep, Rollout, first_group, read_result
 from sbm.io.errors import InputError
 
 
@@ -43,8 +30,6 @@ class Args(Command):
     embedding: Path = arg("eval/embedding.csv")
     connectome: Path | None = arg("eval/connectome.json (simulated data)", None)
     adapt: Path = arg("eval/adapt.json")
-    insilico: Path = arg("eval/insilico.json")
-    insilico_responses: Path = arg("eval/insilico_responses.h5 (its first held-out fish is drawn)")
     fig1b: Path = arg("PNG: brain maps, truth against rollout")
     fig1c: Path = arg("PNG: neuron traces")
     fig2a: Path = arg("PNG: calibration and mean activity")
@@ -54,7 +39,6 @@ class Args(Command):
     fig2d: Path = arg("PNG: PCA and UMAP of true and forecast states")
     table: Path = arg("HTML: the next-step table")
     table_csv: Path = arg("CSV: the next-step table")
-    insilico_figure: Path = arg("PNG: in-silico responses, predicted and (simulated fish) true")
     connectome_figure: Path | None = arg("PNG: attention against the true wiring (with --connectome)", None)
 
 
@@ -77,8 +61,6 @@ def main(args: Args) -> None:
     drawn(args.rollouts, figures.fig_rollouts, rollout)
     drawn(args.adapt_figure, figures.fig_adapt, read_result(args.adapt, Adapt))
     drawn(args.fig2d, figures.fig2d_fidelity, embedding, fidelity)
-    insilico, responses = read_result(args.insilico, Insilico), first_group(args.insilico_responses, INSILICO_RESPONSES)
-    drawn(args.insilico_figure, figures.fig_insilico, insilico, responses)
     if (args.connectome is None) != (args.connectome_figure is None):
         raise InputError(args.connectome or args.connectome_figure, "--connectome and --connectome-figure go together")
     if args.connectome:

@@ -166,8 +166,6 @@ def evaluation_outputs():
         "fidelity": "fidelity.json",
         "embedding": "embedding.csv",
         "adapt": "adapt.json",
-        "insilico": "insilico.json",
-        "insilico_responses": "insilico_responses.h5",
     }
     if config["source"] == "synthetic":  # the simulator's wiring is known
         names["connectome"] = "connectome.json"

@@ -98,7 +98,9 @@ rule adapt:
 
 
 # In-silico optogenetics: every population (simulated fish) or region excited and silenced inside
-# rollouts; on simulated fish scored against the simulator's replay of the same experiments.
+# rollouts; on simulated fish scored against the simulator's replay of the same experiments. It
+# reads the PNMs (the behaviour under each experiment), so a dataset whose behaviour fails stops it
+# and its figure and page, not figures 1-2; `pnm.behaviors: []` runs it without.
 rule insilico:
     input:
         **peers(),
@@ -206,3 +208,4 @@ rule evaluate_connectome:
 rule evaluate:
     input:
         evaluation_outputs().values(),
+        rules.insilico.output,

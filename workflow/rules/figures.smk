@@ -36,9 +36,6 @@ rule figures:
             category="Figure 2: evaluation",
         ),
         table_csv=f"{RESULTS}/figures/next_step_table.csv",
-        insilico_figure=report(
-            f"{RESULTS}/figures/insilico.png", caption="../report/insilico.rst", category="In-silico optogenetics"
-        ),
         connectome_figure=(
             [report(f"{RESULTS}/figures/connectome.png", caption="../report/connectome.rst", category="Connectome")]
             if config["source"] == "synthetic"
@@ -46,6 +43,31 @@ rule figures:
         ),
     log:
         f"{LOGS}/figures.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        args=cli(),
+    shell:
+        "python {input.script:q} {params.args} > {log:q} 2>&1"
+
+
+# The in-silico experiments' figure (its own rule: the stage waits for the PNMs).
+rule insilico_figure:
+    input:
+        metrics=rules.insilico.output.metrics,
+        responses=rules.insilico.output.responses,
+        script=script("draw_insilico_figure.py"),
+        code=code("draw_insilico_figure.py"),
+    output:
+        out=report(
+            f"{RESULTS}/figures/insilico.png", caption="../report/insilico.rst", category="In-silico optogenetics"
+        ),
+    log:
+        f"{LOGS}/insilico_figure.log",
     conda:
         ENV
     threads: 1
