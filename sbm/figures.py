@@ -253,14 +253,16 @@ def fig_insilico(insilico: dict, responses: dict, path, shown: int = 3) -> None:
     for row, e in enumerate(chosen):
         i = names.index(f"{e['target']}:{e['kind']}")
         values = {name: responses[field][i, window].astype(float).mean(axis=0) for name, field in maps}
-        limit = max(np.abs(v).max() for v in values.values()) or 1.0
         targets = responses["group"] == int(list(responses["group_names"]).index(e["target"]))
         for col, (name, _) in enumerate(maps):
             ax = axes[row, col]
+            # each map on its own symmetric scale, set outside the targets (theirs saturates): the
+            # SBM's responses are a fraction of the truth's, and on a shared scale would not show
+            limit = np.abs(values[name][~targets]).max() or 1.0
             ax.scatter(*xy[~targets].T, c=values[name][~targets], s=4, cmap="RdBu_r", vmin=-limit, vmax=limit)
             ax.scatter(*xy[targets].T, s=6, facecolors="none", edgecolors="black", linewidths=0.4)
             ax.set_aspect("equal"), ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"{e['target']} excited: {LABELS.get(name, name)}", fontsize=10)
+            ax.set_title(f"{e['target']} excited: {LABELS.get(name, name)} (scale ±{limit:.3f})", fontsize=10)
         ax = axes[row, -1]
         bars = [m for m in ("truth", "sbm", "lag1") if m in e["maps"]]
         for b, m in enumerate(bars):

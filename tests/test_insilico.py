@@ -135,7 +135,7 @@ def test_scores_of_a_perfect_a_flat_and_a_reversed_map():
     perfect = score_map(true * 2, true, threshold=0.01)
     assert perfect == {"r": pytest.approx(1.0), "auroc": 1.0, "sign_agreement": 1.0, "responders": 2}
     flat = score_map(np.zeros(5), true, threshold=0.01)
-    assert flat["r"] is None and flat["auroc"] == 0.5
+    assert flat["r"] is None and flat["auroc"] == 0.5 and flat["sign_agreement"] is None
     assert score_map(-true, true, threshold=0.01)["sign_agreement"] == 0.0
 
 

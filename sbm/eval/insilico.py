@@ -175,7 +175,7 @@ def score_map(predicted: np.ndarray, true: np.ndarray, threshold: float) -> dict
     """How one predicted response map matches the true one: Pearson r over the groups (None when
     either map is flat: no response predicted), the AUROC of telling responders (|true| >
     threshold) from the others by |predicted| (ties half: a flat map scores 0.5), and the share of
-    responders whose sign is right."""
+    responders whose sign is right (None for a map of zeros: no sign predicted)."""
     ok = np.isfinite(predicted) & np.isfinite(true)
     pred, truth = predicted[ok], true[ok]
     r = None
@@ -187,7 +187,7 @@ def score_map(predicted: np.ndarray, true: np.ndarray, threshold: float) -> dict
         "r": r,
         "auroc": auroc(np.abs(pred), responders) if both else None,
         "sign_agreement": float(np.mean(np.sign(pred[responders]) == np.sign(truth[responders])))
-        if responders.any()
+        if responders.any() and np.any(pred != 0)
         else None,
         "responders": int(responders.sum()),
     }
