@@ -268,9 +268,8 @@ def fig_insilico(insilico: dict, responses: dict, path, shown: int = 3) -> None:
         for b, m in enumerate(bars):
             v = np.array(e["maps"][m], float)
             scale = np.nanmax(np.abs(v)) or 1.0
-            ax.bar(
-                np.arange(len(v)) + (b - 1) * 0.27, np.nan_to_num(v / scale), 0.27, color=COLOURS.get(m, "0.6"), label=m
-            )
+            # a group whose every neuron was a target has no response (NaN): no bar, not a bar of 0
+            ax.bar(np.arange(len(v)) + (b - 1) * 0.27, v / scale, 0.27, color=COLOURS.get(m, "0.6"), label=m)
         r = e.get("scores", {}).get("sbm", {}).get("r")
         ax.set(
             xlabel="group",

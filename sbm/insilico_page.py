@@ -14,11 +14,15 @@ import json
 import numpy as np
 
 from sbm.io.contracts import INSILICO_RESPONSES, read_groups
+from sbm.io.errors import InputError
 
 
-def _quantised(values: np.ndarray) -> dict:
-    """(E, H, n) responses -> base64 int8 codes and one scale per experiment (value = code * scale)."""
-    values = np.nan_to_num(values.astype(np.float32))
+def _quantised(values: np.ndarray, path, name: str) -> dict:
+    """(E, H, n) responses -> base64 int8 codes and one scale per experiment (value = code * scale).
+    A response is a difference of two rollouts, always finite: anything else is refused, not drawn."""
+    values = values.astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise InputError(path, f"{name} holds {int((~np.isfinite(values)).sum())} non-finite values: rerun insilico")
     scale = np.abs(values).reshape(len(values), -1).max(axis=1) / 127
     scale = np.where(scale > 0, scale, 1.0)
     codes = np.round(values / scale[:, None, None]).astype(np.int8)
@@ -42,13 +46,13 @@ def page_data(responses_path, metrics: dict, max_neurons: int = 1500, seed: int 
             "start": int(g["start"]),
             "duration": int(g["duration"]),
             "horizon": int(g["response_sbm"].shape[1]),
-            "sbm": _quantised(g["response_sbm"][:, :, keep]),
+            "sbm": _quantised(g["response_sbm"][:, :, keep], f"{responses_path}:{subject}", "response_sbm"),
             "behavior_names": [str(n) for n in g["behavior_names"]],
             "behavior_sbm": np.round(g["behavior_sbm"], 5).tolist(),
             "scores": [entries[e].get("scores", {}).get("sbm") for e in experiments],
         }
         if "response_truth" in g:
-            fish["truth"] = _quantised(g["response_truth"][:, :, keep])
+            fish["truth"] = _quantised(g["response_truth"][:, :, keep], f"{responses_path}:{subject}", "response_truth")
             fish["drive_truth"] = np.round(g["drive_truth"], 5).tolist()
         fishes[subject] = fish
     return {"fishes": fishes, "drive_names": ["left_turn", "right_turn", "forward_swim"]}

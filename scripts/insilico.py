@@ -17,6 +17,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from sbm.cli import arg, run
 from sbm.data.split import read_split, split_files
 from sbm.data.windows import open_probs
@@ -25,14 +28,12 @@ from sbm.eval.insilico import (
     InsilicoConfig,
     Lag1Groups,
     behaviour_agreement,
-    group_series,
     insilico_fish,
-    regions,
     simulator_replay,
     summarise_scores,
 )
 from sbm.eval.load import ForecastEvaluation, load_forecast_evaluation
-from sbm.eval.truth import read_truth, truth_files
+from sbm.eval.truth import population_means, read_truth, truth_files
 from sbm.io.contracts import INSILICO_RESPONSES, Insilico, write_groups, write_result
 from sbm.io.errors import InputError
 from sbm.synth.fish import BEHAVIOR_DRIVE, SimConfig
@@ -56,7 +57,8 @@ def lag1_baseline(args: Args, n_groups: int) -> Lag1Groups:
     series = []
     for path, truth_path in zip(paths, truth_files(args.train_truth, split.train)):
         truth = read_truth(path, truth_path, with_prob=False)
-        series.append(group_series(open_probs(path, 2, keep_prob=True).prob, truth.population, n_groups))
+        prob = torch.from_numpy(open_probs(path, 2, keep_prob=True).prob.astype(np.float32))
+        series.append(population_means(prob, torch.from_numpy(truth.population), n_groups)[0].numpy())
     return Lag1Groups.fit(series)
 
 
@@ -72,13 +74,9 @@ def main(args: Args) -> None:
     entries, arrays = [], {}
     for i, path in enumerate(evaluated.paths):
         truth, replay = evaluated.truth(i, with_prob=False), None
-        if targets == "populations":
-            groups, names = truth.population, truth.names
-            if lag1 is None and args.train:
-                lag1 = lag1_baseline(args, len(names))
-        else:
-            groups = regions(open_probs(path, 1).xyz, cfg.regions)
-            names = [f"region_{g:02d}" for g in range(groups.max() + 1)]
+        groups, names = (truth.population, truth.names) if targets == "populations" else (None, None)  # None: regions
+        if targets == "populations" and lag1 is None and args.train:
+            lag1 = lag1_baseline(args, len(names))
         if truth is not None:
             sim = SimConfig.from_dict(args.simulator)
             replay = simulator_replay(sim, evaluated.truths[i], truth, cfg.horizon, cfg.replicas)

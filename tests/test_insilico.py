@@ -15,13 +15,12 @@ from sbm.eval.insilico import (
     Lag1Groups,
     Perturbation,
     group_map,
-    group_series,
     insilico_fish,
     predicted_response,
     score_map,
     simulator_replay,
 )
-from sbm.eval.truth import SimulatedTruth
+from sbm.eval.truth import SimulatedTruth, population_means
 from sbm.io.errors import InputError
 from sbm.model.forecast import rollout, sbm_forecaster
 from sbm.model.sbm import SBM, SBMConfig
@@ -165,7 +164,8 @@ def test_targets_by_sphere_and_by_list():
 def test_group_series_and_maps_average_the_right_neurons():
     groups = np.array([0, 0, 1, 2, 2])
     prob = np.arange(10, dtype=np.float32).reshape(2, 5)
-    np.testing.assert_allclose(group_series(prob, groups, 4), [[0.5, 2, 3.5, 0], [5.5, 7, 8.5, 0]])
+    means = population_means(torch.from_numpy(prob), torch.from_numpy(groups), 4)[0]
+    np.testing.assert_allclose(means, [[0.5, 2, 3.5, 0], [5.5, 7, 8.5, 0]])
     p = Perturbation("g", np.array([0, 3]), "silence", start=0, duration=1)
     np.testing.assert_allclose(group_map(prob, groups, 4, p), [1, 2, 4, np.nan])
 
@@ -213,3 +213,8 @@ def test_a_fish_without_truth_gets_region_experiments_and_a_page_that_embeds_the
     html = page_html(data)
     assert json.loads(html.split('type="application/json">')[1].split("</script>")[0]) == json.loads(json.dumps(data))
     assert "http://" not in html and "https://" not in html  # self-contained: nothing fetched
+    # A response that is not a number is refused with the file, not drawn as no change.
+    arrays["response_sbm"][0, 1, 0] = np.nan
+    write_groups(tmp_path / "bad.h5", {"subject_3": {**arrays, "behavior_names": []}}, INSILICO_RESPONSES)
+    with pytest.raises(InputError, match="bad.h5:subject_3: response_sbm holds 1 non-finite values"):
+        page_data(tmp_path / "bad.h5", metrics)

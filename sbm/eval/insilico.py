@@ -36,6 +36,7 @@ from sbm.eval.connectome import auroc
 from sbm.eval.truth import SimulatedTruth
 from sbm.io.contracts import GROUND_TRUTH, open_checked
 from sbm.io.errors import InputError
+from sbm.io.export import fit_regions
 from sbm.model.forecast import Edit, Forecaster, rollout, sbm_forecaster
 from sbm.model.sbm import SBM
 from sbm.settings import from_dict
@@ -254,24 +255,15 @@ class Lag1Groups:
         return np.stack(out)
 
 
-def group_series(prob: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """(T, N) activity -> (T, G) each group's mean (0 for a group without neurons)."""
-    onehot = np.zeros((len(groups), n_groups), np.float32)
-    onehot[np.arange(len(groups)), groups] = 1
-    return (prob.astype(np.float32) @ onehot) / np.maximum(onehot.sum(0), 1)
-
-
 def sphere(xyz: np.ndarray, centre, radius: float) -> np.ndarray:
     """The neurons within `radius` of `centre` (same units as xyz): a target set."""
     return np.flatnonzero(np.linalg.norm(np.asarray(xyz) - np.asarray(centre), axis=1) <= radius)
 
 
 def regions(xyz: np.ndarray, n_regions: int, seed: int = 0) -> np.ndarray:
-    """(N,) a region per neuron: k-means on the positions, regions numbered front to back (x)."""
-    from sklearn.cluster import KMeans
-
-    n_regions = min(n_regions, len(xyz))
-    km = KMeans(n_regions, n_init=4, random_state=seed).fit(xyz)
+    """(N,) a region per neuron: k-means on the positions (sbm.io.export.fit_regions, one fish),
+    regions numbered front to back (x)."""
+    km = fit_regions([xyz], min(n_regions, len(xyz)), seed)
     order = np.argsort(np.argsort(km.cluster_centers_[:, 0]))
     return order[km.labels_]
 
@@ -289,21 +281,25 @@ def insilico_fish(
     model: SBM,
     fitted: dict[str, Forecaster],
     cfg: InsilicoConfig,
-    groups: np.ndarray,
-    group_names: list[str],
+    groups: np.ndarray | None = None,
+    group_names: list[str] | None = None,
     lag1: Lag1Groups | None = None,
     replay: Callable | None = None,
     pnms: list | None = None,
 ) -> tuple[list[dict], dict]:
-    """The panel on one held-out fish: every group excited / silenced / clamped from the same
-    starts, the response rolled out by the SBM and the `fitted` forecasters (and the `lag1`
-    baseline), and, where `replay(frames, perturbations)` gives the simulator's truth
+    """The panel on one held-out fish: every group (`groups`, e.g. the simulator's populations;
+    without them, the fish's k-means regions) excited / silenced / clamped from the same starts,
+    the response rolled out by the SBM and the `fitted` forecasters (and the `lag1` baseline),
+    and, where `replay(frames, perturbations)` gives the simulator's truth
     (sbm.synth.replay.Responses), scored against it. Returns (one entry per experiment: maps,
     scores, behaviour effects; the arrays the figure and the page draw)."""
     C, H = model.cfg.context, cfg.horizon
     fish = open_probs(path, C + H)
     windows = Windows([fish], context=C + H - 1)  # C start frames + the true future (its stimulus)
     batch = collate([windows[i] for i in spaced_windows(windows, cfg.starts)])
+    if groups is None:
+        groups = regions(fish.xyz, cfg.regions)
+        group_names = [f"region_{g:02d}" for g in range(groups.max() + 1)]
     G = len(group_names)
     panel = [
         (g, Perturbation(group_names[g], np.flatnonzero(groups == g), kind, cfg.strength, cfg.start, cfg.duration))
@@ -314,9 +310,9 @@ def insilico_fish(
     forecasters = {"sbm": sbm_forecaster(model.eval()), **fitted}
     response = {m: np.zeros((len(panel), H, fish.n_neurons), np.float32) for m in forecasters}
     behaviour = np.zeros((len(panel), len(pnms or []), H))
+    start = batch["prob"][:, :C]
     with torch.no_grad():
         for m, forecast in forecasters.items():
-            start = batch["prob"][:, :C]
             base = rollout(forecast, start, batch["xyz"], batch["stimulus"], batch["mask"], H)
             base_behaviour = behaviour_series(pnms, batch, C, base) if m == "sbm" and pnms else None
             for i, (_, p) in enumerate(tqdm(panel, desc=f"{fish.subject} {m}", unit="experiment")):
@@ -325,7 +321,7 @@ def insilico_fish(
                 if base_behaviour is not None:  # the SBM's forecast brain read by the PNMs
                     behaviour[i] = (behaviour_series(pnms, batch, C, base + r) - base_behaviour).mean(axis=0)
     truth = replay((batch["start"] + C).tolist(), [p for _, p in panel]) if replay is not None else None
-    level = batch["prob"][:, :C].mean(dim=(0, 1)).numpy()  # each neuron's activity before the experiments
+    level = start.mean(dim=(0, 1)).numpy()  # each neuron's activity before the experiments
     entries = []
     for i, (g, p) in enumerate(panel):
         window = [k for k in range(H) if p.active(k)]
