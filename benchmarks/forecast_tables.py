@@ -33,17 +33,22 @@ def next_step_rows(result: dict) -> list[list]:
     truth = result["truth"]
     rows = [["forecaster", "MAE (inferred)", "SBM / it", "ECE"]]
     if truth:
-        rows[0] += ["MAE (truth)", "SBM / it (truth)", "population MAE (truth)", "ridge 0 -> ceiling 1"]
+        rows[0] += [
+            "MAE (truth)",
+            "SBM / it (truth)",
+            "population MAE (truth)",
+            "ridge 0 -> ceiling 1",
+            "ridge 0 -> reachable ceiling 1",
+        ]
     for name, mae in sorted(result["mae"].items(), key=lambda item: item[1]):
         row = [name, number(mae), number(result["sbm_over_baseline"].get(name), 3), number(result["ece"].get(name))]
         if truth:
             t = truth["mae"][name]
-            ladder = (truth["floor_to_ceiling"] or {}).get(name)
             row += [
                 number(t),
                 number(truth["mae"]["sbm"] / t, 3),
                 number(truth["mae_population"][name]),
-                number(ladder, 2),
+                *(number((truth.get(key) or {}).get(name), 2) for key in ("floor_to_ceiling", "floor_to_reachable")),
             ]
         rows.append(row)
     return rows

@@ -508,18 +508,23 @@ def fig3c_pattern(pattern: dict, search: dict, path) -> None:
 def next_step_table(next_step: dict) -> list[list]:
     """Rows of the next-step table: forecaster, MAE, SBM / it, ECE and, on simulated fish, the MAE
     against the simulator's truth (per neuron and of the population means) and where it sits
-    between the per-neuron ridge (0) and the ceiling (1)."""
+    between the per-neuron ridge (0) and the ceilings (1; sbm.eval.truth.summarise_truth)."""
     truth = next_step["truth"]
     rows = [["forecaster", "next-step MAE", "SBM MAE / forecaster MAE", "ECE"]]
     if truth:
-        rows[0] += ["MAE vs true probability", "population MAE vs truth", "ridge (0) to ceiling (1)"]
+        rows[0] += [
+            "MAE vs true probability",
+            "population MAE vs truth",
+            "ridge (0) to ceiling (1)",
+            "ridge (0) to reachable ceiling (1)",
+        ]
     number = lambda value, digits: "" if value is None else f"{value:.{digits}f}"  # noqa: E731
     for name, mae in next_step["mae"].items():
         row = [LABELS[name], f"{mae:.4f}"]
         row += [number(next_step["sbm_over_baseline"].get(name), 3), number(next_step["ece"].get(name), 4)]
         if truth:
-            ladder = (truth["floor_to_ceiling"] or {}).get(name)
-            row += [number(truth["mae"][name], 4), number(truth["mae_population"][name], 4), number(ladder, 2)]
+            row += [number(truth["mae"][name], 4), number(truth["mae_population"][name], 4)]
+            row += [number((truth.get(key) or {}).get(name), 2) for key in ("floor_to_ceiling", "floor_to_reachable")]
         rows.append(row)
     return rows
 

@@ -102,11 +102,15 @@ def test_the_ceiling_recovers_known_population_dynamics_and_scores_between_floor
     held = fish[2]
     fitted = {
         "ridge": (forecasters.forecaster("ridge"), False),
-        "ceiling": (forecasters.forecaster("ceiling", torch.from_numpy(truths[2].population)), True),
+        **{
+            name: (forecasters.forecaster(name, torch.from_numpy(truths[2].population)), True)
+            for name in ("ceiling", "ceiling_inferred_targets")
+        },
     }
     result = summarise([next_step_errors(tiny_sbm(), held[0], stride=1, fitted=fitted, truth=truths[2])])["truth"]
     assert result["mae"]["ceiling"] < 0.6 * result["mae"]["ridge"]
     assert result["floor_to_ceiling"]["ridge"] == 0 and result["floor_to_ceiling"]["ceiling"] == 1
+    assert result["floor_to_reachable"]["ridge"] == 0 and result["floor_to_reachable"]["ceiling_inferred_targets"] == 1
     rolled = summarise_rollouts([rollout_errors(tiny_sbm(), held[0], 8, 4, fitted=fitted, truth=truths[2])])
     assert len(rolled["truth"]["mae"]["ceiling"]) == 8
     assert max(rolled["truth"]["mae"]["ceiling"]) < min(rolled["truth"]["mae"]["persistence"][1:])

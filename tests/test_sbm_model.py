@@ -189,3 +189,11 @@ def test_attention_in_pieces_equals_one_call(monkeypatch, spatial):
     whole = net(*x)
     monkeypatch.setattr(module, "SDPA_MAX_BATCH", 7)
     torch.testing.assert_close(net(*x), whole, rtol=0, atol=1e-6)
+
+
+def test_the_model_reads_its_inputs_divided_by_prob_scale():
+    scaled, plain = model(prob_scale=0.25), model(prob_scale=1.0)
+    plain.load_state_dict(scaled.state_dict())
+    prob, xyz, stimulus, mask = inputs()
+    torch.testing.assert_close(scaled(prob, xyz, stimulus, mask), plain(prob * 4, xyz, stimulus, mask))
+    assert (scaled(prob, xyz, stimulus, mask) - plain(prob, xyz, stimulus, mask)).abs().max() > 1e-3

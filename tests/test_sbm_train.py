@@ -17,8 +17,8 @@ import yaml
 from conftest import load_script, run_script
 
 from sbm.cli import parse
-from sbm.model.sbm import load_weights
-from sbm.train.sbm import warmup_cosine
+from sbm.model.sbm import SBM, SBMConfig, load_weights
+from sbm.train.sbm import warmup_cosine, with_own_forecasts
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL = {"d_model": 16, "n_heads": 2, "n_layers": 1, "cluster_size": 8, "n_centroids": 8}
@@ -86,9 +86,10 @@ def test_training_learns_and_writes_weights_and_metrics(tmp_path, probs_dir):
 def test_a_killed_run_resumes_from_its_last_ckpt_to_the_same_weights(tmp_path, probs_dir):
     script = [sys.executable, str(REPO / "scripts/train_sbm.py")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    subprocess.run(script + command(tmp_path, probs_dir, "whole"), check=True, env=env, capture_output=True)
+    train = {**TRAIN, "own_forecasts": 0.5}  # its draws too resume where they were
+    subprocess.run(script + command(tmp_path, probs_dir, "whole", train=train), check=True, env=env, capture_output=True)
 
-    args = command(tmp_path, probs_dir, "killed")
+    args = command(tmp_path, probs_dir, "killed", train=train)
     proc = subprocess.Popen(script + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = tmp_path / "killed" / "ckpt.pt"
     while not ckpt.exists() and proc.poll() is None:
@@ -115,8 +116,9 @@ def test_resume_refuses_a_run_folder_of_other_settings(tmp_path, probs_dir):
 
 
 def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, probs_dir):
-    """Two gloo processes with half the batch each take the same steps as one process."""
-    model, train = {**MODEL, "spatial": "dense"}, {**TRAIN, "max_steps": 6}
+    """Two gloo processes with half the batch each take the same steps as one process (own
+    forecasts fed to the same windows)."""
+    model, train = {**MODEL, "spatial": "dense"}, {**TRAIN, "max_steps": 6, "own_forecasts": 0.5}
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     subprocess.run(
         [sys.executable, str(REPO / "scripts/train_sbm.py")] + command(tmp_path, probs_dir, "one", model, train),
@@ -206,3 +208,31 @@ def test_a_context_in_seconds_is_frames_at_the_training_fishs_rate_for_the_sbm_a
     argv += ["--context", "12", "--context-s", "3", "--settings", '{"windows": 10, "steps": 100}']
     assert run_script("fit_forecasters", [*argv, "--out", tmp_path / "f.pt"]) == 0
     assert torch.load(tmp_path / "f.pt", weights_only=False)["info"]["context"] == 6
+
+
+def test_own_forecasts_replace_a_suffix_of_the_chosen_windows_by_the_models_forecasts():
+    torch.manual_seed(0)
+    net = SBM(SBMConfig(n_stimuli=3, context=8, d_model=16, n_heads=2, n_layers=1, cluster_size=8)).eval()
+    g = torch.Generator().manual_seed(0)
+    B, C, N = 64, 8, 12
+    prob = torch.rand(B, C, N, generator=g)
+    stimulus = torch.nn.functional.one_hot(torch.randint(0, 3, (B, C), generator=g), 3).float()
+    inputs = (prob, torch.rand(B, N, 3, generator=g), stimulus, torch.ones(B, N, dtype=torch.bool))
+    assert with_own_forecasts(net, inputs, 0.0, torch.Generator().manual_seed(1)) is inputs
+    fed = with_own_forecasts(net, inputs, 0.5, torch.Generator().manual_seed(1))[0]
+    forecast = torch.sigmoid(net(*inputs))  # forecast[:, t] is that of frame t + 1
+    replaced = (fed != prob).any(dim=2)  # (B, C)
+    assert not replaced[:, 0].any()  # the first frame is always read as recorded
+    torch.testing.assert_close(fed[:, 1:][replaced[:, 1:]], forecast[:, :-1][replaced[:, 1:]])
+    torch.testing.assert_close(fed[~replaced], prob[~replaced])
+    chosen = replaced.any(dim=1)
+    assert 16 < int(chosen.sum()) < 48  # about half the windows
+    lengths = replaced.sum(dim=1)[chosen]
+    assert (replaced[chosen].int().diff(dim=1) >= 0).all()  # a suffix: once replaced, replaced to the end
+    assert lengths.min() >= 1 and lengths.max() <= C - 1 and len(set(lengths.tolist())) > 3
+
+
+def test_training_sets_prob_scale_to_the_training_fishs_mean_probability(tmp_path, probs_dir):
+    train_sbm(command(tmp_path, probs_dir, train={**TRAIN, "epochs": 1, "own_forecasts": 0.5}))
+    model, state = load_weights(tmp_path / "run.pt")
+    assert model.cfg.prob_scale == pytest.approx(state["data"]["train_mean_prob"]) and 0 < model.cfg.prob_scale < 1

@@ -136,11 +136,12 @@ def test_dry_run_synthetic_default():
     }
 
 
-def test_benchmark_plans_ten_large_fish_and_every_forecaster():
-    proc = snakemake("-n", "--forceall", "-p", "--configfile", REPO / "config/benchmark.yaml")
+@pytest.mark.parametrize("config, fish, neurons", [("benchmark", 8, 2000), ("benchmark_gpu", 10, 12000)])
+def test_benchmark_plans_its_fish_and_every_forecaster(config, fish, neurons):
+    proc = snakemake("-n", "--forceall", "-p", "--configfile", REPO / f"config/{config}.yaml")
     jobs, parsed = planned_jobs(proc.stdout), parsed_commands(proc.stdout)
-    assert jobs["simulate"] == 10 and jobs["train_sbm"] == jobs["train_sbm_no_spatial"] == jobs["train_poco"] == 1
-    assert parsed["simulate"][0].settings["n_neurons"] == 12000
+    assert jobs["simulate"] == fish and jobs["train_sbm"] == jobs["train_sbm_no_spatial"] == jobs["train_poco"] == 1
+    assert parsed["simulate"][0].settings["n_neurons"] == neurons
     # The ablation is the SBM with spatial "none", in its own run folder, scored beside it.
     ablation = parsed["train_sbm_no_spatial"][0]
     assert ablation.settings["model"] == {**parsed["train_sbm"][0].settings["model"], "spatial": "none"}

@@ -234,7 +234,8 @@ class NextStep(TypedDict):
     baseline_fits: dict | None  # the fitted forecasters' info
     # Simulated fish: against the simulator's true probability of a spike, forecaster -> MAE per
     # neuron (mae) and of the population means (mae_population), and floor_to_ceiling: (ridge's MAE
-    # - the forecaster's) / (ridge's - the ceiling's), 0 at the per-neuron floor, 1 at the ceiling.
+    # - the forecaster's) / (ridge's - the ceiling's), 0 at the per-neuron floor, 1 at the ceiling;
+    # floor_to_reachable the same with the ceiling fitted to the inferred probabilities.
     truth: dict | None
 
 

@@ -41,6 +41,10 @@ class SBMConfig:
     # The context in seconds instead: when set, training resolves it once to frames at the training
     # fish's median frame rate (sbm.data.windows.context_frames) and saves those frames, not this.
     context_s: float | None = None
+    # The input probabilities are divided by this before the embedding, so that they are of order 1
+    # beside the positions whatever the data's rate of spikes. 0: training sets it to the training
+    # fish's mean probability and saves it; a positive value is used as given.
+    prob_scale: float = 0.0
     d_model: int = 256
     n_heads: int = 8
     n_layers: int = 4
@@ -68,6 +72,8 @@ class SBMConfig:
             raise ValueError(f"d_model {self.d_model} must split into {self.n_heads} heads of even size")
         if self.spatial not in ("routed", "dense", "none"):
             raise ValueError(f"spatial must be 'routed', 'dense' or 'none', not {self.spatial!r}")
+        if self.prob_scale < 0:
+            raise ValueError(f"prob_scale must be positive (or 0: set by training), not {self.prob_scale}")
         if self.backend not in ("sdpa", "flash"):
             raise ValueError(f"backend must be 'sdpa' or 'flash', not {self.backend!r}")
 
@@ -376,7 +382,8 @@ class SBM(nn.Module):
         stimulus (B, T, K) the stimulus of frames 1..T (known, external); mask (B, N) True for
         real neurons. Returns logits (B, T, N): step t forecasts frame t + 1 from frames <= t."""
         B, T, N = prob.shape
-        neuron_in = torch.cat((prob[..., None], xyz[:, None].expand(B, T, N, 3)), dim=-1)
+        scaled = prob / self.cfg.prob_scale if self.cfg.prob_scale > 0 else prob
+        neuron_in = torch.cat((scaled[..., None], xyz[:, None].expand(B, T, N, 3)), dim=-1)
         neurons = self.neuron_norm(self.neuron_embed(neuron_in))  # (B, T, N, D)
         if self.cfg.n_stimuli == 0:
             stimulus = stimulus.new_zeros(B, T, 1)

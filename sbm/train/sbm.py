@@ -69,6 +69,11 @@ class TrainConfig:
     betas: tuple = (0.9, 0.95)
     weight_decay: float = 1e-4
     clip: float = 1.0
+    # Against the drift of rollouts, where the model reads its own forecasts: this share of the
+    # training windows gets its last k frames (k uniform in 1 .. context - 1) replaced by the
+    # model's forecasts of them from the true frames before (one extra forward without gradients
+    # per step); the targets stay the recorded frames. 0: every window is read as recorded.
+    own_forecasts: float = 0.0
     val_per_epoch: int = 4  # validations per epoch (and one at the end)
     val_windows: int = 256  # evenly spaced windows of the validation fish
     ckpt_every: int = 50  # steps between ckpts in the run folder (also after every validation)
@@ -202,13 +207,15 @@ def train(
     total = cfg.epochs * steps_per_epoch if cfg.max_steps == 0 else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
     val_every = max(1, steps_per_epoch // cfg.val_per_epoch)
 
+    mean_prob = sum(f.mean_prob * f.n_frames * f.n_neurons for f in train_fish) / sum(
+        f.n_frames * f.n_neurons for f in train_fish
+    )
+    if model_cfg.prob_scale == 0:  # resolved once, here, like the context; saved with the weights
+        model_cfg = replace(model_cfg, prob_scale=mean_prob)
     torch.manual_seed(cfg.seed)
     model = SBM(model_cfg)
     # Start the decoder at the training fish's mean probability, so early steps learn dynamics
     # rather than the base rate (a fresh run only: a resumed one loads its weights below).
-    mean_prob = sum(f.mean_prob * f.n_frames * f.n_neurons for f in train_fish) / sum(
-        f.n_frames * f.n_neurons for f in train_fish
-    )
     torch.nn.init.constant_(model.head.bias, math.log(mean_prob / (1 - mean_prob)))
     if init is not None:
         trained, state = load_weights(init)
@@ -305,6 +312,10 @@ def train(
         for idx in epoch_batches(windows, per_rank, epoch, cfg.seed, rank, world)[skip:]:
             batch = {k: v.to(device, non_blocking=True) for k, v in collate([windows[i] for i in idx]).items()}
             inputs, target = model_inputs(batch)
+            if cfg.own_forecasts > 0:
+                rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # per step: resumes alike
+                with autocast:
+                    inputs = with_own_forecasts(model, inputs, cfg.own_forecasts, rng, rank, world)
             with autocast:
                 logits = net(*inputs)
             loss = masked_bce(logits, target, batch["mask"])
@@ -386,6 +397,30 @@ def train(
     if world > 1:
         dist.barrier()
     return summary
+
+
+@torch.no_grad()
+def with_own_forecasts(
+    model: SBM, inputs: tuple, share: float, rng: torch.Generator, rank: int = 0, world: int = 1
+) -> tuple:
+    """The model inputs with, in about `share` of the windows, the last k frames (k uniform in
+    1 .. C - 1) replaced by the model's forecasts of them from the recorded frames before: step t
+    of one forward pass forecasts frame t + 1 from frames <= t (TrainConfig.own_forecasts). The
+    draws are made for the global batch and each process takes its windows' (every world-th, as
+    epoch_batches deals them), so DDP draws what one process would."""
+    prob, xyz, stimulus, mask = inputs
+    B, C, _ = prob.shape
+    chosen = (torch.rand(B * world, generator=rng) < share)[rank::world]
+    k = torch.randint(1, max(C, 2), (B * world,), generator=rng)[rank::world]
+    if C < 2 or not bool(chosen.any()):
+        return inputs
+    forecast = torch.sigmoid(model(prob, xyz, stimulus, mask)).to(prob.dtype)  # (B, C, N)
+    # Frame t (t >= 1) of the window becomes forecast[:, t - 1] where t >= C - k.
+    fed = (torch.arange(C)[None, :] >= (C - k)[:, None]) & chosen[:, None]  # (B, C)
+    fed = fed.to(prob.device)[:, 1:, None]
+    new = prob.clone()
+    new[:, 1:] = torch.where(fed, forecast[:, :-1], prob[:, 1:])
+    return new, xyz, stimulus, mask
 
 
 def fingerprint(paths: list[str]) -> list:
