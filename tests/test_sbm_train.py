@@ -87,7 +87,9 @@ def test_a_killed_run_resumes_from_its_last_ckpt_to_the_same_weights(tmp_path, p
     script = [sys.executable, str(REPO / "scripts/train_sbm.py")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     train = {**TRAIN, "own_forecasts": 0.5}  # its draws too resume where they were
-    subprocess.run(script + command(tmp_path, probs_dir, "whole", train=train), check=True, env=env, capture_output=True)
+    subprocess.run(
+        script + command(tmp_path, probs_dir, "whole", train=train), check=True, env=env, capture_output=True
+    )
 
     args = command(tmp_path, probs_dir, "killed", train=train)
     proc = subprocess.Popen(script + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
