@@ -86,7 +86,7 @@ def test_training_learns_and_writes_weights_and_metrics(tmp_path, probs_dir):
 def test_a_killed_run_resumes_from_its_last_ckpt_to_the_same_weights(tmp_path, probs_dir):
     script = [sys.executable, str(REPO / "scripts/train_sbm.py")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    train = {**TRAIN, "own_forecasts": 0.5}  # its draws too resume where they were
+    train = {**TRAIN, "own_forecasts": 0.5, "own_forecast_passes": 2}  # its draws too resume where they were
     subprocess.run(
         script + command(tmp_path, probs_dir, "whole", train=train), check=True, env=env, capture_output=True
     )
@@ -120,7 +120,10 @@ def test_resume_refuses_a_run_folder_of_other_settings(tmp_path, probs_dir):
 def test_ddp_on_two_cpu_processes_matches_one_process(tmp_path, probs_dir):
     """Two gloo processes with half the batch each take the same steps as one process (own
     forecasts fed to the same windows)."""
-    model, train = {**MODEL, "spatial": "dense"}, {**TRAIN, "max_steps": 6, "own_forecasts": 0.5}
+    model, train = (
+        {**MODEL, "spatial": "dense"},
+        {**TRAIN, "max_steps": 6, "own_forecasts": 0.5, "own_forecast_passes": 2},
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     subprocess.run(
         [sys.executable, str(REPO / "scripts/train_sbm.py")] + command(tmp_path, probs_dir, "one", model, train),
@@ -232,6 +235,28 @@ def test_own_forecasts_replace_a_suffix_of_the_chosen_windows_by_the_models_fore
     lengths = replaced.sum(dim=1)[chosen]
     assert (replaced[chosen].int().diff(dim=1) >= 0).all()  # a suffix: once replaced, replaced to the end
     assert lengths.min() >= 1 and lengths.max() <= C - 1 and len(set(lengths.tolist())) > 3
+
+
+def test_own_forecasts_after_enough_passes_are_the_models_free_rollout():
+    torch.manual_seed(0)
+    C, N = 8, 12
+    net = SBM(SBMConfig(n_stimuli=3, context=C, d_model=16, n_heads=2, n_layers=1, cluster_size=8)).eval()
+    g = torch.Generator().manual_seed(0)
+    prob = torch.rand(16, C, N, generator=g)
+    stimulus = torch.nn.functional.one_hot(torch.randint(0, 3, (16, C), generator=g), 3).float()
+    inputs = (prob, torch.rand(16, N, 3, generator=g), stimulus, torch.ones(16, N, dtype=torch.bool))
+    one = with_own_forecasts(net, inputs, 1.0, torch.Generator().manual_seed(1))[0]
+    fed = with_own_forecasts(net, inputs, 1.0, torch.Generator().manual_seed(1), passes=C - 1)[0]
+    k = (fed != prob).any(dim=2).sum(dim=1)
+    assert torch.equal(k, (one != prob).any(dim=2).sum(dim=1))  # the same draws, whatever the passes
+    deep = 0
+    for b in range(16):
+        free = prob[b : b + 1].clone()  # the free rollout from the recorded frames before the last k
+        for t in range(C - int(k[b]), C):
+            free[:, t] = torch.sigmoid(net(free, *(x[b : b + 1] for x in inputs[1:])))[:, t - 1]
+        torch.testing.assert_close(fed[b], free[0])
+        deep += int(k[b] > 1 and not torch.allclose(one[b], free[0]))
+    assert deep > 0  # one pass reads recorded frames only: deeper frames differ from the rollout
 
 
 def test_training_sets_prob_scale_to_the_training_fishs_mean_probability(tmp_path, probs_dir):

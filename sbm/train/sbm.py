@@ -74,6 +74,11 @@ class TrainConfig:
     # model's forecasts of them from the true frames before (one extra forward without gradients
     # per step); the targets stay the recorded frames. 0: every window is read as recorded.
     own_forecasts: float = 0.0
+    # Forward passes that make those forecasts. Pass j reads the frames pass j - 1 made, so after n
+    # passes the first n of the k frames are exactly the model's free rollout (each forecast read
+    # from its own earlier forecasts, as in a rollout) and later ones approximate it; 1: each
+    # forecast is read from recorded frames only.
+    own_forecast_passes: int = 1
     val_per_epoch: int = 4  # validations per epoch (and one at the end)
     val_windows: int = 256  # evenly spaced windows of the validation fish
     ckpt_every: int = 50  # steps between ckpts in the run folder (also after every validation)
@@ -315,7 +320,9 @@ def train(
             if cfg.own_forecasts > 0:
                 rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # per step: resumes alike
                 with autocast:
-                    inputs = with_own_forecasts(model, inputs, cfg.own_forecasts, rng, rank, world)
+                    inputs = with_own_forecasts(
+                        model, inputs, cfg.own_forecasts, rng, rank, world, cfg.own_forecast_passes
+                    )
             with autocast:
                 logits = net(*inputs)
             loss = masked_bce(logits, target, batch["mask"])
@@ -401,25 +408,29 @@ def train(
 
 @torch.no_grad()
 def with_own_forecasts(
-    model: SBM, inputs: tuple, share: float, rng: torch.Generator, rank: int = 0, world: int = 1
+    model: SBM, inputs: tuple, share: float, rng: torch.Generator, rank: int = 0, world: int = 1, passes: int = 1
 ) -> tuple:
     """The model inputs with, in about `share` of the windows, the last k frames (k uniform in
-    1 .. C - 1) replaced by the model's forecasts of them from the recorded frames before: step t
-    of one forward pass forecasts frame t + 1 from frames <= t (TrainConfig.own_forecasts). The
-    draws are made for the global batch and each process takes its windows' (every world-th, as
-    epoch_batches deals them), so DDP draws what one process would."""
+    1 .. C - 1) replaced by the model's forecasts of them: step t of a forward pass forecasts frame
+    t + 1 from frames <= t, and each of the `passes` passes reads the frames the pass before made,
+    so that after n passes the first n replaced frames are the model's free rollout from the
+    recorded frames before them (TrainConfig.own_forecasts). The draws are made for the global
+    batch and each process takes its windows' (every world-th, as epoch_batches deals them), so DDP
+    draws what one process would."""
     prob, xyz, stimulus, mask = inputs
     B, C, _ = prob.shape
     chosen = (torch.rand(B * world, generator=rng) < share)[rank::world]
     k = torch.randint(1, max(C, 2), (B * world,), generator=rng)[rank::world]
     if C < 2 or not bool(chosen.any()):
         return inputs
-    forecast = torch.sigmoid(model(prob, xyz, stimulus, mask)).to(prob.dtype)  # (B, C, N)
     # Frame t (t >= 1) of the window becomes forecast[:, t - 1] where t >= C - k.
     fed = (torch.arange(C)[None, :] >= (C - k)[:, None]) & chosen[:, None]  # (B, C)
     fed = fed.to(prob.device)[:, 1:, None]
-    new = prob.clone()
-    new[:, 1:] = torch.where(fed, forecast[:, :-1], prob[:, 1:])
+    new = prob
+    for _ in range(passes):
+        forecast = torch.sigmoid(model(new, xyz, stimulus, mask)).to(prob.dtype)  # (B, C, N)
+        new = prob.clone()
+        new[:, 1:] = torch.where(fed, forecast[:, :-1], prob[:, 1:])
     return new, xyz, stimulus, mask
 
 
