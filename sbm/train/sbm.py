@@ -71,8 +71,8 @@ class TrainConfig:
     clip: float = 1.0
     # Against the drift of rollouts, where the model reads its own forecasts: this share of the
     # training windows gets its last k frames (k uniform in 1 .. context - 1) replaced by the
-    # model's forecasts of them from the true frames before (one extra forward without gradients
-    # per step); the targets stay the recorded frames. 0: every window is read as recorded.
+    # model's forecasts of them (forward passes without gradients, below); the targets stay the
+    # recorded frames. 0: every window is read as recorded.
     own_forecasts: float = 0.0
     # Forward passes that make those forecasts. Pass j reads the frames pass j - 1 made, so after n
     # passes the first n of the k frames are exactly the model's free rollout (each forecast read
