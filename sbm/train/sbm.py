@@ -423,14 +423,19 @@ def with_own_forecasts(
     k = torch.randint(1, max(C, 2), (B * world,), generator=rng)[rank::world]
     if C < 2 or not bool(chosen.any()):
         return inputs
-    # Frame t (t >= 1) of the window becomes forecast[:, t - 1] where t >= C - k.
-    fed = (torch.arange(C)[None, :] >= (C - k)[:, None]) & chosen[:, None]  # (B, C)
-    fed = fed.to(prob.device)[:, 1:, None]
-    new = prob
-    for _ in range(passes):
-        forecast = torch.sigmoid(model(new, xyz, stimulus, mask)).to(prob.dtype)  # (B, C, N)
-        new = prob.clone()
-        new[:, 1:] = torch.where(fed, forecast[:, :-1], prob[:, 1:])
+    # Only the chosen windows are run (windows are independent), and no more passes than their
+    # largest k: later passes would return the same frames.
+    rows = chosen.nonzero().squeeze(1).to(prob.device)
+    k = k[chosen].to(prob.device)
+    # Frame t (t >= 1) of a chosen window becomes forecast[:, t - 1] where t >= C - k.
+    fed = (torch.arange(C, device=prob.device)[None, :] >= (C - k)[:, None])[:, 1:, None]  # (b, C - 1, 1)
+    recorded, own = prob[rows], prob[rows]
+    for _ in range(min(passes, int(k.max()))):
+        forecast = torch.sigmoid(model(own, xyz[rows], stimulus[rows], mask[rows])).to(prob.dtype)  # (b, C, N)
+        own = recorded.clone()
+        own[:, 1:] = torch.where(fed, forecast[:, :-1], recorded[:, 1:])
+    new = prob.clone()
+    new[rows] = own
     return new, xyz, stimulus, mask
 
 
