@@ -110,6 +110,24 @@ def test_searches_whose_best_sits_on_an_edge_go_past_it():
     assert info["steps_run"] > cfg.steps and info["best_step"] > cfg.steps
 
 
+def test_a_feature_never_seen_in_training_changes_no_forecast():
+    """A stimulus absent from the fitted data (its column always 0) leaves ridge's and the MLP's
+    forecasts unchanged when it appears: neither learned anything about it."""
+    g = torch.Generator().manual_seed(0)
+    x, x_val = (torch.rand(n, 5, generator=g, dtype=torch.float64) for n in (2000, 500))
+    x[:, 4] = x_val[:, 4] = 0  # never shown
+    rule = lambda a: torch.sigmoid(4 * a[:, 0] - 2)  # noqa: E731
+    w, _ = fit_ridge(x, rule(x), x_val, rule(x_val), alphas=(1e-6,))
+    mlp, _ = fit_mlp(
+        x.float(), rule(x).float(), x_val.float(), rule(x_val).float(), ForecasterConfig(hidden=8, steps=100)
+    )
+    shown = x_val.clone()
+    shown[:, 4] = 1
+    assert w[4] == 0
+    with torch.no_grad():
+        torch.testing.assert_close(mlp(shown.float()), mlp(x_val.float()), rtol=0, atol=0)
+
+
 def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(probs_dir, tmp_path):
     fish = [open_probs(probs_dir / f"subject_{i}.h5", 7) for i in (1, 2)]
     cfg = ForecasterConfig(windows=20, neurons_per_window=16, steps=200)
