@@ -5,14 +5,18 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import run_script
+from conftest import run_script, write_probs
 
 from sbm.data.windows import Windows, collate, open_probs, window
 from sbm.eval.metrics import Reliability
 from sbm.eval.next_step import next_step_errors, summarise
 from sbm.model.baselines import Forecasters
-from sbm.model.sbm import SBM, SBMConfig, save_weights
+from sbm.model.forecast import sbm_forecaster
+from sbm.model.poco import POCOConfig, poco_forecaster
+from sbm.model.sbm import SBM, SBMConfig, load_weights, save_weights
+from sbm.train import poco as poco_training
 from sbm.train.baselines import ForecasterConfig, fit_forecasters, fit_mlp, fit_ridge
+from sbm.train.sbm import TrainConfig, train
 
 
 def test_baselines_match_a_direct_computation(probs_dir):
@@ -126,6 +130,41 @@ def test_a_feature_never_seen_in_training_changes_no_forecast():
     assert w[4] == 0
     with torch.no_grad():
         torch.testing.assert_close(mlp(shown.float()), mlp(x_val.float()), rtol=0, atol=0)
+
+
+def test_a_stimulus_never_seen_in_training_changes_no_forecast_of_the_sbm_or_poco(tmp_path):
+    """Training fish that never show stim_2: on a new fish that does, the trained SBM and POCO
+    read it as no stimulus, not as the random start of its embedding."""
+    paths = [tmp_path / f"subject_{i}.h5" for i in (1, 2, 3)]
+    for i, path in enumerate(paths):
+        write_probs(path, n_frames=80, seed=i, subject=path.stem)
+        with h5py.File(path, "r+") as f:
+            stimulus = f["stimulus"][()]
+            stimulus[:, 2] = 0  # frames of stim_2 become frames of no stimulus
+            f["stimulus"][...] = stimulus
+    context = 6
+    fish = [open_probs(p, context + 1) for p in paths]
+    batch = collate([Windows(fish, context)[0]])
+    prob, shown = window(batch["prob"], batch["stimulus"], 0, context)
+    shown, none = shown.clone(), shown.clone()
+    shown[:, -1] = torch.tensor([0.0, 0.0, 1.0])  # the forecast frame shows stim_2
+    none[:, -1] = 0
+
+    sbm_cfg = SBMConfig(d_model=16, n_heads=2, n_layers=1, cluster_size=8, n_centroids=8, context=context)
+    train_cfg = TrainConfig(batch_size=2, epochs=1, max_steps=3, val_windows=4)
+    train(sbm_cfg, train_cfg, [str(p) for p in paths[:2]], [str(paths[2])], tmp_path / "run", tmp_path / "sbm.pt")
+    sbm = load_weights(tmp_path / "sbm.pt")[0]
+    poco, _ = poco_training.train_poco(
+        Windows(fish[:2], context),
+        Windows(fish[2:], context),
+        POCOConfig(d_model=16, n_heads=2, n_latents=4, n_latent_layers=1, mlp_hidden=16, n_freqs=4),
+        poco_training.TrainConfig(steps=3, batch_size=2, val_every=3, val_windows=4),
+    )
+    assert sbm.stimulus_embed.weight[:, 2].abs().sum() == 0 and sbm.stimulus_embed.weight[:, 1].abs().sum() > 0
+    for forecaster in (sbm_forecaster(sbm), poco_forecaster(poco)):
+        with torch.no_grad():
+            a, b = (forecaster(prob, batch["xyz"], stim, batch["mask"]) for stim in (shown, none))
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_forecasters_read_each_neurons_context_and_the_forecast_frames_stimulus(probs_dir, tmp_path):

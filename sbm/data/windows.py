@@ -179,6 +179,14 @@ class Windows(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.index)
 
+    def stimuli_seen(self) -> np.ndarray:
+        """(K,) bool: the stimulus columns on in some frame whose stimulus a window reads (s + 1 ..
+        s + context, `window`'s convention)."""
+        seen = np.zeros(self.fishes[0].stimulus.shape[1], bool)
+        for f, s in self.index:
+            seen |= self.fishes[f].stimulus[s + 1 : s + self.context + 1].any(axis=0)
+        return seen
+
     def block_of(self, i: int) -> tuple[int, int]:
         f, s = self.index[i]
         return f, s // self.block_frames

@@ -40,6 +40,19 @@ def sbm_forecaster(model: SBM) -> Forecaster:
     return forecast
 
 
+def silence_unseen_stimuli(layer: torch.nn.Linear, seen, first: int = 0) -> None:
+    """Zero the weights of `layer` that read a stimulus the training windows never show (its
+    input columns first .. first + K - 1 are the stimulus one-hot; `seen` (K,) from
+    `Windows.stimuli_seen`). Such a column gets no gradient, so it would keep its random start and
+    a new fish showing that stimulus would get noise from it; at zero, where it stays, the stimulus
+    reads as none. With no stimulus (K = 0) the layer's one column of zeros is zeroed too."""
+    seen = torch.as_tensor(seen, dtype=torch.bool)
+    unseen = torch.ones(max(len(seen), 1), dtype=torch.bool)
+    unseen[: len(seen)] = ~seen
+    with torch.no_grad():
+        layer.weight[:, first : first + len(unseen)][:, unseen] = 0
+
+
 def persistence(prob, xyz, stimulus, mask):
     """The last frame of the window, carried forward."""
     return prob[:, -1]
