@@ -40,12 +40,13 @@ def sbm_forecaster(model: SBM) -> Forecaster:
     return forecast
 
 
-def silence_unseen_stimuli(layer: torch.nn.Linear, seen, first: int = 0) -> None:
-    """Zero the weights of `layer` that read a stimulus the training windows never show (its
-    input columns first .. first + K - 1 are the stimulus one-hot; `seen` (K,) from
+def silence_unseen_inputs(layer: torch.nn.Linear, seen, first: int = 0) -> None:
+    """Zero the weights of `layer` that read an input never on in training: its input columns
+    first .. first + K - 1, of which `seen` (K,) marks those on somewhere (for a stimulus one-hot,
     `Windows.stimuli_seen`). Such a column gets no gradient, so it would keep its random start and
-    a new fish showing that stimulus would get noise from it; at zero, where it stays, the stimulus
-    reads as none. With no stimulus (K = 0) the layer's one column of zeros is zeroed too."""
+    new data where it is on (a stimulus the training fish never showed) would get noise from it;
+    at zero, where it stays, it reads as off, as ridge gives it no weight. With no stimulus (K = 0)
+    the layer's one column of zeros is zeroed too."""
     seen = torch.as_tensor(seen, dtype=torch.bool)
     unseen = torch.ones(max(len(seen), 1), dtype=torch.bool)
     unseen[: len(seen)] = ~seen

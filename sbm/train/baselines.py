@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from sbm.data.windows import Windows, collate, spaced_windows, window
 from sbm.eval.truth import SimulatedTruth, population_context
 from sbm.model.baselines import MLP, ORACLES, RIDGES, Forecasters, add_bias, features
+from sbm.model.forecast import silence_unseen_inputs
 from sbm.settings import from_dict
 
 
@@ -109,12 +110,7 @@ def fit_mlp(x, y, x_val, y_val, cfg: ForecasterConfig) -> tuple[MLP, dict]:
     validation is the latest, training goes on (up to MAX_STEPS_FACTOR x cfg.steps)."""
     torch.manual_seed(cfg.seed)
     mlp = MLP(x.shape[1], cfg.hidden)
-    # A feature that is zero in every training sample (a stimulus the fitted minutes never showed)
-    # has nothing to teach: its first-layer weights start at zero and stay there (their gradient is
-    # zero), as ridge gives it no weight. Left at their random start, the feature's first
-    # appearance in new data would feed noise to every hidden unit.
-    with torch.no_grad():
-        mlp.net[0].weight[:, (x == 0).all(dim=0)] = 0
+    silence_unseen_inputs(mlp.net[0], (x != 0).any(dim=0))  # e.g. a stimulus the fitted frames never showed
     opt = torch.optim.AdamW(mlp.parameters(), lr=cfg.lr)
     x, y, x_val, y_val = x.float(), y.float(), x_val.float(), y_val.float()
     g = torch.Generator().manual_seed(cfg.seed)

@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from sbm.data.windows import Windows, check_same_stimuli, collate, epoch_batches, spaced_windows, window
-from sbm.model.forecast import Forecaster, abs_error, context_mean, persistence, silence_unseen_stimuli
+from sbm.model.forecast import Forecaster, abs_error, context_mean, persistence, silence_unseen_inputs
 from sbm.model.poco import POCO, POCOConfig, poco_forecaster
 from sbm.model.sbm import masked_bce
 from sbm.settings import from_dict
@@ -90,8 +90,8 @@ def train_poco(
     mean_prob = min(max(mean_prob, 1e-4), 1 - 1e-4)
     torch.nn.init.constant_(model.mlp_out.bias, math.log(mean_prob / (1 - mean_prob)))
     seen = train.stimuli_seen()
-    silence_unseen_stimuli(model.mlp_in, seen, first=train.context)
-    silence_unseen_stimuli(model.stimulus_embed, seen)
+    silence_unseen_inputs(model.mlp_in, seen, first=train.context)
+    silence_unseen_inputs(model.stimulus_embed, seen)
     model = model.to(device)
     params = list(model.parameters())
     optimizer = torch.optim.AdamW(

@@ -36,7 +36,7 @@ from sbm.data.windows import (
 )
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
-from sbm.model.forecast import abs_error, persistence, silence_unseen_stimuli
+from sbm.model.forecast import abs_error, persistence, silence_unseen_inputs
 from sbm.model.sbm import SBM, SBMConfig, body_matrices, load_weights, masked_bce, save_weights, update_centroids
 from sbm.settings import from_dict
 
@@ -222,7 +222,7 @@ def train(
     # Start the decoder at the training fish's mean probability, so early steps learn dynamics
     # rather than the base rate (a fresh run only: a resumed one loads its weights below).
     torch.nn.init.constant_(model.head.bias, math.log(mean_prob / (1 - mean_prob)))
-    silence_unseen_stimuli(model.stimulus_embed, windows.stimuli_seen())
+    silence_unseen_inputs(model.stimulus_embed, windows.stimuli_seen())
     if init is not None:
         trained, state = load_weights(init)
         if asdict(trained.cfg) != asdict(model_cfg) or state["data"]["stimulus_names"] != train_fish[0].stimulus_names:
