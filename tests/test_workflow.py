@@ -369,6 +369,95 @@ def test_a_rule_depends_on_the_code_it_runs():
     assert "sbm/figures.py" not in sources and "sbm/eval/rollout.py" not in sources
 
 
+def test_code_digest_ignores_comments_docstrings_and_formatting(tmp_path):
+    """What reruns a job is what its code does: an edit of comments, docstrings or formatting
+    keeps the digest, any other edit changes it."""
+    from sbm.workflow import code_digest
+
+    def digest(*lines):
+        path = tmp_path / f"module{len(list(tmp_path.iterdir()))}.py"  # a new file each: digests are cached by path
+        path.write_text("\n".join(lines) + "\n")
+        return code_digest(path)
+
+    base = digest('"""A module."""', "class A:", '    """A class."""', "    def f(self, x):", "        return x + 1")
+    assert base == digest(
+        '"""Another."""', "class A:", "    def f(self, x):", '        """New."""', "        return x + 1"
+    )
+    assert base == digest(
+        "# a comment", "class A:", "    def f(self, x):", "        return (", "            x + 1", "        )"
+    )
+    assert base != digest("class A:", "    def f(self, x):", "        return x + 2")
+    assert base != digest("class A:", "    def f(self, y):", "        return y + 1")
+    # A string after the first statement is code, not a docstring.
+    assert digest("class A:", "    def f(self, x):", "        x = x", "        return x + 1") != digest(
+        "class A:", "    def f(self, x):", "        x = x", '        "a string"', "        return x + 1"
+    )
+
+
+def test_settings_are_recorded_under_their_config_path():
+    from sbm.workflow import command_line, config_setting, settings_record
+
+    config = {"sbm": {"model": {"d_model": 32, "sizes": [1, 2]}, "evaluate": {"stride": 8}}, "download": {"retries": 5}}
+    arguments = {
+        "settings": {"model": config_setting(config, "sbm.model")},
+        "stride": config_setting(config, "sbm.evaluate.stride"),
+        "spatial": config_setting(config, "sbm.model", {"d_model": 32, "spatial": "none"}),
+        "run_dir": "results/x/run-1",
+        "retries": config_setting(config, "download.retries"),
+    }
+    record = settings_record(arguments, untracked=("retries",))
+    assert set(record.values()) == {
+        ("sbm.model.d_model", 32),
+        ("sbm.model.sizes", (1, 2)),  # a list is one setting
+        ("sbm.evaluate.stride", 8),
+        ("sbm.model.spatial", "none"),
+        ("run_dir", "results/x/run-1"),
+    }
+    # The script is given the values (untracked ones included), never the wrappers.
+    assert shlex.split(command_line(arguments)) == [
+        "--settings",
+        '{"model": {"d_model": 32, "sizes": [1, 2]}}',
+        "--stride",
+        "8",
+        "--spatial",
+        '{"d_model": 32, "spatial": "none"}',
+        "--run-dir",
+        "results/x/run-1",
+        "--retries",
+        "5",
+    ]
+
+
+def test_the_spike_models_folder_is_keyed_by_the_ground_truths_content(tmp_path, simulated_ground_truth):
+    """The same ground truth in two places gives one folder; other content, another; the script
+    prints the folder the workflow uses."""
+    from sbm.workflow import read_config, spike_model_dir
+
+    copies = [tmp_path / "a", tmp_path / "elsewhere" / "b"]
+    configs = []
+    for i, copy in enumerate(copies):
+        shutil.copytree(simulated_ground_truth, copy)
+        configs.append([REPO / "config/chen2018.yaml", tmp_path / f"local{i}.yaml"])
+        spikes = {"ground_truth_dir": str(copy), "ground_truth_datasets": [SIMULATED_CASCADE]}
+        configs[-1][1].write_text(yaml.safe_dump({"spikes": spikes}))
+    folders = [spike_model_dir(read_config(*c)) for c in configs]
+    assert folders[0] == folders[1] and folders[0].startswith("resources/spike_models/cascade-")
+    first = sorted((copies[1] / SIMULATED_CASCADE).glob("*_mini.mat"))[0]
+    first.write_bytes(first.read_bytes() + b"\0")
+    assert spike_model_dir(read_config(*configs[1])) != folders[0]
+    # A download is keyed by its pinned commit: another commit, another folder.
+    download = read_config(REPO / "config/chen2018.yaml")
+    other = {**download, "spikes": {**download["spikes"], "ground_truth_ref": "0" * 40}}
+    assert spike_model_dir(download) != spike_model_dir(other)
+    printed = subprocess.run(
+        [sys.executable, REPO / "scripts/spike_model_dir.py", "--configfile", *configs[0]],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert printed.stdout.strip() == folders[0]
+
+
 @pytest.mark.parametrize(
     "section, dataclass",
     [
@@ -789,11 +878,12 @@ def test_table_and_nwb_sources_need_raw_dir_and_the_simulator_numbered_fish(tmp_
 
 
 def test_editing_code_reruns_the_rules_that_run_it(tmp_path):
-    """Editing a script, or a module of sbm/ it imports, reruns the rules that run it (with what
-    depends on their outputs), and a dry run names the edited file; a file touched without a
-    change reruns nothing. On a copy of the repository, so that the edits touch nothing here."""
+    """Editing what a script, or a module of sbm/ it imports, does reruns the rules that run it
+    (with what depends on their outputs), and a dry run names the edited file; an edit of comments
+    or docstrings, or a file touched without a change, reruns nothing. On a copy of the
+    repository, so that the edits touch nothing here."""
     repo = tmp_path / "repo"
-    for name in ("workflow", "scripts", "sbm", "config", "profiles"):
+    for name in ("workflow", "scripts", "sbm", "config", "profiles", "benchmarks"):
         shutil.copytree(REPO / name, repo / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "environment.yml", repo)
     config = tmp_path / "tiny.yaml"
@@ -811,15 +901,18 @@ def test_editing_code_reruns_the_rules_that_run_it(tmp_path):
     ):
         path = repo / edited
         original = path.read_text()
-        os.utime(path)  # touched, not changed: nothing to do
-        assert "Nothing to be done" in run(*target).stdout
-        path.write_text(original + "\n# an edit\n")
         try:
+            os.utime(path)  # touched, not changed: nothing to do
+            assert "Nothing to be done" in run(*target).stdout
+            path.write_text("# a comment\n" + original.replace('"""', '"""An edited docstring. ', 1))
+            assert "Nothing to be done" in run(*target).stdout, edited
+            path.write_text(original + "\nEDITED = 1\n")
             proc = run(*target)
         finally:
             path.write_text(original)
         assert set(planned_jobs(proc.stdout)) == rules, edited
-        assert f"Updated input files: {path}" in proc.stdout
+        assert "reason: Params have changed since last execution" in proc.stdout
+        assert f"before: ('code', '{edited}'," in proc.stdout
 
 
 def test_failing_job_reports_the_bad_file(tmp_path):

@@ -9,8 +9,6 @@ rule train_pnm:
         split=rules.split.output.out,
         train=probs_of("train"),
         val=probs_of("val"),
-        script=script("train_pnm.py"),
-        code=code("train_pnm.py"),
     output:
         out=f"{RESULTS}/pnm/{{behavior}}.pt",
     log:
@@ -22,9 +20,9 @@ rule train_pnm:
         mem_mb=pnm_memory_mb,
         runtime=120,
     params:
-        args=cli(settings=pnm_settings("model", "train")),
+        **job("train_pnm.py", settings=pnm_settings("model", "train")),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule fit_behavior_baselines:
@@ -32,8 +30,6 @@ rule fit_behavior_baselines:
         split=rules.split.output.out,
         train=probs_of("train"),
         val=probs_of("val"),
-        script=script("fit_behavior_baselines.py"),
-        code=code("fit_behavior_baselines.py"),
     output:
         out=f"{RESULTS}/baselines/behavior.pt",
     log:
@@ -45,9 +41,9 @@ rule fit_behavior_baselines:
         mem_mb=pnm_memory_mb,
         runtime=60,
     params:
-        args=cli(settings=pnm_settings("model", "baselines")),
+        **job("fit_behavior_baselines.py", settings=pnm_settings("model", "baselines")),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule evaluate_behavior:
@@ -57,8 +53,6 @@ rule evaluate_behavior:
         baselines=rules.fit_behavior_baselines.output.out,
         split=rules.split.output.out,
         heldout=probs_of("heldout"),
-        script=script("evaluate_behavior.py"),
-        code=code("evaluate_behavior.py"),
     output:
         metrics=behavior_outputs()["behavior"],
         predictions=behavior_outputs()["predictions"],
@@ -71,9 +65,9 @@ rule evaluate_behavior:
         mem_mb=8000,
         runtime=120,
     params:
-        args=cli(batch_size=config["sbm"]["evaluate"]["batch_size"]),
+        **job("evaluate_behavior.py", batch_size=setting("sbm.evaluate.batch_size")),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule search_patterns:
@@ -85,8 +79,6 @@ rule search_patterns:
         predictions=rules.evaluate_behavior.output.predictions,
         # The SBM rolls the patterns out only with pnm.search.through_sbm.
         weights=[rules.train_sbm.output.out] if config["pnm"]["search"]["through_sbm"] else [],
-        script=script("search_patterns.py"),
-        code=code("search_patterns.py"),
     output:
         metrics=behavior_outputs()["search"],
         space=behavior_outputs()["space"],
@@ -100,16 +92,14 @@ rule search_patterns:
         mem_mb=8000,
         runtime=120,
     params:
-        args=cli(settings=pnm_settings("search")),
+        **job("search_patterns.py", settings=pnm_settings("search")),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule behavior_figures:
     input:
         **behavior_outputs(),
-        script=script("draw_behavior_figures.py"),
-        code=code("draw_behavior_figures.py"),
     output:
         fig3a=report(
             f"{RESULTS}/figures/fig3a_behavior.png", caption="../report/fig3a.rst", category="Figure 3: behaviour"
@@ -131,6 +121,6 @@ rule behavior_figures:
         mem_mb=2000,
         runtime=10,
     params:
-        args=cli(),
+        **job("draw_behavior_figures.py"),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"

@@ -4,9 +4,9 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import sys
 import warnings
-from pathlib import Path
 
 import h5py
 import yaml
@@ -22,7 +22,17 @@ from sbm.allocator import find_allocator
 from sbm.data.split import SplitConfig, make_split
 from sbm.io.errors import InputError
 from sbm.io.table import table_kind
-from sbm.workflow import command_line, config_problems, python_sources
+from sbm.workflow import (
+    code_record,
+    command_line,
+    config_setting,
+    config_problems,
+    plain,
+    python_sources,
+    settings_record,
+    spike_model_dir,
+    spike_model_settings,
+)
 
 
 # --- the config -----------------------------------------------------------------------------
@@ -127,29 +137,37 @@ ENTRY = entry_stage()
 
 def script(name):
     """Path of a script in scripts/, wherever Snakemake runs from."""
-    return os.path.normpath(os.path.join(workflow.basedir, "..", "scripts", name))
+    return os.path.normpath(os.path.join(REPO, "scripts", name))
 
 
-def code(name):
-    """Every module of sbm/ that the script `name` imports: inputs of the rule that runs it, beside
-    the script itself, so that editing the code a rule runs reruns the rule (`snakemake -n` names
-    the edited file). Downloads declare none: their data does not depend on the code."""
-    return [path for path in python_sources(script(name), os.path.join(REPO, "sbm")) if path != script(name)]
+def setting(path, *value):
+    """The config's value at `path` (sbm.model.d_model), or `value` in its place, for a job's
+    arguments: Snakemake records it under its path."""
+    return config_setting(config, path, *value)
 
 
-def cli(**settings):
-    """A params function: the job's command line. Every named input (but the script and its code), output and
-    wildcard, the job's threads, and `settings`, each as --<name> under the name of the script's
-    argument that takes it (its Args dataclass): a parameter is named once here, and a test
-    parses every planned job's command with its script's parser."""
+def job(name, untracked=(), code=True, reads=(), **arguments):
+    """A rule's params, given as `params: **job("train_sbm.py", settings=...)`:
+    - `command`: the script `name` of scripts/ and its command line: every named input, output and
+      wildcard, the job's threads, and `arguments`, each as --<name> under the name of the
+      script's argument that takes it (its Args dataclass: a test parses every planned job's
+      command with its script's parser);
+    - one entry per setting of `arguments` (but those named in `untracked`, which cannot change a
+      result), and per file of the code the job runs: the script and every module of sbm/ it
+      imports (not for `code=False`: a download's data does not depend on its code), by a digest
+      that ignores comments, docstrings and formatting, and the repository files it `reads` (by
+      content). Snakemake records these with each output: a changed setting or code reruns the job
+      and what depends on it, and `snakemake -n` prints the entry before and now.
+    Nothing recorded is an absolute path (the command is a function of the job's files, which
+    Snakemake does not record): a project moved or copied elsewhere plans nothing."""
+    path = script(name)
 
-    def arguments(wildcards, input, output, threads):
-        files = {name: value for name, value in input.items() if name not in ("script", "code")}
-        return command_line(
-            {**dict(wildcards.items()), **files, **dict(output.items()), "threads": threads, **settings}
-        )
+    def command(wildcards, input, output, threads):
+        files = {**dict(wildcards.items()), **dict(input.items()), **dict(output.items()), "threads": threads}
+        return f"{shlex.quote(path)} {command_line({**files, **arguments})}"
 
-    return arguments
+    sources = [*python_sources(path, os.path.join(REPO, "sbm")), *reads] if code else []
+    return {"command": command, **settings_record(arguments, untracked), **code_record(sources, REPO)}
 
 
 def raw(name, subject="{subject}"):
@@ -201,7 +219,7 @@ def pnm_models():
 def pnm_settings(*parts):
     """The `pnm` config keys a job reads; a change elsewhere in the section (say, the search) does
     not retrain the PNMs."""
-    return {k: config["pnm"][k] for k in ("behaviors", "scale_quantile", *parts)}
+    return {k: setting(f"pnm.{k}") for k in ("behaviors", "scale_quantile", *parts)}
 
 
 def pnm_memory_mb(wildcards, input):
@@ -238,26 +256,14 @@ def all_outputs(wildcards):
 
 
 # --- spike inference -------------------------------------------------------------------------
-# Trained models are cached outside results/ per (ground truth, bands, settings), one file per
-# frame rate, so that every dataset and rerun with the same settings reuses them.
+# Trained models are cached outside results/, keyed by the ground truth's content and the
+# settings (sbm.workflow.spike_model_dir), one file per frame rate, so that every dataset and
+# rerun trained on the same ground truth reuses them, wherever it lies.
 GROUND_TRUTH_DIR = config["spikes"]["ground_truth_dir"] or "resources/cascade_ground_truth"
-
-
-def spike_model_dir():
-    s = config["spikes"]
-    if config["source"] == "synthetic":
-        truth = {"simulator": config["synthetic"], "calibration_fish": s["calibration_fish"]}
-    else:
-        truth = {
-            k: s[k] for k in ("ground_truth_dir", "ground_truth_datasets", "ground_truth_repo", "ground_truth_ref")
-        }
-    keys = ("method", "noise_bands", "training_noise_levels", "repeats", "resample_mode", "model")
-    key = {"truth": truth, "dff": config["dff"], **{k: s[k] for k in keys}}
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
-    return f"resources/spike_models/{config['source']}-{digest}"
-
-
-SPIKE_MODELS = spike_model_dir()
+try:
+    SPIKE_MODELS = spike_model_dir(config) if ENTRY == "dff" else None
+except FileNotFoundError as err:
+    raise WorkflowError(f"config spikes.ground_truth_dir: {err}") from err
 
 
 def fps_key(fps):
@@ -278,15 +284,8 @@ def ground_truth_inputs(wildcards):
     return [f"{GROUND_TRUTH_DIR}/manifest.json"]
 
 
-def spike_benchmark(wildcards):
-    """spikes.method auto: the ground-truth benchmark's results, by which the method is chosen."""
-    if config["spikes"]["method"] != "auto":
-        return []
-    return [os.path.join(REPO, "benchmarks", "spikes_ground_truth.json")]
-
-
-def spike_model_source():
-    return "synthetic" if config["source"] == "synthetic" else "cascade"
+# spikes.method auto: the ground-truth benchmark's results, by which the method is chosen.
+SPIKE_BENCHMARK = os.path.join(REPO, "benchmarks", "spikes_ground_truth.json")
 
 
 def truth_of(*parts):
@@ -332,20 +331,24 @@ def probs_of(part):
 
 def sbm_settings(spatial=None):
     """The SBM's settings; `spatial` replaces its spatial layer (the ablation's "none")."""
-    settings = {k: config["sbm"][k] for k in ("model", "train")}
+    settings = {k: setting(f"sbm.{k}") for k in ("model", "train")}
     if spatial is not None:
-        settings["model"] = {**settings["model"], "spatial": spatial}
+        settings["model"] = setting("sbm.model", {**config["sbm"]["model"], "spatial": spatial})
     return settings
+
+
+def code_digests(name):
+    """The digests of the code the script `name` runs (job's code record), as one list."""
+    return sorted(code_record(python_sources(script(name), os.path.join(REPO, "sbm")), REPO).values())
 
 
 def sbm_run_dir(spatial=None, folder="sbm"):
     """Training state (ckpts, metrics) of these settings and code: a rerun with the same settings
     and code resumes, a change starts a new folder (the weights output is what Snakemake tracks)."""
-    key = {"sbm": sbm_settings(spatial), "split": config["split"]}
-    # A ckpt of other training code is not resumed: a model or loop edited since starts afresh.
-    key["code"] = hashlib.sha1(
-        b"".join(Path(path).read_bytes() for path in [script("train_sbm.py"), *code("train_sbm.py")])
-    ).hexdigest()
+    key = {"sbm": plain(sbm_settings(spatial)), "split": config["split"]}
+    # A ckpt of other training code is not resumed: a model or loop edited since starts afresh (an
+    # edit of comments, docstrings or formatting changes no digest, and resumes).
+    key["code"] = code_digests("train_sbm.py")
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
     return f"{RESULTS}/{folder}/run-{digest}"
 
@@ -357,9 +360,7 @@ def adapt_run_dir():
         "adapt": config["sbm"]["adapt"],
         "baselines": config["baselines"],
         "sbm": sbm_run_dir(),
-        "code": hashlib.sha1(
-            b"".join(Path(path).read_bytes() for path in [script("adapt_sbm.py"), *code("adapt_sbm.py")])
-        ).hexdigest(),
+        "code": code_digests("adapt_sbm.py"),
     }
     return f"{RESULTS}/adapt/run-{hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]}"
 

@@ -8,8 +8,6 @@ if config["source"] in RECORDING_SOURCES:
     rule stimulus_vocabulary:
         input:
             recordings=list(RECORDINGS.values()),
-            script=script("stimulus_vocabulary.py"),
-            code=code("stimulus_vocabulary.py"),
         output:
             out=f"{RESULTS}/stimulus_vocabulary.json",
         log:
@@ -21,16 +19,14 @@ if config["source"] in RECORDING_SOURCES:
             mem_mb=4000,
             runtime=30,
         params:
-            args=cli(names=config["stimulus_names"], nwb_series=config["nwb_series"]),
+            **job("stimulus_vocabulary.py", names=setting("stimulus_names"), nwb_series=setting("nwb_series")),
         shell:
-            "python {input.script:q} {params.args} > {log:q} 2>&1"
+            "python {params.command} > {log:q} 2>&1"
 
     checkpoint import_recording:
         input:
             recording=lambda wildcards: RECORDINGS[wildcards.subject],
             vocabulary=rules.stimulus_vocabulary.output.out,
-            script=script("import_recording.py"),
-            code=code("import_recording.py"),
         output:
             out=f"{RESULTS}/{ENTRY}/{{subject}}.h5",
         log:
@@ -44,17 +40,15 @@ if config["source"] in RECORDING_SOURCES:
             mem_mb=lambda wildcards, input: int(2000 + 3 * input.size_mb),
             runtime=120,
         params:
-            args=cli(nwb_series=config["nwb_series"], entry=ENTRY, dff=config["dff"]),
+            **job("import_recording.py", nwb_series=setting("nwb_series"), entry=ENTRY, dff=setting("dff")),
         shell:
-            "python {input.script:q} {params.args} > {log:q} 2>&1"
+            "python {params.command} > {log:q} 2>&1"
 
 else:
 
     rule stimulus_vocabulary:
         input:
             data_full=expand(raw("data_full.mat", "{subject}"), subject=SUBJECTS),
-            script=script("stimulus_vocabulary.py"),
-            code=code("stimulus_vocabulary.py"),
         output:
             out=f"{RESULTS}/stimulus_vocabulary.json",
         log:
@@ -66,17 +60,15 @@ else:
             mem_mb=2000,
             runtime=30,
         params:
-            args=cli(names=config["stimulus_names"]),
+            **job("stimulus_vocabulary.py", names=setting("stimulus_names")),
         shell:
-            "python {input.script:q} {params.args} > {log:q} 2>&1"
+            "python {params.command} > {log:q} 2>&1"
 
     checkpoint dff:
         input:
             timeseries=raw("TimeSeries.h5"),
             data_full=raw("data_full.mat"),
             vocabulary=rules.stimulus_vocabulary.output.out,
-            script=script("compute_dff.py"),
-            code=code("compute_dff.py"),
         output:
             out=f"{RESULTS}/dff/{{subject}}.h5",
         log:
@@ -90,17 +82,15 @@ else:
             mem_mb=8000,
             runtime=120,
         params:
-            args=cli(reader=config["reader"], dff=config["dff"]),
+            **job("compute_dff.py", reader=setting("reader"), dff=setting("dff")),
         shell:
-            "python {input.script:q} {params.args} > {log:q} 2>&1"
+            "python {params.command} > {log:q} 2>&1"
 
 
 rule synthetic_qc:
     input:
         dff=expand(f"{RESULTS}/dff/{{subject}}.h5", subject=SUBJECTS),
         ground_truth=expand(raw("ground_truth.h5", "{subject}"), subject=SUBJECTS),
-        script=script("synthetic_qc.py"),
-        code=code("synthetic_qc.py"),
     output:
         out=f"{RESULTS}/qc/dff_vs_truth.csv",
     log:
@@ -112,6 +102,6 @@ rule synthetic_qc:
         mem_mb=4000,
         runtime=30,
     params:
-        args=cli(),
+        **job("synthetic_qc.py"),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"

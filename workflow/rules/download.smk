@@ -1,5 +1,5 @@
 # The Chen et al. 2018 recordings from figshare: one listing, then one verified download per fish.
-# No code inputs: the data does not change with the downloader's code.
+# Neither the downloader's code nor how often it retries reruns them: the data does not change.
 
 
 rule figshare_listing:
@@ -14,10 +14,14 @@ rule figshare_listing:
         mem_mb=1000,
         runtime=10,
     params:
-        script=script("list_figshare.py"),
-        args=cli(**{k: config["download"][k] for k in ("api_url", "article_id", "retries", "backoff_s")}),
+        **job(
+            "list_figshare.py",
+            untracked=("retries", "backoff_s"),
+            code=False,
+            **{k: setting(f"download.{k}") for k in ("api_url", "article_id", "retries", "backoff_s")},
+        ),
     shell:
-        "python {params.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule download:
@@ -35,13 +39,15 @@ rule download:
         mem_mb=2000,
         runtime=600,
     params:
-        script=script("download_chen2018.py"),
-        args=cli(
-            pattern=config["download"]["subject_pattern"],
+        **job(
+            "download_chen2018.py",
+            untracked=("keep_archive", "retries", "backoff_s"),
+            code=False,
+            pattern=setting("download.subject_pattern"),
             download_dir=f"resources/{DATASET}/archives",
-            keep_archive=config["download"]["keep_archives"],
-            retries=config["download"]["retries"],
-            backoff_s=config["download"]["backoff_s"],
+            keep_archive=setting("download.keep_archives"),
+            retries=setting("download.retries"),
+            backoff_s=setting("download.backoff_s"),
         ),
     shell:
-        "python {params.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"

@@ -11,8 +11,6 @@ rule evaluate_next_step:
         heldout=probs_of("heldout"),
         # Simulated fish: every forecast is also scored against the simulator's truth.
         truth=truth_of("heldout"),
-        script=script("evaluate_next_step.py"),
-        code=code("evaluate_next_step.py"),
     output:
         metrics=f"{RESULTS}/eval/next_step.json",
         states=f"{RESULTS}/eval/next_step_states.h5",
@@ -25,13 +23,14 @@ rule evaluate_next_step:
         mem_mb=8000,
         runtime=120,
     params:
-        args=cli(
-            stride=config["sbm"]["evaluate"]["stride"],
-            batch_size=config["sbm"]["evaluate"]["batch_size"],
-            keep_states=config["sbm"]["evaluate"]["fidelity_states"],
+        **job(
+            "evaluate_next_step.py",
+            stride=setting("sbm.evaluate.stride"),
+            batch_size=setting("sbm.evaluate.batch_size"),
+            keep_states=setting("sbm.evaluate.fidelity_states"),
         ),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule evaluate_rollout:
@@ -43,8 +42,6 @@ rule evaluate_rollout:
         heldout=probs_of("heldout"),
         # Simulated fish: every forecast is also scored against the simulator's truth.
         truth=truth_of("heldout"),
-        script=script("evaluate_rollout.py"),
-        code=code("evaluate_rollout.py"),
     output:
         metrics=f"{RESULTS}/eval/rollout.json",
         example=f"{RESULTS}/eval/rollout_example.h5",
@@ -57,13 +54,14 @@ rule evaluate_rollout:
         mem_mb=8000,
         runtime=120,
     params:
-        args=cli(
-            horizon=config["sbm"]["evaluate"]["rollout_horizon"],
-            starts=config["sbm"]["evaluate"]["rollout_starts"],
-            batch_size=config["sbm"]["evaluate"]["batch_size"],
+        **job(
+            "evaluate_rollout.py",
+            horizon=setting("sbm.evaluate.rollout_horizon"),
+            starts=setting("sbm.evaluate.rollout_starts"),
+            batch_size=setting("sbm.evaluate.batch_size"),
         ),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 # The trained SBM taken to each held-out fish: fine-tuned on its first minutes, scored on the rest.
@@ -73,8 +71,6 @@ rule adapt:
         forecasters=rules.fit_baselines.output.out,
         split=rules.split.output.out,
         heldout=probs_of("heldout"),
-        script=script("adapt_sbm.py"),
-        code=code("adapt_sbm.py"),
     output:
         out=f"{RESULTS}/eval/adapt.json",
     log:
@@ -86,15 +82,16 @@ rule adapt:
         mem_mb=8000,
         runtime=240,
     params:
-        args=cli(
-            settings=config["sbm"]["adapt"],
-            baselines=config["baselines"],
-            evaluate={k: config["sbm"]["evaluate"][k] for k in ("stride", "rollout_horizon", "rollout_starts")},
-            batch_size=config["sbm"]["evaluate"]["batch_size"],
+        **job(
+            "adapt_sbm.py",
+            settings=setting("sbm.adapt"),
+            baselines=setting("baselines"),
+            evaluate={k: setting(f"sbm.evaluate.{k}") for k in ("stride", "rollout_horizon", "rollout_starts")},
+            batch_size=setting("sbm.evaluate.batch_size"),
             run_dir=adapt_run_dir(),
         ),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 # In-silico optogenetics: every population (simulated fish) or region excited and silenced inside
@@ -113,8 +110,6 @@ rule insilico:
         train=probs_of("train") if config["source"] == "synthetic" else [],
         train_truth=truth_of("train"),
         pnm=pnm_models() if BEHAVIOR else [],
-        script=script("insilico.py"),
-        code=code("insilico.py"),
     output:
         metrics=f"{RESULTS}/eval/insilico.json",
         responses=f"{RESULTS}/eval/insilico_responses.h5",
@@ -127,12 +122,13 @@ rule insilico:
         mem_mb=8000,
         runtime=60,
     params:
-        args=cli(
-            settings=config["insilico"],
-            simulator=config["synthetic"] if config["source"] == "synthetic" else {},
+        **job(
+            "insilico.py",
+            settings=setting("insilico"),
+            simulator=setting("synthetic") if config["source"] == "synthetic" else {},
         ),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 # The experiments to explore in a browser: one self-contained HTML page, no server.
@@ -140,8 +136,6 @@ rule insilico_page:
     input:
         metrics=rules.insilico.output.metrics,
         responses=rules.insilico.output.responses,
-        script=script("insilico_page.py"),
-        code=code("insilico_page.py"),
     output:
         out=f"{RESULTS}/insilico.html",
     log:
@@ -153,16 +147,14 @@ rule insilico_page:
         mem_mb=2000,
         runtime=10,
     params:
-        args=cli(),
+        **job("insilico_page.py"),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule evaluate_fidelity:
     input:
         states=rules.evaluate_next_step.output.states,
-        script=script("evaluate_fidelity.py"),
-        code=code("evaluate_fidelity.py"),
     output:
         metrics=f"{RESULTS}/eval/fidelity.json",
         embedding=f"{RESULTS}/eval/embedding.csv",
@@ -175,9 +167,9 @@ rule evaluate_fidelity:
         mem_mb=4000,
         runtime=60,
     params:
-        args=cli(components=config["sbm"]["evaluate"]["fidelity_components"]),
+        **job("evaluate_fidelity.py", components=setting("sbm.evaluate.fidelity_components")),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule evaluate_connectome:
@@ -187,8 +179,6 @@ rule evaluate_connectome:
         heldout=probs_of("heldout"),
         # The simulator's wiring: there is no such truth for real fish.
         truth=truth_of("heldout"),
-        script=script("evaluate_connectome.py"),
-        code=code("evaluate_connectome.py"),
     output:
         out=f"{RESULTS}/eval/connectome.json",
     log:
@@ -200,9 +190,9 @@ rule evaluate_connectome:
         mem_mb=4000,
         runtime=60,
     params:
-        args=cli(windows=config["sbm"]["evaluate"]["connectome_windows"]),
+        **job("evaluate_connectome.py", windows=setting("sbm.evaluate.connectome_windows")),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule evaluate:

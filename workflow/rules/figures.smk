@@ -6,8 +6,6 @@
 rule figures:
     input:
         **evaluation_outputs(),
-        script=script("draw_figures.py"),
-        code=code("draw_figures.py"),
     output:
         fig1b=report(
             f"{RESULTS}/figures/fig1b_brain_maps.png", caption="../report/fig1b.rst", category="Figure 1: forecasts"
@@ -50,9 +48,9 @@ rule figures:
         mem_mb=2000,
         runtime=10,
     params:
-        args=cli(),
+        **job("draw_figures.py"),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 # The in-silico experiments' figure (its own rule: the stage waits for the PNMs).
@@ -60,8 +58,6 @@ rule insilico_figure:
     input:
         metrics=rules.insilico.output.metrics,
         responses=rules.insilico.output.responses,
-        script=script("draw_insilico_figure.py"),
-        code=code("draw_insilico_figure.py"),
     output:
         out=report(
             f"{RESULTS}/figures/insilico.png", caption="../report/insilico.rst", category="In-silico optogenetics"
@@ -75,6 +71,6 @@ rule insilico_figure:
         mem_mb=2000,
         runtime=10,
     params:
-        args=cli(),
+        **job("draw_insilico_figure.py"),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"

@@ -3,9 +3,6 @@
 
 
 rule split:
-    input:
-        script=script("split_subjects.py"),
-        code=code("split_subjects.py"),
     output:
         out=f"{RESULTS}/split.yaml",
     log:
@@ -17,9 +14,9 @@ rule split:
         mem_mb=500,
         runtime=5,
     params:
-        args=cli(subjects=SUBJECTS, settings=config["split"]),
+        **job("split_subjects.py", subjects=setting("subjects"), settings=setting("split")),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule train_sbm:
@@ -28,8 +25,6 @@ rule train_sbm:
         # Training and validation fish only: the held-out fish is not even an input.
         train=probs_of("train"),
         val=probs_of("val"),
-        script=script("train_sbm.py"),
-        code=code("train_sbm.py"),
     output:
         out=f"{RESULTS}/sbm/weights.pt",
     log:
@@ -44,11 +39,11 @@ rule train_sbm:
         runtime=24 * 60,
         gpu=1,
     params:
+        # run_dir: ckpts and metrics, not declared as outputs, so a rerun after an interruption resumes.
+        **job("train_sbm.py", settings=sbm_settings(), run_dir=sbm_run_dir()),
         launcher=launcher,
-        # ckpts and metrics: not declared as outputs, so a rerun after an interruption resumes.
-        args=cli(settings=sbm_settings(), run_dir=sbm_run_dir()),
     shell:
-        "{params.launcher} {input.script:q} {params.args} > {log:q} 2>&1"
+        "{params.launcher} {params.command} > {log:q} 2>&1"
 
 
 # The ablation: the same model, settings and budget, each neuron attending to itself and the
@@ -61,8 +56,8 @@ use rule train_sbm as train_sbm_no_spatial with:
     benchmark:
         f"{RESULTS}/benchmarks/train_sbm_no_spatial.tsv"
     params:
+        **job("train_sbm.py", settings=sbm_settings("none"), run_dir=sbm_run_dir("none", "sbm_no_spatial")),
         launcher=launcher,
-        args=cli(settings=sbm_settings("none"), run_dir=sbm_run_dir("none", "sbm_no_spatial")),
 
 
 rule train_poco:
@@ -70,8 +65,6 @@ rule train_poco:
         split=rules.split.output.out,
         train=probs_of("train"),
         val=probs_of("val"),
-        script=script("train_poco.py"),
-        code=code("train_poco.py"),
     output:
         out=f"{RESULTS}/poco/weights.pt",
     log:
@@ -85,13 +78,14 @@ rule train_poco:
         mem_mb=8000,
         runtime=12 * 60,
     params:
-        args=cli(
-            context=config["sbm"]["model"]["context"],
-            context_s=config["sbm"]["model"]["context_s"],
-            settings=config["poco"],
+        **job(
+            "train_poco.py",
+            context=setting("sbm.model.context"),
+            context_s=setting("sbm.model.context_s"),
+            settings=setting("poco"),
         ),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule fit_baselines:
@@ -101,8 +95,6 @@ rule fit_baselines:
         val=probs_of("val"),
         # Simulated fish: the truth of the training and validation fish fits the ceiling.
         truth=truth_of("train", "val"),
-        script=script("fit_forecasters.py"),
-        code=code("fit_forecasters.py"),
     output:
         out=f"{RESULTS}/baselines/forecasters.pt",
     log:
@@ -114,10 +106,11 @@ rule fit_baselines:
         mem_mb=4000,
         runtime=60,
     params:
-        args=cli(
-            context=config["sbm"]["model"]["context"],
-            context_s=config["sbm"]["model"]["context_s"],
-            settings=config["baselines"],
+        **job(
+            "fit_forecasters.py",
+            context=setting("sbm.model.context"),
+            context_s=setting("sbm.model.context_s"),
+            settings=setting("baselines"),
         ),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"

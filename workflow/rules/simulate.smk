@@ -2,9 +2,6 @@
 
 
 rule simulate:
-    input:
-        script=script("simulate_fish.py"),
-        code=code("simulate_fish.py"),
     output:
         timeseries=raw("TimeSeries.h5"),
         data_full=raw("data_full.mat"),
@@ -20,6 +17,6 @@ rule simulate:
         mem_mb=4000,
         runtime=60,
     params:
-        args=cli(settings=config["synthetic"]),
+        **job("simulate_fish.py", settings=setting("synthetic")),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"

@@ -13,24 +13,22 @@ rule download_ground_truth:
         mem_mb=1000,
         runtime=60,
     params:
-        script=script("download_ground_truth.py"),
-        args=cli(
-            repo=config["spikes"]["ground_truth_repo"],
-            ref=config["spikes"]["ground_truth_ref"],
-            path=config["spikes"]["ground_truth_path"],
-            datasets=config["spikes"]["ground_truth_datasets"],
+        **job(
+            "download_ground_truth.py",
+            code=False,
+            repo=setting("spikes.ground_truth_repo"),
+            ref=setting("spikes.ground_truth_ref"),
+            path=setting("spikes.ground_truth_path"),
+            datasets=setting("spikes.ground_truth_datasets"),
             out_dir=GROUND_TRUTH_DIR,
         ),
     shell:
-        "python {params.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule spike_model:
     input:
         manifest=ground_truth_inputs,
-        benchmark=spike_benchmark,
-        script=script("train_spike_model.py"),
-        code=code("train_spike_model.py"),
     output:
         out=f"{SPIKE_MODELS}/fps{{fps}}.pt",
     log:
@@ -45,24 +43,28 @@ rule spike_model:
         runtime=120,
     params:
         # The manifest is the download's mark of completion: the model reads the folder beside it.
-        args=cli(
-            source=spike_model_source(),
-            ground_truth_dir=GROUND_TRUTH_DIR,
-            datasets=config["spikes"]["ground_truth_datasets"],
-            settings=config["spikes"],
-            synthetic=config["synthetic"],
-            dff=config["dff"],
+        # Where the ground truth lies is not recorded: the folder of the models is keyed by its
+        # content. spikes.method auto reads the benchmark's results, recorded by their content.
+        **job(
+            "train_spike_model.py",
+            untracked=("ground_truth_dir", "benchmark"),
+            reads=[SPIKE_BENCHMARK] if config["spikes"]["method"] == "auto" else [],
+            source="synthetic" if config["source"] == "synthetic" else "cascade",
+            ground_truth_dir=None if config["source"] == "synthetic" else GROUND_TRUTH_DIR,
+            datasets=[] if config["source"] == "synthetic" else setting("spikes.ground_truth_datasets"),
+            settings=spike_model_settings(config),
+            synthetic=setting("synthetic") if config["source"] == "synthetic" else {},
+            dff=setting("dff"),
+            benchmark=SPIKE_BENCHMARK if config["spikes"]["method"] == "auto" else None,
         ),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule spikes:
     input:
         dff=f"{RESULTS}/dff/{{subject}}.h5",
         model=spike_model_for,
-        script=script("infer_spikes.py"),
-        code=code("infer_spikes.py"),
     output:
         out=f"{RESULTS}/rates/{{subject}}.h5",
     log:
@@ -76,17 +78,15 @@ rule spikes:
         mem_mb=8000,
         runtime=120,
     params:
-        args=cli(fps_tolerance=config["spikes"]["fps_tolerance"]),
+        **job("infer_spikes.py", fps_tolerance=setting("spikes.fps_tolerance")),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
 
 
 rule probabilities:
     input:
         rates=f"{RESULTS}/rates/{{subject}}.h5",
         dff=f"{RESULTS}/dff/{{subject}}.h5",
-        script=script("spike_probabilities.py"),
-        code=code("spike_probabilities.py"),
     output:
         out=f"{RESULTS}/probs/{{subject}}.h5",
     log:
@@ -98,6 +98,6 @@ rule probabilities:
         mem_mb=4000,
         runtime=60,
     params:
-        args=cli(),
+        **job("spike_probabilities.py"),
     shell:
-        "python {input.script:q} {params.args} > {log:q} 2>&1"
+        "python {params.command} > {log:q} 2>&1"
