@@ -189,3 +189,26 @@ def test_without_spatial_attention_no_neuron_reads_another_but_all_read_the_stim
     assert (model(prob, xyz, stimulus.flip(-1), mask) - out).abs().max() > 0
     dense = tiny_sbm(spatial="dense").eval()
     assert (dense(changed, xyz, stimulus, mask) - dense(prob, xyz, stimulus, mask))[0, :, :3].abs().max() > 0
+
+
+@pytest.mark.parametrize("inputs, targets", [("truth", "truth"), ("inferred", "truth"), ("truth", "inferred")])
+def test_the_ladders_rungs_read_and_train_on_what_they_say(tmp_path, inputs, targets):
+    """The known-answer ladder: forecasters read `inputs` (prob) and are trained on `targets`
+    (Windows' training target), each the recording (here the truth plus noise) or the truth."""
+    from sbm.data.windows import model_inputs
+    from sbm.eval.truth import use_truth
+
+    probs, truth_path = write_simulated(tmp_path, "subject_1", noise=0.1)
+    with h5py.File(probs) as f:
+        recorded = f["prob"][()]
+    true_prob = read_truth(probs, truth_path).prob
+    use_truth(probs, truth_path, inputs, targets)
+    values = {"inferred": recorded, "truth": true_prob}
+    fish = open_probs(probs, 2)
+    (read, *_), trained_on = model_inputs(collate([Windows([fish], 5)[7]]))
+    assert np.allclose(read[0].numpy(), values[inputs][7:12], atol=1e-6)
+    assert np.allclose(trained_on[0].numpy(), values[targets][8:13], atol=1e-6)
+    with h5py.File(probs) as f:
+        assert (f.attrs["inputs"], f.attrs["targets"]) == (inputs, targets) and ("target" in f) == (inputs != targets)
+    with pytest.raises(ValueError, match="inferred or truth"):
+        use_truth(probs, truth_path, "clean", "truth")

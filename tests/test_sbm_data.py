@@ -169,4 +169,4 @@ def test_a_fish_streams_through_a_bounded_block_cache(probs_dir):
         for i in batch:
             windows[i]
             assert len(windows._blocks) <= 2
-            assert all(block.shape[0] <= 16 + 6 for block in windows._blocks.values())
+            assert all(prob.shape[0] <= 16 + 6 for prob, _ in windows._blocks.values())

@@ -1,5 +1,6 @@
 """The Snakemake workflow: dry runs of both configs, lint, config validation, and real tiny runs."""
 
+import ast
 import csv
 import json
 import os
@@ -240,16 +241,18 @@ def test_bad_config_file_names_the_file_and_every_problem(tmp_path):
 
 
 def job_blocks(output: str) -> list[dict]:
-    """The jobs of a dry run: rule, threads, resources line and shell command of each."""
+    """The jobs of a dry run: rule, threads, resources line, reason and shell command of each."""
     jobs = []
     for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:\n)", output)[1:]:
         rule = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block).group(1)
         threads = re.search(r"^    threads: (\d+)$", block, re.M)
         resources = re.search(r"^    resources: (.*)$", block, re.M)
         shell = re.search(r"^Shell command: (.*)$", block, re.M)
+        reason = re.search(r"^    reason: (.*)$", block, re.M)
         jobs.append(
             {
                 "rule": rule,
+                "reason": reason.group(1) if reason else "",
                 "threads": int(threads.group(1)) if threads else 1,
                 "resources": resources.group(1) if resources else "",
                 "shell": shell.group(1) if shell else "",
@@ -542,7 +545,7 @@ TINY = {
 
 
 @pytest.mark.slow
-def test_tiny_synthetic_run_end_to_end(tmp_path):
+def test_tiny_synthetic_run_end_to_end(tmp_path, tmp_path_factory):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
     snakemake("--configfile", config, cwd=tmp_path)
@@ -602,6 +605,9 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     # Nothing left to do; `-R dff` reruns that stage and what depends on it, not the simulation
     # (nor the split, which depends on the subjects' names only).
     assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=tmp_path).stdout
+    check_every_setting_is_recorded(tmp_path)
+    check_a_changed_setting_reruns_what_reads_it(tmp_path, config)
+    check_a_moved_run_plans_nothing(tmp_path, tmp_path_factory.mktemp("moved"))
     jobs = planned_jobs(snakemake("--configfile", config, "-n", "-R", "dff", cwd=tmp_path).stdout)
     assert jobs == {
         "dff": 3,
@@ -630,6 +636,122 @@ def test_tiny_synthetic_run_end_to_end(tmp_path):
     }
     check_missing_intermediate_is_rebuilt(tmp_path, config)
     check_fish_without_behaviour(tmp_path, config, split)
+
+
+def recorded_settings(folder) -> dict[str, set]:
+    """What Snakemake recorded of the finished jobs in `folder`: rule -> the names of its settings
+    (config paths) and the code files it ran."""
+    recorded = {}
+    for path in (folder / ".snakemake/metadata").iterdir():
+        record = json.loads(path.read_text())
+        entries = [ast.literal_eval(entry) for entry in record["params"]]
+        names = {entry[1] if entry[0] == "code" else entry[0] for entry in entries}
+        assert not any(str(entry[-1]).startswith("/") for entry in entries), f"{record['rule']} records a path"
+        recorded.setdefault(record["rule"], set()).update(names)
+    return recorded
+
+
+def schema_keys(node=None, path=()) -> list[str]:
+    node = node or yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    if "properties" not in node:
+        return [".".join(path)]
+    return [key for name, item in node["properties"].items() for key in schema_keys(item, (*path, name))]
+
+
+# Settings no job of a simulated dataset records, and why.
+NOT_RECORDED = {
+    "dataset": "names the folders of the results: another dataset is another set of files",
+    "source": "chooses the rules",
+    "raw_dir": "where the raw data lies, not what it is: the raw files are the jobs' inputs",
+    "cpu_allocator": "how the jobs run, not what they compute",
+    "spikes.fps_resolution": "in the name of each spike model's file (fps<rate>.pt)",
+    "spikes.ground_truth_dir": "where the ground truth lies: the spike models' folder is keyed by its content",
+    "sbm.evaluate.peers": "chooses the forecasters trained beside the SBM: the evaluations' inputs",
+}
+# Read only by the rules of other sources: real data in the Chen layout (the chen_run test checks
+# them), downloads (not run by the tests: no network) and NWB files.
+OTHER_SOURCES = ("download.", "reader.", "nwb_series", "spikes.ground_truth_")
+
+
+def check_every_setting_is_recorded(folder):
+    """Every setting of the schema is recorded by some finished job (a changed setting reruns it),
+    under its config path, or is listed above with the reason; no job records a path."""
+    recorded = set().union(*recorded_settings(folder).values())
+    recorded |= {".".join(name.split(".")[:i]) for name in recorded for i in range(1, name.count(".") + 1)}
+    missing = [
+        key
+        for key in schema_keys()
+        if key not in recorded and key not in NOT_RECORDED and not key.startswith(OTHER_SOURCES)
+    ]
+    assert not missing, f"settings that rerun nothing when changed: {missing}"
+
+
+# One setting per section, changed in the config file after a finished run: the rules that read it.
+CHANGES = [
+    ("sbm.model.d_model", 24, {"train_sbm", "train_sbm_no_spatial"}),
+    ("sbm.train.max_steps", 7, {"train_sbm", "train_sbm_no_spatial"}),
+    ("sbm.evaluate.stride", 10, {"evaluate_next_step", "adapt"}),
+    ("sbm.adapt.steps", 5, {"adapt"}),
+    # The spike models of the new DF/F join the plan once it has run (a checkpoint): not in a dry run.
+    ("synthetic.n_frames", 310, {"simulate", "insilico"}),
+    ("dff.baseline_percentile", 10.0, {"dff"}),
+    ("spikes.model.steps", 21, {"spike_model"}),
+    ("baselines.steps", 101, {"fit_baselines", "adapt"}),
+    ("poco.train.steps", 7, {"train_poco"}),
+    ("pnm.model.neuron_hidden", 9, {"train_pnm", "fit_behavior_baselines"}),
+    ("pnm.search.steps", 11, {"search_patterns"}),
+    ("insilico.horizon", 4, {"insilico"}),
+]
+
+
+def check_a_changed_setting_reruns_what_reads_it(folder, config):
+    """After a finished run, a setting changed in the config file plans the jobs that read it,
+    with the reason naming the key before and now, and the jobs built from their outputs: nothing
+    else. The spike models, keyed by their settings, go to a new folder (missing there)."""
+    original = config.read_text()
+    try:
+        for key, value, rules in CHANGES:
+            changed = yaml.safe_load(original)
+            *parents, leaf = key.split(".")
+            node = changed
+            for part in parents:
+                node = node.setdefault(part, {})
+            before, node[leaf] = node.get(leaf), value
+            config.write_text(yaml.safe_dump(changed))
+            jobs = job_blocks(snakemake("--configfile", config, "-n", cwd=folder).stdout)
+            direct = {j["rule"] for j in jobs if j["reason"].startswith("Params have changed")}
+            missing = {j["rule"] for j in jobs if j["reason"].startswith("Missing output files")}
+            downstream = {
+                j["rule"]
+                for j in jobs
+                if j["reason"].startswith(("Input files updated by another job", "Set of input files has changed"))
+            }
+            # A dry run prints one reason per job: a job whose inputs are rebuilt too says so instead.
+            assert (
+                direct | missing
+                and direct | missing <= rules <= {j["rule"] for j in jobs}
+                and missing <= {"spike_model"}
+            ), key
+            assert direct | missing | downstream == {j["rule"] for j in jobs}, key  # no other reason
+            for job in jobs:
+                if job["rule"] in direct:
+                    assert f"('{key}', {value!r})" in job["reason"], (key, job["reason"])
+                    if before is not None:
+                        assert f"('{key}', {before!r})" in job["reason"], (key, job["reason"])
+    finally:
+        config.write_text(original)
+    assert "Nothing to be done" in snakemake("--configfile", config, "-n", cwd=folder).stdout
+
+
+def check_a_moved_run_plans_nothing(folder, elsewhere):
+    """A finished run copied elsewhere (the repository too, as a project moved to another disk or
+    a cluster's mount) plans nothing."""
+    run, repo = elsewhere / "run", elsewhere / "repo"
+    shutil.copytree(folder, run, symlinks=True)  # copies keep their modification times
+    for name in ("workflow", "scripts", "sbm", "config", "profiles", "benchmarks"):
+        shutil.copytree(REPO / name, repo / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    proc = snakemake("--configfile", run / "tiny.yaml", "-n", cwd=run, snakefile=repo / "workflow/Snakefile")
+    assert "Nothing to be done" in proc.stdout, proc.stdout[-3000:]
 
 
 def check_missing_intermediate_is_rebuilt(folder, config):
@@ -783,6 +905,11 @@ def test_chen2018_path_with_raw_dir_skips_download(chen_run):
     with h5py.File(folder / "results/chen2018/probs/subject_7.h5") as f:
         assert f["prob"].shape[0] == 248
     assert not (folder / "resources/cascade_ground_truth").exists()  # a local ground truth: no download
+    # The settings of real data in the Chen layout are recorded (a change reruns what reads them);
+    # where the raw data and the ground truth lie is not (recorded_settings refuses a path).
+    recorded = recorded_settings(folder)
+    assert {"reader.position_field", "reader.voxel_size_um"} <= recorded["dff"]
+    assert "spikes.ground_truth_datasets" in recorded["spike_model"]
 
 
 def export(folder, fmt, out, regions=0, raw="chen_raw", subjects=CHEN_SUBJECTS):

@@ -36,6 +36,9 @@ class Fish:
     stimulus_names: list
     mean_prob: float  # over all frames and neurons
     prob: np.ndarray | None = None  # (T, N) float16, only when open_probs was asked to keep it
+    # The file's `target` (the known-answer ladder: what forecasters are trained on, when it is
+    # not what they read), else `prob`.
+    target: str = "prob"
 
 
 def normalise_positions(xyz: np.ndarray) -> np.ndarray:
@@ -74,6 +77,8 @@ def open_probs(path, min_frames: int, block_frames: int = 512, keep_prob: bool =
                     path, f"prob[{start + t}, {n}] = {block[t, n]}: probabilities must be finite and in [0, 1]"
                 )
         names = [str(s) for s in f.attrs["stimulus_names"]]
+        if "target" in f and f["target"].shape != (T, N):
+            raise InputError(path, f"target has shape {f['target'].shape}, prob {(T, N)}")
         return Fish(
             str(path),
             str(f.attrs["subject"]),
@@ -85,6 +90,7 @@ def open_probs(path, min_frames: int, block_frames: int = 512, keep_prob: bool =
             names,
             total / (T * N),
             np.concatenate(kept) if keep_prob else None,
+            "target" if "target" in f else "prob",
         )
 
 
@@ -191,16 +197,20 @@ class Windows(torch.utils.data.Dataset):
         f, s = self.index[i]
         return f, s // self.block_frames
 
-    def frames(self, f: int, block: int) -> np.ndarray:
-        """Frames of one block plus the context that windows starting in it reach into (LRU cache)."""
+    def frames(self, f: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frames of one block plus the context that windows starting in it reach into (LRU cache):
+        what the forecasters read (prob) and are trained on (the fish's target)."""
         if self._pid != os.getpid():  # h5py handles do not survive a fork: reopen in each worker
             self._files, self._blocks, self._pid = {}, OrderedDict(), os.getpid()
         key = (f, block)
         if key not in self._blocks:
             if f not in self._files:
                 self._files[f] = h5py.File(self.fishes[f].path, "r")
-            start = block * self.block_frames
-            self._blocks[key] = self._files[f]["prob"][start : start + self.block_frames + self.context]
+            start, file = block * self.block_frames, self._files[f]
+            frames = slice(start, start + self.block_frames + self.context)
+            prob = file["prob"][frames]
+            target = prob if self.fishes[f].target == "prob" else file[self.fishes[f].target][frames]
+            self._blocks[key] = prob, target
             if len(self._blocks) > self.cached_blocks:
                 self._blocks.popitem(last=False)
         self._blocks.move_to_end(key)
@@ -209,9 +219,10 @@ class Windows(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         f, s = self.index[i]
         fish, offset = self.fishes[f], s % self.block_frames
-        prob = self.frames(f, s // self.block_frames)[offset : offset + self.context + 1]
+        prob, target = (x[offset : offset + self.context + 1] for x in self.frames(f, s // self.block_frames))
         return {
             "prob": torch.from_numpy(np.ascontiguousarray(prob)),
+            "target": torch.from_numpy(np.ascontiguousarray(target)),
             "xyz": torch.from_numpy(fish.xyz),
             "stimulus": torch.from_numpy(fish.stimulus[s : s + self.context + 1]),
             "fish": f,
@@ -220,17 +231,19 @@ class Windows(torch.utils.data.Dataset):
 
 
 def collate(items: list[dict]) -> dict:
-    """Pad to the batch's largest fish: prob (B, C+1, N), xyz (B, N, 3), stimulus (B, C+1, K),
-    mask (B, N) True for real neurons. Padding is zero and masked everywhere."""
+    """Pad to the batch's largest fish: prob and target (B, C+1, N), xyz (B, N, 3), stimulus
+    (B, C+1, K), mask (B, N) True for real neurons. Padding is zero and masked everywhere."""
     B, N = len(items), max(it["prob"].shape[1] for it in items)
     prob, xyz = torch.zeros(B, items[0]["prob"].shape[0], N), torch.zeros(B, N, 3)
+    target = torch.zeros_like(prob)
     mask = torch.zeros(B, N, dtype=torch.bool)
     for b, it in enumerate(items):
         n = it["prob"].shape[1]
-        prob[b, :, :n], xyz[b, :n], mask[b, :n] = it["prob"], it["xyz"], True
+        prob[b, :, :n], target[b, :, :n], xyz[b, :n], mask[b, :n] = it["prob"], it["target"], it["xyz"], True
     stimulus = torch.stack([it["stimulus"] for it in items])
     return {
         "prob": prob,
+        "target": target,
         "xyz": xyz,
         "stimulus": stimulus,
         "mask": mask,
@@ -248,11 +261,11 @@ def window(prob: torch.Tensor, stimulus: torch.Tensor, start: int, context: int)
 
 
 def model_inputs(batch: dict) -> tuple[tuple, torch.Tensor]:
-    """(inputs of SBM.forward, targets) of a batch of windows of C + 1 frames: the window of frames
-    0..C-1, and as targets frames 1..C (step t forecasts frame t + 1)."""
+    """(inputs of SBM.forward, training targets) of a batch of windows of C + 1 frames: the window
+    of frames 0..C-1, and as targets frames 1..C of `target` (step t forecasts frame t + 1)."""
     prob = batch["prob"]
     frames, stimulus = window(prob, batch["stimulus"], 0, prob.shape[1] - 1)
-    return (frames, batch["xyz"], stimulus, batch["mask"]), prob[:, 1:]
+    return (frames, batch["xyz"], stimulus, batch["mask"]), batch["target"][:, 1:]
 
 
 def epoch_batches(

@@ -94,7 +94,8 @@ def next_step_errors(
         ):
             indices = list(range(b, min(b + batch_size, len(windows))))
             batch = collate([windows[i] for i in indices])
-            (prob, xyz, stimulus, mask), target = model_inputs(batch)
+            (prob, xyz, stimulus, mask), _ = model_inputs(batch)
+            target = batch["prob"][:, 1:]  # scored against the recording (the truth separately)
             sbm_all = torch.sigmoid(
                 model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))
             ).cpu()  # (B, C, N)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import h5py
 import numpy as np
 import torch
 
@@ -69,6 +70,29 @@ def read_truth(probs_path, truth_path, with_prob: bool = True) -> SimulatedTruth
     if wiring.shape != (len(names), len(names)) or population.max() >= len(names):
         raise InputError(truth_path, f"connectivity {wiring.shape} does not match {len(names)} populations")
     return SimulatedTruth(prob, population, wiring, names, columns)
+
+
+def use_truth(probs_path, truth_path, inputs: str, targets: str) -> None:
+    """The known-answer ladder on a simulated fish's probs file (in place): what forecasters read
+    (`inputs`, the file's `prob`) and are trained on (`targets`, its `target` where the two differ),
+    each `inferred` (as the spike inference gave it) or `truth` (the simulator's true probability
+    of a spike). With inputs and targets inferred the file is left as it is."""
+    for name, value in (("inputs", inputs), ("targets", targets)):
+        if value not in ("inferred", "truth"):
+            raise ValueError(f"probabilities.{name} {value!r}: inferred or truth")
+    if inputs == targets == "inferred":
+        return
+    true_prob = read_truth(probs_path, truth_path).prob
+    with h5py.File(probs_path, "r+") as f:
+        inferred = f["prob"][()]
+        values = {"inferred": inferred, "truth": true_prob}
+        f["prob"][...] = values[inputs]
+        if inputs != targets:
+            f.create_dataset("target", data=values[targets], chunks=f["prob"].chunks)
+            f["target"].attrs["meaning"] = f"what forecasters are trained on: the {targets} probability of a spike"
+        f.attrs.update(inputs=inputs, targets=targets)
+        if inputs == "truth":
+            f["prob"].attrs["meaning"] = "the simulator's true probability of a spike, 1 - exp(-lambda) (the ladder)"
 
 
 def truth_files(paths: list[Path], subjects: list[str]) -> list[Path]:

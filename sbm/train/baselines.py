@@ -56,7 +56,7 @@ def sample(windows: Windows, cfg: ForecasterConfig, names, settings: dict, seed:
             stimulus, population = torch.cat((stimulus, context), dim=-1), torch.from_numpy(truth.population)[None]
         prob, stimulus = window(batch["prob"], stimulus, 0, C)
         mask = batch["mask"]
-        y = batch["prob"][:, C][mask]
+        y = batch["target"][:, C][mask]
         keep = rng.choice(len(y), min(len(y), cfg.neurons_per_window), replace=False)
         for name in names:
             xs[name].append(features(name, prob, batch["xyz"], stimulus, mask, settings, population)[keep])

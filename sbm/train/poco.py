@@ -45,11 +45,12 @@ class TrainConfig:
 
 def batch_inputs(windows: Windows, idx: list[int], device="cpu") -> tuple[tuple, torch.Tensor, torch.Tensor]:
     """(forecaster inputs, target (B, N), mask (B, N)) of windows of C + 1 frames, on `device`: the
-    first C frames are read (with their stimulus, sbm.data.windows.window), the last is the target."""
+    first C frames are read (with their stimulus, sbm.data.windows.window), the last is the target
+    (of the windows' training targets)."""
     batch = {k: v.to(device) for k, v in collate([windows[i] for i in idx]).items()}
     C = windows.context
     prob, stimulus = window(batch["prob"], batch["stimulus"], 0, C)
-    return (prob, batch["xyz"], stimulus, batch["mask"]), batch["prob"][:, C], batch["mask"]
+    return (prob, batch["xyz"], stimulus, batch["mask"]), batch["target"][:, C], batch["mask"]
 
 
 @torch.no_grad()

@@ -87,6 +87,8 @@ RESULTS = f"results/{DATASET}"
 LOGS = f"logs/{DATASET}"
 if config["source"] in RECORDING_SOURCES and config["raw_dir"] is None:
     raise WorkflowError(f"source {config['source']} reads the fish's files from raw_dir: set raw_dir to their folder")
+if "truth" in config["probabilities"].values() and config["source"] != "synthetic":
+    raise WorkflowError(f"config probabilities {config['probabilities']}: only simulated fish have a truth")
 numbered = [s for s in SUBJECTS if not re.fullmatch(r"subject_\d+", s)]
 if numbered and (config["source"] == "synthetic" or (config["source"] == "chen2018" and config["raw_dir"] is None)):
     raise WorkflowError(f"source {config['source']} names its fish subject_<n>, not {numbered}")

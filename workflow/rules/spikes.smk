@@ -87,6 +87,8 @@ rule probabilities:
     input:
         rates=f"{RESULTS}/rates/{{subject}}.h5",
         dff=f"{RESULTS}/dff/{{subject}}.h5",
+        # The known-answer ladder (probabilities.inputs or .targets truth): the simulator's truth.
+        truth=raw("ground_truth.h5") if "truth" in config["probabilities"].values() else [],
     output:
         out=f"{RESULTS}/probs/{{subject}}.h5",
     log:
@@ -98,6 +100,8 @@ rule probabilities:
         mem_mb=4000,
         runtime=60,
     params:
-        **job("spike_probabilities.py"),
+        **job(
+            "spike_probabilities.py", inputs=setting("probabilities.inputs"), targets=setting("probabilities.targets")
+        ),
     shell:
         "python {params.command} > {log:q} 2>&1"
