@@ -45,6 +45,13 @@ class SBMConfig:
     # beside the positions whatever the data's rate of spikes. 0: training sets it to the training
     # fish's mean probability and saves it; a positive value is used as given.
     prob_scale: float = 0.0
+    # Frames of its own recent history each neuron token embeds (frames t - h + 1 .. t at step t,
+    # the window's first frame repeated before it): 1, the paper's, embeds frame t only, so the
+    # first spatial layer sees a neuron's present and place but not what kind of neuron it is.
+    token_history: int = 1
+    # The order inside a block: "spatial_first" (the paper's) or "temporal_first", each token
+    # reading its own history before the tokens of its time step.
+    block_order: str = "spatial_first"
     d_model: int = 256
     n_heads: int = 8
     n_layers: int = 4
@@ -76,6 +83,10 @@ class SBMConfig:
             raise ValueError(f"prob_scale must be positive (or 0: set by training), not {self.prob_scale}")
         if self.backend not in ("sdpa", "flash"):
             raise ValueError(f"backend must be 'sdpa' or 'flash', not {self.backend!r}")
+        if self.block_order not in ("spatial_first", "temporal_first"):
+            raise ValueError(f"block_order must be 'spatial_first' or 'temporal_first', not {self.block_order!r}")
+        if self.token_history < 1:
+            raise ValueError(f"token_history must be at least 1 frame, not {self.token_history}")
 
 
 SDPA_MAX_BATCH = 65535  # rows per scaled_dot_product_attention call that every CUDA kernel accepts
@@ -354,10 +365,15 @@ class Block(nn.Module):
         self.temporal = TemporalAttention(cfg)
         self.norm_ffn = nn.RMSNorm(cfg.d_model)
         self.ffn = SwiGLU(cfg.d_model, cfg.ffn_hidden or 64 * math.ceil(8 * cfg.d_model / 3 / 64))
+        self.order = cfg.block_order
 
     def forward(self, x, xyz, mask):
-        x = x + self.spatial(self.norm_spatial(x), xyz, mask)
-        x = x + self.temporal(self.norm_temporal(x))
+        if self.order == "temporal_first":
+            x = x + self.temporal(self.norm_temporal(x))
+            x = x + self.spatial(self.norm_spatial(x), xyz, mask)
+        else:
+            x = x + self.spatial(self.norm_spatial(x), xyz, mask)
+            x = x + self.temporal(self.norm_temporal(x))
         return x + self.ffn(self.norm_ffn(x))
 
 
@@ -366,7 +382,7 @@ class SBM(nn.Module):
         super().__init__()
         self.cfg = cfg
         generator = torch.Generator().manual_seed(cfg.seed)
-        self.neuron_embed = nn.Linear(1 + 3, cfg.d_model)  # [probability, x, y, z]
+        self.neuron_embed = nn.Linear(cfg.token_history + 3, cfg.d_model)  # [probabilities, x, y, z]
         self.neuron_norm = nn.RMSNorm(cfg.d_model)
         self.stimulus_embed = nn.Linear(max(cfg.n_stimuli, 1), cfg.d_model)
         self.stimulus_norm = nn.RMSNorm(cfg.d_model)
@@ -383,7 +399,7 @@ class SBM(nn.Module):
         real neurons. Returns logits (B, T, N): step t forecasts frame t + 1 from frames <= t."""
         B, T, N = prob.shape
         scaled = prob / self.cfg.prob_scale if self.cfg.prob_scale > 0 else prob
-        neuron_in = torch.cat((scaled[..., None], xyz[:, None].expand(B, T, N, 3)), dim=-1)
+        neuron_in = torch.cat((history(scaled, self.cfg.token_history), xyz[:, None].expand(B, T, N, 3)), dim=-1)
         neurons = self.neuron_norm(self.neuron_embed(neuron_in))  # (B, T, N, D)
         if self.cfg.n_stimuli == 0:
             stimulus = stimulus.new_zeros(B, T, 1)
@@ -395,6 +411,16 @@ class SBM(nn.Module):
             else:
                 x = block(x, xyz, mask)
         return self.head(self.head_norm(x[:, :, 1:])).squeeze(-1).float()
+
+
+def history(prob: torch.Tensor, frames: int) -> torch.Tensor:
+    """(B, T, N) -> (B, T, N, frames): at step t the frames t - frames + 1 .. t, oldest first, the
+    window's first frame repeated before it (step t never reads a frame after t)."""
+    if frames == 1:
+        return prob[..., None]
+    B, T, N = prob.shape
+    padded = torch.cat((prob[:, :1].expand(B, frames - 1, N), prob), dim=1)
+    return padded.unfold(1, frames, 1)  # (B, T, N, frames)
 
 
 @torch.no_grad()
