@@ -21,7 +21,7 @@ if config["source"] in RECORDING_SOURCES:
             mem_mb=4000,
             runtime=30,
         params:
-            args=cli(names=config["stimulus_names"], nwb_series=config["nwb_series"]),
+            args=cli(names=config["stimulus_names"], nwb=config["nwb"]),
         shell:
             "python {input.script:q} {params.args} > {log:q} 2>&1"
 
@@ -44,7 +44,7 @@ if config["source"] in RECORDING_SOURCES:
             mem_mb=lambda wildcards, input: int(2000 + 3 * input.size_mb),
             runtime=120,
         params:
-            args=cli(nwb_series=config["nwb_series"], entry=ENTRY, dff=config["dff"]),
+            args=cli(nwb=config["nwb"], entry=ENTRY, dff=config["dff"]),
         shell:
             "python {input.script:q} {params.args} > {log:q} 2>&1"
 
