@@ -780,6 +780,32 @@ def test_a_folder_of_table_files_is_checked_before_anything_runs(tmp_path, files
     assert proc.returncode != 0 and re.search(message, proc.stdout + proc.stderr), proc.stderr[-2000:]
 
 
+def test_the_split_takes_the_labs_own_fish_names(tmp_path):
+    """Any name the config's subjects accept is a name the split's lists accept."""
+    names = ["fish_01", "zf-B2", "fish_10", "Larva3"]
+    for name in names:
+        write_fields(tmp_path / "mine" / f"{name}.h5", good_fields(T=60))
+    config = {"dataset": "mine", "source": "table", "raw_dir": str(tmp_path / "mine"), "subjects": names}
+    config["split"] = {"train": ["fish_01", "fish_10"], "val": ["zf-B2"], "heldout": ["Larva3"]}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    parsed = parsed_commands(snakemake("--configfile", tmp_path / "mine.yaml", "-n", "-p", cwd=tmp_path).stdout)
+    assert [p.stem for p in parsed["train_sbm"][0].train] == ["fish_01", "fish_10"]
+    assert [p.stem for p in parsed["evaluate_next_step"][0].heldout] == ["Larva3"]
+
+
+def test_a_truncated_table_file_stops_the_workflow_with_one_line_naming_it(tmp_path):
+    for name in ("fish_a", "fish_b", "fish_c"):
+        write_fields(tmp_path / "mine" / f"{name}.h5", good_fields(T=400, N=300))
+    bad = tmp_path / "mine" / "fish_b.h5"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    config = {"dataset": "mine", "source": "table", "raw_dir": str(tmp_path / "mine"), "subjects": ["fish_a", "fish_b"]}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("--configfile", tmp_path / "mine.yaml", "-n", cwd=tmp_path, check=False)
+    lines = [line for line in proc.stderr.splitlines() if "workflow specific profile" not in line]
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {bad}: cannot be read as a table file (truncated or damaged?)")
+
+
 def test_table_and_nwb_sources_need_raw_dir_and_the_simulator_numbered_fish(tmp_path):
     proc = snakemake("-n", "--config", "source=nwb", cwd=tmp_path, check=False)
     assert proc.returncode != 0 and "source nwb reads the fish's files from raw_dir" in proc.stdout + proc.stderr
