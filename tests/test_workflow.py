@@ -15,7 +15,15 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from conftest import SIMULATED_CASCADE, good_fields, load_script, run_script, write_fields
+from conftest import (
+    SIMULATED_CASCADE,
+    good_fields,
+    load_script,
+    run_script,
+    suite2p_to_nwb,
+    write_fields,
+    write_suite2p,
+)
 
 from sbm.browser import browser_available
 from sbm.cli import parse
@@ -23,10 +31,12 @@ from sbm.data.split import SplitConfig
 from sbm.eval.adapt import AdaptConfig
 from sbm.eval.insilico import InsilicoConfig
 from sbm.eval.search import SearchConfig
+from sbm.io.chen import read_chen_fish
 from sbm.io.contracts import Adapt, Behavior, Connectome, Fidelity, Insilico, NextStep, Rollout, Search, read_result
 from sbm.model.baselines import ORACLES
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
+from sbm.spikes.dff import causal_baseline
 from sbm.spikes.model import SpikeNetConfig
 from sbm.synth.fish import SimConfig, simulate_fish
 from sbm.train.baselines import ForecasterConfig
@@ -750,6 +760,60 @@ def test_region_level_fish_at_1_hz_train_and_evaluate_with_default_settings(tmp_
         assert f.attrs["method"] == "given activity" and f["prob"].shape[1] <= 40 and 0.9 <= f.attrs["fps"] <= 1.1
     result = read_result(tmp_path / "results/regions/eval/next_step.json", NextStep)
     assert {"sbm", "ridge", "poco"} <= set(result["mae"]) and result["truth"] is None
+
+
+@pytest.mark.slow
+def test_suite2p_output_converted_by_neuroconv_runs_to_the_probabilities(tmp_path, simulated_ground_truth):
+    """Three fish's suite2p planes (F holding 0.7 of a neuropil signal, some ROIs not cells),
+    converted with neuroconv's Suite2pSegmentationInterface as a lab does, run to the probabilities
+    with only source, raw_dir, subjects and the pixel size set (besides the tests' fast spike
+    models on local ground truth): the cells, neuropil-corrected, at their centres in micrometres."""
+    subjects, pixel_um, shape, not_cells = ["fish_01", "fish_02", "fish_03"], (0.6, 0.8), (96, 128), 8
+    rng = np.random.default_rng(0)
+    truth = {}
+    for k, s in enumerate(subjects):
+        simulate_fish(SimConfig(n_neurons=120, n_frames=250), f"subject_{k + 1}", tmp_path / "sim" / s)
+        fish = read_chen_fish(tmp_path / "sim" / s)
+        own = fish.read_block(0, fish.n_neurons)  # the cells' own fluorescence, then ROIs that are no cells
+        own = np.c_[own, rng.uniform(50, 150, (fish.n_frames, not_cells))].astype(np.float32)
+        n = own.shape[1]
+        neuropil = 40 + 15 * np.sin(np.arange(fish.n_frames)[:, None] / 7.0 + rng.uniform(0, 6, n))
+        iscell = np.arange(n) < fish.n_neurons
+        centres = np.c_[rng.uniform(3, shape[0] - 3, n), rng.uniform(3, shape[1] - 3, n)]
+        folder = tmp_path / "suite2p" / s
+        rc = write_suite2p(folder, own + 0.7 * neuropil, neuropil, centres, iscell, fish.fps, shape, seed=k)
+        suite2p_to_nwb(folder, tmp_path / "nwb" / f"{s}.nwb", subject_id=s)
+        truth[s] = (own[:, iscell], rc[iscell], np.flatnonzero(iscell), n)
+    spikes = {
+        **QUICK_SPIKES,
+        "ground_truth_dir": str(simulated_ground_truth),
+        "ground_truth_datasets": [SIMULATED_CASCADE],
+    }
+    config = {"dataset": "s2p", "source": "nwb", "raw_dir": str(tmp_path / "nwb"), "subjects": subjects}
+    config.update(nwb={"grid_spacing_um": list(pixel_um)}, spikes=spikes)
+    (tmp_path / "s2p.yaml").write_text(yaml.safe_dump(config))
+    assert run_script("check_recordings", ["--config", tmp_path / "s2p.yaml"]) == 1  # pnm.behaviors: none here
+    snakemake(
+        "--configfile", tmp_path / "s2p.yaml", "--", *[f"results/s2p/probs/{s}.h5" for s in subjects], cwd=tmp_path
+    )
+    for s in subjects:
+        own, rc, cells, n = truth[s]
+        with (
+            h5py.File(tmp_path / f"results/s2p/probs/{s}.h5") as p,
+            h5py.File(tmp_path / f"results/s2p/dff/{s}.h5") as d,
+        ):
+            assert p.attrs["dropped_not_a_cell"] == not_cells and p.attrs["dropped_nonpositive_baseline"] == 0
+            np.testing.assert_array_equal(p["cell_id"][()], cells)
+            np.testing.assert_allclose(p["xyz"][()], np.c_[rc[:, 1] * 0.6, rc[:, 0] * 0.8, 0 * rc[:, 0]], atol=1e-3)
+            assert p.attrs["recording_neuropil_coefficient"] == 0.7
+            assert p.attrs["recording_neuropil_series"] == "ophys/Fluorescence/Neuropil"
+            assert (p.attrs["recording_neurons_in_file"], p.attrs["recording_neurons_kept"]) == (n, len(cells))
+            assert p.attrs["recording_neurons_kept_by"] == "the cells of column iscell"
+            assert p.attrs["recording_activity_from"] == "ophys/Fluorescence/RoiResponseSeries"
+            assert 0 <= p["prob"][()].min() and p["prob"][()].max() <= 1 and p["prob"].shape == (len(own), len(cells))
+            # DF/F of the cells' own fluorescence: the neuropil's 0.7 came off before the baseline
+            f0 = causal_baseline(own, int(d.attrs["baseline_window_frames"]), float(d.attrs["baseline_percentile"]))
+            np.testing.assert_allclose(d["dff"][()], (own - f0) / f0, atol=2e-4)
 
 
 @pytest.mark.parametrize(
