@@ -33,6 +33,7 @@ from sbm.eval.insilico import InsilicoConfig
 from sbm.eval.search import SearchConfig
 from sbm.io.chen import read_chen_fish
 from sbm.io.contracts import Adapt, Behavior, Connectome, Fidelity, Insilico, NextStep, Rollout, Search, read_result
+from sbm.io.nwb import NWBSettings
 from sbm.model.baselines import ORACLES
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
@@ -394,6 +395,7 @@ def test_a_rule_depends_on_the_code_it_runs():
         (("pnm", "baselines"), BehaviorBaselineConfig),
         (("pnm", "search"), SearchConfig),
         (("insilico",), InsilicoConfig),
+        (("nwb",), NWBSettings),
     ],
 )
 def test_schema_defaults_match_the_dataclasses(section, dataclass):
