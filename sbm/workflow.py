@@ -19,13 +19,24 @@ SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.
 
 def read_config(*paths: str | Path) -> dict:
     """Workflow config files merged in order, as `snakemake --configfile a.yaml b.yaml` merges them,
-    with the schema's defaults filled in (for scripts run beside the workflow: the benchmarks, the
-    export of fish to other formats, the spike models' folder)."""
+    refused with one line per problem (the key and the file that set it), the schema's defaults
+    filled in: for scripts run beside the workflow (the benchmarks, the export of fish to other
+    formats, the check of a folder of recordings, the spike models' folder)."""
     from snakemake.utils import update_config, validate  # Snakemake's import takes a second
 
-    config = {}
+    from sbm.io.errors import InputError
+
+    config, layers = {}, []
     for path in paths:
-        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
+        try:
+            layer = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise InputError(path, f"cannot be read as a YAML config: {err}") from err
+        layers.append((str(path), layer))
+        update_config(config, layer)
+    problems = config_problems(config, yaml.safe_load(SCHEMA.read_text()), layers)
+    if problems:
+        raise InputError(paths[-1], "the config is not valid: " + "; ".join(problems))
     validate(config, str(SCHEMA))
     return config
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sbm.cli import Command, arg, read_json, run
 from sbm.io.errors import InputError
+from sbm.io.nwb import NWBSettings
 from sbm.io.recording import align_stimulus
 from sbm.io.sources import read_recording
 from sbm.spikes.dff import write_dff
@@ -23,14 +24,14 @@ class Args(Command):
     recording: Path = arg("the fish's table (.h5, .hdf5, .npz) or NWB (.nwb) file")
     subject: str = arg("the fish's name, written into the file")
     vocabulary: Path = arg("JSON written by stimulus_vocabulary.py")
-    nwb_series: str | None = arg("the RoiResponseSeries to read from an NWB file with several", None)
+    nwb: dict = arg("the config's `nwb` section: which series, neuropil, ROIs and pixel size (NWB files)", {})
     entry: str = arg("the stage the dataset enters at, checked against the file's kind: dff or probs")
     dff: dict = arg("the config's `dff` section: baseline_window_s, baseline_percentile, block_neurons", {})
     out: Path = arg("HDF5: the dff file (entry dff) or the probs file (entry probs)")
 
 
 def main(args: Args) -> None:
-    rec = read_recording(args.recording, args.subject, args.nwb_series)
+    rec = read_recording(args.recording, args.subject, NWBSettings.from_dict(args.nwb))
     entry = "probs" if rec.kind == "activity" else "dff"
     if entry != args.entry:
         raise InputError(args.recording, f"holds kind {rec.kind!r}, which enters at {entry}, not {args.entry}: rerun")

@@ -13,6 +13,7 @@ from pathlib import Path
 from sbm.cli import Command, arg, run
 from sbm.io.atomic import write_json
 from sbm.io.chen import chen_folder, read_stim_codes
+from sbm.io.nwb import NWBSettings
 from sbm.io.recording import recording_vocabulary
 from sbm.io.sources import recording_stimulus_names
 from sbm.spikes.dff import build_vocabulary
@@ -22,7 +23,7 @@ from sbm.spikes.dff import build_vocabulary
 class Args(Command):
     data_full: list[Path] = arg("Chen layout: data_full.mat of every fish, each in its subject's folder", [])
     recordings: list[Path] = arg("other sources: every fish's table or NWB file", [])
-    nwb_series: str | None = arg("the RoiResponseSeries to read from NWB files with several", None)
+    nwb: dict = arg("the config's `nwb` section (NWB files: which RoiResponseSeries gives the frame times)", {})
     names: dict = arg("stimulus code -> readable name (for recordings: the order of the names they share)", {})
     out: Path = arg("JSON: the vocabulary")
 
@@ -30,7 +31,7 @@ class Args(Command):
 def main(args: Args) -> None:
     if args.recordings:
         canonical = [name for _, name in sorted(args.names.items(), key=lambda item: int(item[0]))]
-        names = {f.stem: recording_stimulus_names(f, args.nwb_series) for f in args.recordings}
+        names = {f.stem: recording_stimulus_names(f, NWBSettings.from_dict(args.nwb)) for f in args.recordings}
         vocabulary = recording_vocabulary(names, canonical)
     else:
         codes = {chen_folder(f).name: read_stim_codes(chen_folder(f)) for f in args.data_full}

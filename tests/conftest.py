@@ -173,3 +173,60 @@ def good_fields(T=40, N=6, kind="dff") -> dict:
         "stimulus": (rng.random((T, 2)) > 0.5).astype(np.float32),
         "stimulus_names": np.asarray(["dark", "light"]),
     }
+
+
+def write_suite2p(folder: Path, fluorescence, neuropil, centres, iscell, fps: float, shape=(48, 64), seed=0):
+    """A suite2p output folder (<folder>/plane0) as suite2p writes it: ops.npy (fs, nframes, Ly,
+    Lx, meanImg), stat.npy (per ROI its pixels: ypix rows, xpix columns, weights lam, and med),
+    F.npy and Fneu.npy (ROIs x frames; F holds the neuropil's contamination), spks.npy, iscell.npy
+    (is-a-cell, probability). `fluorescence` and `neuropil` are (frames, ROIs), `centres` (ROIs,
+    2) in pixels (row, column). Returns each ROI's lam-weighted centre (row, column): the position
+    a reader must find."""
+    rng = np.random.default_rng(seed)
+    plane = Path(folder) / "plane0"
+    plane.mkdir(parents=True, exist_ok=True)
+    stat, truth = [], []
+    for row, col in np.round(centres).astype(int):
+        dy, dx = np.mgrid[-2:3, -2:3]
+        inside = (
+            (dy**2 + dx**2 <= 5) & (row + dy >= 0) & (row + dy < shape[0]) & (col + dx >= 0) & (col + dx < shape[1])
+        )
+        ypix, xpix = (row + dy)[inside], (col + dx)[inside]
+        lam = rng.uniform(0.2, 1.0, ypix.size).astype(np.float32)
+        stat.append({"ypix": ypix, "xpix": xpix, "lam": lam, "med": [int(row), int(col)], "npix": ypix.size})
+        truth.append([np.average(ypix, weights=lam), np.average(xpix, weights=lam)])
+    np.save(plane / "stat.npy", np.array(stat, dtype=object), allow_pickle=True)
+    frames = len(fluorescence)
+    ops = {
+        "fs": fps,
+        "nframes": frames,
+        "Ly": shape[0],
+        "Lx": shape[1],
+        "meanImg": rng.random(shape).astype(np.float32),
+    }
+    np.save(plane / "ops.npy", ops, allow_pickle=True)
+    np.save(plane / "F.npy", np.asarray(fluorescence, np.float32).T)
+    np.save(plane / "Fneu.npy", np.asarray(neuropil, np.float32).T)
+    np.save(plane / "spks.npy", rng.exponential(1.0, np.shape(fluorescence)).astype(np.float32).T)
+    np.save(plane / "iscell.npy", np.c_[np.asarray(iscell, float), rng.random(len(iscell))])
+    return np.asarray(truth)
+
+
+def suite2p_to_nwb(folder: Path, path: Path, subject_id: str | None = None, grid_spacing_um=None) -> Path:
+    """A suite2p folder converted to NWB as labs do, with neuroconv's Suite2pSegmentationInterface;
+    the pixel size (x, y) and the subject, when given, through neuroconv's metadata."""
+    from datetime import datetime, timezone
+
+    from neuroconv.datainterfaces import Suite2pSegmentationInterface
+
+    interface = Suite2pSegmentationInterface(folder_path=str(folder))
+    metadata = interface.get_metadata()
+    metadata["NWBFile"]["session_start_time"] = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    if grid_spacing_um is not None:
+        for plane in metadata["Ophys"]["ImagingPlanes"].values():
+            plane.update(grid_spacing=[v * 1e-6 for v in grid_spacing_um], grid_spacing_unit="meters")
+    if subject_id is not None:
+        metadata["Subject"] = {"subject_id": subject_id, "species": "Danio rerio", "sex": "U", "age": "P7D"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    interface.run_conversion(nwbfile_path=str(path), metadata=metadata, overwrite=True)
+    return path

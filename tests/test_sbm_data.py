@@ -39,6 +39,16 @@ def test_explicit_split_is_kept():
     assert (split.train, split.val, split.heldout) == (["subject_1", "subject_2"], ["subject_3"], ["subject_7"])
 
 
+def test_a_random_split_of_the_labs_own_fish_names_orders_their_numbers_as_numbers():
+    names = ["fish_a10", "fish_a2", "ZF-3", "zf_b1", "fish_a1", "fish_a9"]
+    split = make_split(names, SplitConfig(n_val=1, n_heldout=1, seed=0))
+    assert sorted(split.train + split.val + split.heldout) == sorted(names)
+    fish_a = [s for s in split.train if s.startswith("fish_a")]
+    assert fish_a == sorted(fish_a, key=lambda s: int(s[6:]))  # fish_a2 before fish_a10
+    numbered = make_split(SUBJECTS + ["subject_10"], SplitConfig(n_val=1, n_heldout=1, seed=1)).train
+    assert numbered == sorted(numbered, key=lambda s: int(s.split("_")[1]))
+
+
 @pytest.mark.parametrize(
     "cfg, message",
     [

@@ -16,7 +16,15 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from conftest import SIMULATED_CASCADE, good_fields, load_script, run_script, write_fields
+from conftest import (
+    SIMULATED_CASCADE,
+    good_fields,
+    load_script,
+    run_script,
+    suite2p_to_nwb,
+    write_fields,
+    write_suite2p,
+)
 
 from sbm.browser import browser_available
 from sbm.cli import parse
@@ -24,10 +32,13 @@ from sbm.data.split import SplitConfig
 from sbm.eval.adapt import AdaptConfig
 from sbm.eval.insilico import InsilicoConfig
 from sbm.eval.search import SearchConfig
+from sbm.io.chen import read_chen_fish
 from sbm.io.contracts import Adapt, Behavior, Connectome, Fidelity, Insilico, NextStep, Rollout, Search, read_result
+from sbm.io.nwb import NWBSettings
 from sbm.model.baselines import ORACLES
 from sbm.model.pnm import PNMConfig
 from sbm.model.sbm import SBMConfig
+from sbm.spikes.dff import causal_baseline
 from sbm.spikes.model import SpikeNetConfig
 from sbm.synth.fish import SimConfig, simulate_fish
 from sbm.train.baselines import ForecasterConfig
@@ -476,6 +487,7 @@ def test_the_spike_models_folder_is_keyed_by_the_ground_truths_content(tmp_path,
         (("pnm", "baselines"), BehaviorBaselineConfig),
         (("pnm", "search"), SearchConfig),
         (("insilico",), InsilicoConfig),
+        (("nwb",), NWBSettings),
     ],
 )
 def test_schema_defaults_match_the_dataclasses(section, dataclass):
@@ -670,7 +682,7 @@ NOT_RECORDED = {
 }
 # Read only by the rules of other sources: real data in the Chen layout (the chen_run test checks
 # them), downloads (not run by the tests: no network) and NWB files.
-OTHER_SOURCES = ("download.", "reader.", "nwb_series", "spikes.ground_truth_")
+OTHER_SOURCES = ("download.", "reader.", "nwb.", "spikes.ground_truth_")
 
 
 def check_every_setting_is_recorded(folder):
@@ -968,6 +980,60 @@ def test_region_level_fish_at_1_hz_train_and_evaluate_with_default_settings(tmp_
     assert {"sbm", "ridge", "poco"} <= set(result["mae"]) and result["truth"] is None
 
 
+@pytest.mark.slow
+def test_suite2p_output_converted_by_neuroconv_runs_to_the_probabilities(tmp_path, simulated_ground_truth):
+    """Three fish's suite2p planes (F holding 0.7 of a neuropil signal, some ROIs not cells),
+    converted with neuroconv's Suite2pSegmentationInterface as a lab does, run to the probabilities
+    with only source, raw_dir, subjects and the pixel size set (besides the tests' fast spike
+    models on local ground truth): the cells, neuropil-corrected, at their centres in micrometres."""
+    subjects, pixel_um, shape, not_cells = ["fish_01", "fish_02", "fish_03"], (0.6, 0.8), (96, 128), 8
+    rng = np.random.default_rng(0)
+    truth = {}
+    for k, s in enumerate(subjects):
+        simulate_fish(SimConfig(n_neurons=120, n_frames=250), f"subject_{k + 1}", tmp_path / "sim" / s)
+        fish = read_chen_fish(tmp_path / "sim" / s)
+        own = fish.read_block(0, fish.n_neurons)  # the cells' own fluorescence, then ROIs that are no cells
+        own = np.c_[own, rng.uniform(50, 150, (fish.n_frames, not_cells))].astype(np.float32)
+        n = own.shape[1]
+        neuropil = 40 + 15 * np.sin(np.arange(fish.n_frames)[:, None] / 7.0 + rng.uniform(0, 6, n))
+        iscell = np.arange(n) < fish.n_neurons
+        centres = np.c_[rng.uniform(3, shape[0] - 3, n), rng.uniform(3, shape[1] - 3, n)]
+        folder = tmp_path / "suite2p" / s
+        rc = write_suite2p(folder, own + 0.7 * neuropil, neuropil, centres, iscell, fish.fps, shape, seed=k)
+        suite2p_to_nwb(folder, tmp_path / "nwb" / f"{s}.nwb", subject_id=s)
+        truth[s] = (own[:, iscell], rc[iscell], np.flatnonzero(iscell), n)
+    spikes = {
+        **QUICK_SPIKES,
+        "ground_truth_dir": str(simulated_ground_truth),
+        "ground_truth_datasets": [SIMULATED_CASCADE],
+    }
+    config = {"dataset": "s2p", "source": "nwb", "raw_dir": str(tmp_path / "nwb"), "subjects": subjects}
+    config.update(nwb={"grid_spacing_um": list(pixel_um)}, spikes=spikes)
+    (tmp_path / "s2p.yaml").write_text(yaml.safe_dump(config))
+    assert run_script("check_recordings", ["--config", tmp_path / "s2p.yaml"]) == 1  # pnm.behaviors: none here
+    snakemake(
+        "--configfile", tmp_path / "s2p.yaml", "--", *[f"results/s2p/probs/{s}.h5" for s in subjects], cwd=tmp_path
+    )
+    for s in subjects:
+        own, rc, cells, n = truth[s]
+        with (
+            h5py.File(tmp_path / f"results/s2p/probs/{s}.h5") as p,
+            h5py.File(tmp_path / f"results/s2p/dff/{s}.h5") as d,
+        ):
+            assert p.attrs["dropped_not_a_cell"] == not_cells and p.attrs["dropped_nonpositive_baseline"] == 0
+            np.testing.assert_array_equal(p["cell_id"][()], cells)
+            np.testing.assert_allclose(p["xyz"][()], np.c_[rc[:, 1] * 0.6, rc[:, 0] * 0.8, 0 * rc[:, 0]], atol=1e-3)
+            assert p.attrs["recording_neuropil_coefficient"] == 0.7
+            assert p.attrs["recording_neuropil_series"] == "ophys/Fluorescence/Neuropil"
+            assert (p.attrs["recording_neurons_in_file"], p.attrs["recording_neurons_kept"]) == (n, len(cells))
+            assert p.attrs["recording_neurons_kept_by"] == "the cells of column iscell"
+            assert p.attrs["recording_activity_from"] == "ophys/Fluorescence/RoiResponseSeries"
+            assert 0 <= p["prob"][()].min() and p["prob"][()].max() <= 1 and p["prob"].shape == (len(own), len(cells))
+            # DF/F of the cells' own fluorescence: the neuropil's 0.7 came off before the baseline
+            f0 = causal_baseline(own, int(d.attrs["baseline_window_frames"]), float(d.attrs["baseline_percentile"]))
+            np.testing.assert_allclose(d["dff"][()], (own - f0) / f0, atol=2e-4)
+
+
 @pytest.mark.parametrize(
     "files, message",
     [
@@ -994,6 +1060,32 @@ def test_a_folder_of_table_files_is_checked_before_anything_runs(tmp_path, files
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
     proc = snakemake("--configfile", tmp_path / "mine.yaml", "-n", cwd=tmp_path, check=False)
     assert proc.returncode != 0 and re.search(message, proc.stdout + proc.stderr), proc.stderr[-2000:]
+
+
+def test_the_split_takes_the_labs_own_fish_names(tmp_path):
+    """Any name the config's subjects accept is a name the split's lists accept."""
+    names = ["fish_01", "zf-B2", "fish_10", "Larva3"]
+    for name in names:
+        write_fields(tmp_path / "mine" / f"{name}.h5", good_fields(T=60))
+    config = {"dataset": "mine", "source": "table", "raw_dir": str(tmp_path / "mine"), "subjects": names}
+    config["split"] = {"train": ["fish_01", "fish_10"], "val": ["zf-B2"], "heldout": ["Larva3"]}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    parsed = parsed_commands(snakemake("--configfile", tmp_path / "mine.yaml", "-n", "-p", cwd=tmp_path).stdout)
+    assert [p.stem for p in parsed["train_sbm"][0].train] == ["fish_01", "fish_10"]
+    assert [p.stem for p in parsed["evaluate_next_step"][0].heldout] == ["Larva3"]
+
+
+def test_a_truncated_table_file_stops_the_workflow_with_one_line_naming_it(tmp_path):
+    for name in ("fish_a", "fish_b", "fish_c"):
+        write_fields(tmp_path / "mine" / f"{name}.h5", good_fields(T=400, N=300))
+    bad = tmp_path / "mine" / "fish_b.h5"
+    bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
+    config = {"dataset": "mine", "source": "table", "raw_dir": str(tmp_path / "mine"), "subjects": ["fish_a", "fish_b"]}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config))
+    proc = snakemake("--configfile", tmp_path / "mine.yaml", "-n", cwd=tmp_path, check=False)
+    lines = [line for line in proc.stderr.splitlines() if "workflow specific profile" not in line]
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {bad}: cannot be read as a table file (truncated or damaged?)")
 
 
 def test_table_and_nwb_sources_need_raw_dir_and_the_simulator_numbered_fish(tmp_path):

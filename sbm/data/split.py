@@ -5,6 +5,7 @@ selection (that is what the validation fish is for), not for any normalisation s
 """
 
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,9 +52,9 @@ def make_split(subjects: list[str], cfg: SplitConfig) -> Split:
         order = list(subjects)
         random.Random(cfg.seed).shuffle(order)
         split = Split(
-            sorted(order[cfg.n_val + cfg.n_heldout :], key=_number),
-            sorted(order[: cfg.n_val], key=_number),
-            sorted(order[cfg.n_val : cfg.n_val + cfg.n_heldout], key=_number),
+            sorted(order[cfg.n_val + cfg.n_heldout :], key=_natural),
+            sorted(order[: cfg.n_val], key=_natural),
+            sorted(order[cfg.n_val : cfg.n_val + cfg.n_heldout], key=_natural),
         )
     check_split(split, subjects)
     return split
@@ -110,5 +111,7 @@ def split_files(split: Split, part: str, files: list, split_path) -> list:
     return [by_subject[s] for s in wanted]
 
 
-def _number(subject: str) -> int:
-    return int(subject.split("_")[-1])
+def _natural(subject: str) -> list:
+    """Sort key that orders the numbers in names as numbers (subject_2 before subject_10, fish_a2
+    before fish_a10), for any name the config's subjects accept."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", subject)]

@@ -74,6 +74,10 @@ PROBS = Layout(
     attrs=("subject", "fps", "stimulus_names"),
     optional=("rate", "noise_level", "cell_id", "behavior"),
 )
+# Attributes of the dff file that the probs file keeps, by the start of their names: which neurons
+# were dropped on the way and why (dropped_*), and how a recording's reader made the fish from its
+# file (recording_*: the series read, the neuropil coefficient, the ROIs kept, the positions).
+CARRIED_ATTRS = ("dropped_", "recording_")
 # The simulator's truth beside each simulated fish (raw/<subject>/ground_truth.h5): T frames, N
 # imaged cells, P populations.
 GROUND_TRUTH = Layout(

@@ -38,7 +38,11 @@ class Recording:
     behavior: np.ndarray | None  # (T, B), or None (behavior_problem says why)
     behavior_names: tuple = ()
     behavior_problem: str = ""
-    dropped: dict = field(default_factory=dict)  # no neuron is dropped on reading: kept for the dff file
+    dropped: dict = field(default_factory=dict)  # reason -> neurons of the file left out (NWB: not_a_cell)
+    # How the reader made the fish from its file (which series, which ROIs, what it subtracted, where
+    # the positions came from): written as attributes recording_<key> of the dff (or probs) file,
+    # which the probs file keeps, so a result says what it was built from.
+    provenance: dict = field(default_factory=dict)
 
     @property
     def n_frames(self) -> int:
@@ -73,6 +77,20 @@ def fps_from_timestamps(path, timestamps) -> float:
     return 1.0 / median
 
 
+def check_orientation(path, activity: np.ndarray, xyz: np.ndarray) -> None:
+    """Refuse activity given as neurons x frames: its rows, not its columns, match the positions.
+    Checked before anything else reads the frame count (timestamps, stimulus), so the message
+    blames the activity rather than whatever is compared with it first."""
+    if activity.ndim == 2 and np.ndim(xyz) == 2 and np.shape(xyz)[1] == 3:
+        rows, columns = activity.shape
+        if len(xyz) == rows != columns:
+            raise InputError(
+                path,
+                f"activity must be frames x neurons, got {rows} x {columns}, but xyz has {rows} neurons: the activity"
+                " looks transposed (neurons x frames)",
+            )
+
+
 def check(rec: Recording) -> Recording:
     """Refuse a recording that no stage could use, with the file and the problem in one line."""
     path = rec.source
@@ -83,6 +101,7 @@ def check(rec: Recording) -> Recording:
     x = rec.activity
     if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 1:
         raise InputError(path, f"activity must be frames x neurons (at least 2 x 1), got shape {x.shape}")
+    check_orientation(path, x, rec.xyz_um)
     T, N = x.shape
     bad = ~np.isfinite(x)
     if bad.any():

@@ -21,7 +21,7 @@ import numpy as np
 
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
-from sbm.io.recording import Recording, check, fps_from_timestamps
+from sbm.io.recording import Recording, check, check_orientation, fps_from_timestamps
 
 SUFFIXES = (".h5", ".hdf5", ".npz")
 REQUIRED = ("activity", "xyz", "kind")
@@ -97,6 +97,7 @@ def read_table(path: str | Path, subject: str | None = None) -> Recording:
     if "subject" in fields and _text(fields["subject"]) != subject:
         raise InputError(path, f"holds fish {_text(fields['subject'])!r}, not {subject!r}")
     activity = _array(path, fields, "activity")
+    check_orientation(path, activity, np.asarray(fields["xyz"]))
     T = activity.shape[0] if activity.ndim == 2 else 0
     if "timestamps" in fields:
         if np.shape(fields["timestamps"]) != (T,):
@@ -131,6 +132,7 @@ def read_table(path: str | Path, subject: str | None = None) -> Recording:
             behavior=behavior,
             behavior_names=_names(fields, "behavior_names"),
             behavior_problem="" if behavior is not None else f"{path.name} has no behavior",
+            provenance={"neurons_in_file": N, "neurons_kept": N, "neurons_kept_by": "all (a table file lists neurons)"},
         )
     )
 

@@ -133,6 +133,9 @@ def write_dff(
             baseline_percentile=baseline_percentile,
             source=str(fish.source),
             **{f"dropped_{k}": v for k, v in dropped.items()},
+            # how a recording's reader made the fish (series, ROIs kept, neuropil, positions); the
+            # Chen reader says it through the dropped_* counts alone
+            **{f"recording_{k}": v for k, v in getattr(fish, "provenance", {}).items()},
         )
     q = np.percentile(noise, [5, 50, 95]) if len(noise) else [np.nan] * 3
     summary = {

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 
 from sbm.io.atomic import atomic_path
-from sbm.io.contracts import DFF, RATES, open_checked
+from sbm.io.contracts import CARRIED_ATTRS, DFF, RATES, open_checked
 from sbm.io.errors import InputError
 from sbm.io.recording import Recording
 from sbm.spikes.ar1 import AR1SpikeModel
@@ -128,6 +128,7 @@ def write_probabilities(
             out.attrs["behavior_problem"] = d.attrs.get("behavior_problem", "")
             out.attrs.update(method=r.attrs["method"], model_id=r.attrs["model_id"], lookahead=r.attrs["lookahead"])
             out.attrs["model_info"] = r.attrs.get("model_info", "")
+            out.attrs.update({k: v for k, v in d.attrs.items() if k.startswith(CARRIED_ATTRS)})
 
 
 def write_given_probabilities(rec: Recording, stimulus: np.ndarray, stimulus_names: list[str], out_path) -> None:
@@ -152,5 +153,7 @@ def write_given_probabilities(rec: Recording, stimulus: np.ndarray, stimulus_nam
             model_id="",
             lookahead=0,
             source=str(rec.source),
+            **{f"dropped_{k}": v for k, v in rec.dropped.items()},
+            **{f"recording_{k}": v for k, v in rec.provenance.items()},
         )
     log.info("%s: activity of %d neurons x %d frames is the probability", rec.source, rec.n_neurons, rec.n_frames)

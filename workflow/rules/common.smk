@@ -123,10 +123,14 @@ def entry_stage():
     enter at different stages are named in the error."""
     if config["source"] != "table":
         return "dff"
-    try:
-        kinds = {s: table_kind(path) for s, path in RECORDINGS.items()}
-    except InputError as err:
-        raise WorkflowError(str(err)) from err
+    kinds, problems = {}, []
+    for s, path in RECORDINGS.items():
+        try:
+            kinds[s] = table_kind(path)
+        except InputError as err:
+            problems.append(f"error: {err}")
+    if problems:  # one line per unreadable file, without the traceback of the workflow's loading
+        sys.exit("\n".join(problems))
     entries = {s: "probs" if kind == "activity" else "dff" for s, kind in kinds.items()}
     if len(set(entries.values())) > 1:
         raise WorkflowError(f"raw_dir {RAW}: the fish must all be of kind activity or none of them: {kinds}")

@@ -19,7 +19,7 @@ if config["source"] in RECORDING_SOURCES:
             mem_mb=4000,
             runtime=30,
         params:
-            **job("stimulus_vocabulary.py", names=setting("stimulus_names"), nwb_series=setting("nwb_series")),
+            **job("stimulus_vocabulary.py", names=setting("stimulus_names"), nwb=setting("nwb")),
         shell:
             "python {params.command} > {log:q} 2>&1"
 
@@ -40,7 +40,7 @@ if config["source"] in RECORDING_SOURCES:
             mem_mb=lambda wildcards, input: int(2000 + 3 * input.size_mb),
             runtime=120,
         params:
-            **job("import_recording.py", nwb_series=setting("nwb_series"), entry=ENTRY, dff=setting("dff")),
+            **job("import_recording.py", nwb=setting("nwb"), entry=ENTRY, dff=setting("dff")),
         shell:
             "python {params.command} > {log:q} 2>&1"
 
