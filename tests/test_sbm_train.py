@@ -263,3 +263,19 @@ def test_training_sets_prob_scale_to_the_training_fishs_mean_probability(tmp_pat
     train_sbm(command(tmp_path, probs_dir, train={**TRAIN, "epochs": 1, "own_forecasts": 0.5}))
     model, state = load_weights(tmp_path / "run.pt")
     assert model.cfg.prob_scale == pytest.approx(state["data"]["train_mean_prob"]) and 0 < model.cfg.prob_scale < 1
+
+
+def test_snapshots_keep_the_weights_of_every_validation_step(tmp_path, probs_dir):
+    """sbm.train.snapshots: the learning curves' weights, one file per validation step, each loadable
+    as the evaluations load the final weights, the best one equal to the final weights."""
+    from sbm.eval.load import load_evaluated
+
+    assert train_sbm(command(tmp_path, probs_dir, train={**TRAIN, "snapshots": True})) is None
+    steps = [int(r["step"]) for r in metrics(tmp_path / "run") if r["val_loss"]]
+    kept = sorted(tmp_path.glob("run/weights-step*.pt"))
+    assert [int(p.stem.removeprefix("weights-step")) for p in kept] == steps
+    best = load_weights(tmp_path / "run.pt")[1]["training"]["best"]["step"]
+    assert same_weights(tmp_path / f"run/weights-step{best:06d}.pt", tmp_path / "run.pt")
+    load_evaluated(kept[0], None, ["subject_5"])
+    with pytest.raises(Exception, match="held-out fish"):
+        load_evaluated(kept[0], None, ["subject_3"])

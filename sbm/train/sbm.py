@@ -82,6 +82,9 @@ class TrainConfig:
     val_per_epoch: int = 4  # validations per epoch (and one at the end)
     val_windows: int = 256  # evenly spaced windows of the validation fish
     ckpt_every: int = 50  # steps between ckpts in the run folder (also after every validation)
+    # Keep the weights of every validation step in the run folder (weights-step<N>.pt, loadable
+    # like the final weights): the learning curves of benchmarks/sbm_learning_curves.py.
+    snapshots: bool = False
     bf16: bool = True  # autocast the body to bf16 on CUDA (logits and loss stay fp32)
     compile: bool = False  # torch.compile the model
     checkpointing: bool = False  # recompute each block's activations in the backward pass (memory for large N)
@@ -199,6 +202,14 @@ def train(
         {f.path: f.fps for f in train_fish + val_fish}, fps, cfg.fps_tolerance, "the training fish's median"
     )
     model_cfg = replace(model_cfg, n_stimuli=len(train_fish[0].stimulus_names))
+    # What the evaluations need to know of the data beside the weights (saved with them).
+    data = {
+        "stimulus_names": train_fish[0].stimulus_names,
+        "context": model_cfg.context,
+        "context_s": context_s,  # as configured (None: set in frames)
+        "fps": fps,  # the training fish's median frame rate: fish far from it are refused
+        "positions": "per fish: centred on the bounding box, divided by the largest half-extent",
+    }
     windows = Windows(train_fish, model_cfg.context, cfg.stride, frames=train_frames)
     val_windows = Windows(val_fish, model_cfg.context, frames=val_frames)
     if not len(windows) or not len(val_windows):
@@ -217,6 +228,7 @@ def train(
     )
     if model_cfg.prob_scale == 0:  # resolved once, here, like the context; saved with the weights
         model_cfg = replace(model_cfg, prob_scale=mean_prob)
+    data["train_mean_prob"] = mean_prob
     torch.manual_seed(cfg.seed)
     model = SBM(model_cfg)
     # Start the decoder at the training fish's mean probability, so early steps learn dynamics
@@ -357,6 +369,14 @@ def train(
                     best = {"val_loss": row["val_loss"], "val_mae": row["val_mae"], "step": step}
                     with atomic_path(best_path) as tmp:
                         save_weights(model, tmp)
+                if cfg.snapshots and rank == 0:
+                    with atomic_path(run_dir / f"weights-step{step:06d}.pt") as tmp:
+                        fish = {
+                            "train_fish": [f.subject for f in train_fish],
+                            "val_fish": [f.subject for f in val_fish],
+                        }
+                        training = {"step": step, **fish, "settings": asdict(cfg)}
+                        save_weights(model, tmp, data=data, training=training, **(extra or {}))
                 if world > 1:  # every rank keeps the same record of the best step
                     shared = [best]
                     dist.broadcast_object_list(shared, src=0)
@@ -385,14 +405,6 @@ def train(
             )
         best_state = torch.load(best_path, map_location="cpu", weights_only=False)
         model.load_state_dict(best_state["model"])
-        data = {
-            "stimulus_names": train_fish[0].stimulus_names,
-            "context": model_cfg.context,
-            "context_s": context_s,  # as configured (None: set in frames)
-            "fps": fps,  # the training fish's median frame rate: fish far from it are refused
-            "train_mean_prob": mean_prob,
-            "positions": "per fish: centred on the bounding box, divided by the largest half-extent",
-        }
         with atomic_path(out_path) as tmp:
             save_weights(model.cpu(), tmp, data=data, training={**summary, "settings": asdict(cfg)}, **(extra or {}))
         log.info(
