@@ -129,6 +129,35 @@ def test_the_replay_carries_a_perturbation_through_the_true_wiring_and_never_bac
     assert len(wired) and by_group[wired].mean() > 5 * np.abs(by_group[unwired]).mean()
 
 
+def test_poisson_by_inversion_has_poisson_counts_and_adds_spikes_to_the_same_draws():
+    from sbm.synth.fish import poisson_quantile
+
+    rng = np.random.default_rng(0)
+    u = rng.random(200_000)
+    for lam in (0.05, 0.7, 3.0):
+        k = poisson_quantile(u, np.full(len(u), lam))
+        assert k.mean() == pytest.approx(lam, rel=0.02) and k.var() == pytest.approx(lam, rel=0.03)
+    low, high = poisson_quantile(u, np.full(len(u), 0.2)), poisson_quantile(u, np.full(len(u), 0.5))
+    assert np.all(high >= low)  # a raised rate keeps every spike of the same draw
+
+
+def test_the_replays_arms_draw_the_same_noise_so_two_replicas_agree(small_fish):
+    """The true response is the perturbation's effect: replicas with independent streams give the
+    same response map (the arms of each are coupled; with one uncoupled stream the maps of two
+    replicas correlated at about 0.2 on the benchmark's panel)."""
+    brain = canonical_brain()
+    with h5py.File(small_fish / "ground_truth.h5") as g:
+        population = g["population"][()]
+    source = brain.pop_index("pretectum_L_motion")
+    excite = Perturbation("pretectum_L_motion", np.flatnonzero(population == source), "excite", 0.3, 1, 4)
+    one = replay_responses(SMALL, "subject_1", [50, 200], [excite], horizon=6, replicas=1).prob[0]
+    two = replay_responses(SMALL, "subject_1", [50, 200], [excite], horizon=6, replicas=2).prob[0]
+    other = 2 * two - one  # the second replica alone
+    maps = [group_map(r.mean(axis=0), population, brain.n_populations, excite) for r in (one, other)]
+    known = np.isfinite(maps[0])
+    assert np.corrcoef(maps[0][known], maps[1][known])[0, 1] > 0.9
+
+
 def test_scores_of_a_perfect_a_flat_and_a_reversed_map():
     true = np.array([0.1, -0.05, 0.0, 0.001, np.nan])
     perfect = score_map(true * 2, true, threshold=0.01)

@@ -196,6 +196,40 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+@dataclass
+class CoupledStreams:
+    """Separate random streams for the population noise, the neurons' private noise and the spikes,
+    each drawn in the same amounts whatever the rates: two copies of a network given copies of the
+    same streams (a replay's unperturbed and perturbed arms) draw the same noise, so that their
+    difference is the perturbation's effect, not two independent noise realisations. (One stream
+    and numpy's Poisson sampler, whose draws per value depend on the rate, part the arms at the
+    first changed rate.)"""
+
+    noise: np.random.Generator
+    private: np.random.Generator
+    spikes: np.random.Generator
+
+    @classmethod
+    def seeded(cls, seed) -> "CoupledStreams":
+        return cls(*(np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)))
+
+
+def poisson_quantile(u: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Poisson(lam) counts by inversion of one uniform u each: the smallest k with CDF(k) >= u.
+    Monotone in lam for a fixed u, so a raised rate adds spikes to the same draw."""
+    term = np.exp(-lam).astype(np.float64)
+    cdf, k = term.copy(), np.zeros(lam.shape, np.int64)
+    below = u > cdf
+    n = 0
+    while below.any():
+        n += 1
+        term = term * lam / n
+        cdf = cdf + term
+        k += below
+        below &= u > cdf
+    return k
+
+
 class Network:
     """Population rates driven by spikes, stimulus, noise and adaptation; neurons spike Poisson."""
 
@@ -206,6 +240,7 @@ class Network:
 
     def __init__(self, brain: CanonicalBrain, fish: Fish, substeps: int, rng: np.random.Generator):
         self.rng, self.fish, self.brain = rng, fish, brain
+        self.coupled = None  # CoupledStreams: a replay's arms draw the same noise (couple())
         self.dt = 1.0 / (fish.fps * substeps)
         P = brain.n_populations
         self.delay = np.maximum(1, np.round(brain.delays_s / self.dt)).astype(int)  # (P, P) steps
@@ -247,12 +282,13 @@ class Network:
         self.r += dt / f.tau * (_sigmoid(inp) - self.r)
         self.adapt += dt / self.TAU_ADAPT * (self.adapt_gain * self.r - self.adapt)
         a = np.exp(-dt / self.TAU_NOISE)
-        self.noise = a * self.noise + self.noise_sd * np.sqrt(1 - a * a) * self.rng.normal(size=P)
+        streams = self.coupled or CoupledStreams(self.rng, self.rng, self.rng)
+        self.noise = a * self.noise + self.noise_sd * np.sqrt(1 - a * a) * streams.noise.normal(size=P)
 
         r = self.r.astype(np.float32)
         b = np.float32(np.exp(-dt / self.TAU_PRIVATE))
         self.private *= b
-        self.private += np.float32(self.SIGMA_PRIVATE * np.sqrt(1 - b * b)) * self.rng.standard_normal(
+        self.private += np.float32(self.SIGMA_PRIVATE * np.sqrt(1 - b * b)) * streams.private.standard_normal(
             len(self.private), dtype=np.float32
         )
         rate = (self.base + self.gain * (r[f.pop] + self.w2 * r[f.pop2])) * np.exp(
@@ -261,7 +297,10 @@ class Network:
         expected = rate * np.float32(dt)
         if perturb is not None:
             expected = perturb(expected)
-        spikes = self.rng.poisson(expected)
+        if self.coupled is None:
+            spikes = self.rng.poisson(expected)
+        else:  # one uniform per neuron, whatever its rate: both arms stay on the same draws
+            spikes = poisson_quantile(self.coupled.spikes.random(len(expected), dtype=np.float32), expected)
 
         # Population activity that the wiring sees is measured from the spikes themselves.
         active = np.bincount(f.pop, weights=spikes, minlength=P) / (dt * self.gain_sum)

@@ -3,10 +3,12 @@ true outcome of an in-silico experiment (sbm.eval.insilico).
 
 The simulator is deterministic for its config and subject, so a fish's network can be run again
 from its first frame to any frame of the recording, copied there, and run on twice from the same
-state and the same random streams: once as it was, once with the perturbation acting on the target
-neurons' expected spikes. The difference of the two runs is the true response. Poisson draws of
-changed rates do not stay in step with the unchanged ones, so the response carries some noise of
-its own; `replicas` > 1 repeats the pair with fresh streams (the same for both arms) and averages.
+state and the same random streams: once unperturbed, once with the perturbation acting on the
+target neurons' expected spikes. The difference of the two runs is the true response. The two arms
+draw coupled noise (sbm.synth.fish.CoupledStreams: the same population and private noise, spikes
+from the same uniforms), so the response is the perturbation's effect and little else; what noise
+it keeps (a spike that one arm fires and the other does not) is averaged over `replicas` pairs of
+fresh streams.
 """
 
 import copy
@@ -17,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from sbm.io.chen import WRAPPED_FRAMES
-from sbm.synth.fish import Network, Perturb, SimConfig, start_fish, subject_number
+from sbm.synth.fish import CoupledStreams, Network, Perturb, SimConfig, start_fish, subject_number
 
 
 class SimulatorPerturbation(Protocol):
@@ -80,10 +82,8 @@ def replay_responses(
             net.frame(int(codes[t]))
             t += 1
         for r in range(replicas):
-            state = net
-            if r > 0:  # fresh streams for this replica, the same for both arms
-                state = copy.deepcopy(net)
-                state.rng = np.random.default_rng([cfg.seed, subject_number(subject), int(frames[s]), r])
+            state = copy.deepcopy(net)  # fresh coupled streams for this replica, copied into both arms
+            state.coupled = CoupledStreams.seeded([cfg.seed, subject_number(subject), int(frames[s]), r])
             lam0, drive0 = _run(state, codes, t, horizon)
             for i, perturbation in enumerate(perturbations):
                 lam1, drive1 = _run(state, codes, t, horizon, perturbation)
