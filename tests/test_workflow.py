@@ -163,6 +163,23 @@ def test_benchmark_plans_its_fish_and_every_forecaster(config, fish, neurons):
     assert (poco["steps"], poco["batch_size"]) == (sbm["max_steps"], sbm["batch_size"])  # the same budget
 
 
+def test_the_ladders_rungs_read_and_train_on_what_they_say(tmp_path):
+    """config/ladder.yaml plus a rung's layer (as benchmarks/interactions_ladder.py writes it): the
+    probabilities jobs get the truth and say what the forecasters read and are trained on, the
+    fish are shared between rungs (raw_dir), and the model's choices never saw the held-out fish."""
+    rung = tmp_path / "clean_targets.yaml"
+    rung.write_text(yaml.safe_dump({"dataset": "ladder_clean_targets", "probabilities": {"targets": "truth"}}))
+    proc = snakemake("-n", "--forceall", "-p", "--configfile", REPO / "config/ladder.yaml", rung, cwd=tmp_path)
+    parsed = parsed_commands(proc.stdout)
+    probs = parsed["probabilities"]
+    assert len(probs) == 9 and {(p.inputs, p.targets) for p in probs} == {("inferred", "truth")}
+    assert all(str(p.truth).startswith("resources/ladder/raw/") for p in probs)
+    split = yaml.safe_load((REPO / "config/ladder.yaml").read_text())["split"]
+    assert not set(split["heldout"]) & set(split["train"] + split["val"])
+    proc = snakemake("-n", "--configfile", REPO / "config/chen2018.yaml", rung, cwd=tmp_path, check=False)
+    assert proc.returncode != 0 and "only simulated fish have a truth" in proc.stdout + proc.stderr
+
+
 def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
     jobs = planned_jobs(snakemake("-n", "--forceall", "--configfile", REPO / "config/chen2018.yaml").stdout)
     assert jobs == {

@@ -1,0 +1,201 @@
+"""Is the SBM trained to convergence, and does what it knows of the wiring grow with training?
+
+Learning curves on the validation fish of the known-answer ladder (config/ladder.yaml, after
+`python benchmarks/interactions_ladder.py` has built the rungs' probs files): the SBM of the
+config, with each variant's model settings, trained on the rung's training fish with its weights
+kept at every validation (sbm.train.snapshots); at chosen steps, on every validation fish: the
+validation loss (BCE against the rung's targets), the next-step MAE against the simulator's truth,
+the attention against the true wiring (connectome AUROC) and the in-silico experiments against the
+simulator's replay (responder AUROC and map r). Nothing reads the held-out fish.
+
+    python benchmarks/sbm_learning_curves.py --rungs clean inferred --variants paper dense --steps 800
+    python benchmarks/sbm_learning_curves.py --plot-only      # the table and figure of curves already run
+
+Writes benchmarks/out/learning_curves/<rung>-<variant>/ (the training run, curve.csv) and
+learning_curves.png beside them.
+"""
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from sbm.data.windows import Windows, collate, model_inputs, open_probs, spaced_windows  # noqa: E402
+from sbm.eval.connectome import attention_influence, auroc  # noqa: E402
+from sbm.eval.insilico import InsilicoConfig, insilico_fish, simulator_replay, summarise_scores  # noqa: E402
+from sbm.eval.truth import read_truth  # noqa: E402
+from sbm.model.forecast import abs_error  # noqa: E402
+from sbm.model.sbm import SBMConfig, load_weights  # noqa: E402
+from sbm.synth.fish import SimConfig  # noqa: E402
+from sbm.train.sbm import TrainConfig, train  # noqa: E402
+from sbm.workflow import read_config  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+# Model settings of each variant, over the config's sbm.model.
+VARIANTS = {
+    "paper": {"spatial": "routed", "token_history": 1, "block_order": "spatial_first"},
+    "dense": {"spatial": "dense", "token_history": 1, "block_order": "spatial_first"},
+    "history": {"spatial": "routed", "token_history": 12, "block_order": "spatial_first"},
+    "dense_history": {"spatial": "dense", "token_history": 12, "block_order": "temporal_first"},
+}
+COLUMNS = ["step", "val_loss", "truth_mae", "connectome_auroc", "insilico_auroc", "insilico_r"]
+
+
+@torch.no_grad()
+def truth_mae(model, path, truth, windows: int = 64) -> float:
+    """MAE against the truth of the forecast of each window's last frame, `windows` evenly spaced."""
+    C = model.cfg.context
+    data = Windows([open_probs(path, C + 1)], C)
+    total, count = 0.0, 0
+    for i in spaced_windows(data, windows):
+        batch = collate([data[i]])
+        inputs, _ = model_inputs(batch)
+        forecast = torch.sigmoid(model(*inputs)[:, -1])
+        true = torch.from_numpy(truth.prob[int(batch["start"][0]) + C])[None]
+        total += float(abs_error(forecast, true, batch["mask"]).sum())
+        count += int(batch["mask"].sum())
+    return total / count
+
+
+def evaluate(weights: Path, val: list[tuple], cfg: InsilicoConfig) -> dict:
+    """One snapshot on every validation fish: (probs path, truth, replay) each."""
+    model, state = load_weights(weights)
+    model.eval()
+    maes, conn, entries = [], [], []
+    for path, truth, replay in val:
+        maes.append(truth_mae(model, path, truth))
+        G = truth.n_populations
+        influence = attention_influence(model, path, truth.population, G) if model.cfg.spatial != "none" else None
+        present = np.isin(np.arange(G), truth.population)
+        off = ~np.eye(G, dtype=bool) & present[:, None] & present[None, :]
+        if influence is not None:
+            conn.append(auroc(influence[off], truth.wiring[off] != 0))
+        entries += insilico_fish(path, model, {}, cfg, truth.population, truth.names, None, replay)[0]
+    scores = summarise_scores(entries, ["sbm"])["sbm"]
+    return {
+        "truth_mae": float(np.mean(maes)),
+        "connectome_auroc": float(np.mean(conn)) if conn else float("nan"),
+        "insilico_auroc": scores["auroc"]["mean"],
+        "insilico_r": scores["r"]["mean"],
+    }
+
+
+def memoised(replay):
+    """The replay of a panel is the same for every snapshot: computed once."""
+    cache = {}
+
+    def replayed(frames, perturbations):
+        key = (tuple(frames), tuple((p.name, p.kind, p.strength, p.start, p.duration) for p in perturbations))
+        if key not in cache:
+            cache[key] = replay(frames, perturbations)
+        return cache[key]
+
+    return replayed
+
+
+def run_curve(config: dict, rung: str, variant: str, steps: int, every: int, at: list[int], out: Path) -> Path:
+    probs = Path("results") / f"ladder_{rung}" / "probs"
+    raw = Path(config["raw_dir"] or f"resources/{config['dataset']}/raw")
+    split = config["split"]
+    model_cfg = SBMConfig.from_dict({**config["sbm"]["model"], **VARIANTS[variant]})
+    train_cfg = {**config["sbm"]["train"], "max_steps": steps, "snapshots": True, "epochs": 100}
+    train_paths = [str(probs / f"{s}.h5") for s in split["train"]]
+    val_paths = [str(probs / f"{s}.h5") for s in split["val"]]
+    # A validation every `every` steps: sbm.train counts validations per epoch.
+    fish = [open_probs(p, 2) for p in train_paths]
+    windows_per_epoch = sum(f.n_frames - model_cfg.context for f in fish) // train_cfg.get("stride", 1)
+    train_cfg["val_per_epoch"] = max(1, windows_per_epoch // train_cfg["batch_size"] // every)
+    run = out / f"{rung}-{variant}"
+    train(model_cfg, TrainConfig.from_dict(train_cfg), train_paths, val_paths, run / "run", run / "weights.pt")
+    sim = SimConfig.from_dict(config["synthetic"])
+    icfg = InsilicoConfig.from_dict(config["insilico"])
+    val = []
+    for s, path in zip(split["val"], val_paths):
+        truth = read_truth(path, raw / s / "ground_truth.h5")
+        replay = simulator_replay(sim, raw / s / "ground_truth.h5", truth, icfg.horizon, icfg.replicas)
+        val.append((path, truth, memoised(replay)))
+    with open(run / "run" / "metrics.csv") as f:
+        losses = {int(r["step"]): float(r["val_loss"]) for r in csv.DictReader(f) if r["val_loss"]}
+    rows = []
+    for step in sorted(losses):
+        if step not in at and step != max(losses):
+            continue
+        row = {
+            "step": step,
+            "val_loss": losses[step],
+            **evaluate(run / "run" / f"weights-step{step:06d}.pt", val, icfg),
+        }
+        print(json.dumps({"rung": rung, "variant": variant, **row}), flush=True)
+        rows.append(row)
+    with open(run / "curve.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return run / "curve.csv"
+
+
+def plot(curves: dict[str, list[dict]], path: Path) -> None:
+    titles = {
+        "val_loss": "validation loss (BCE)",
+        "truth_mae": "next-step MAE against the truth",
+        "connectome_auroc": "attention against the wiring (AUROC)",
+        "insilico_auroc": "in-silico responders (AUROC)",
+    }
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    for ax, (key, title) in zip(axes, titles.items()):
+        for name, rows in curves.items():
+            ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("training steps (4 windows each)")
+        ax.set_title(title, fontsize=10)
+        if "auroc" in key:
+            ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("The SBM's learning curves on the ladder's validation fish", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=REPO / "config/ladder.yaml")
+    parser.add_argument("--rungs", nargs="+", default=["clean", "inferred"])
+    parser.add_argument("--variants", nargs="+", default=["paper", "dense"], choices=list(VARIANTS))
+    parser.add_argument("--steps", type=int, default=800)
+    parser.add_argument("--every", type=int, default=25, help="steps between validations")
+    parser.add_argument("--at", type=int, nargs="+", default=[25, 50, 100, 200, 400, 600, 800])
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/learning_curves")
+    parser.add_argument("--plot-only", action="store_true")
+    args = parser.parse_args()
+    config = read_config(args.config)
+    if not args.plot_only:
+        for rung in args.rungs:
+            for variant in args.variants:
+                run_curve(config, rung, variant, args.steps, args.every, args.at, args.out)
+    curves = {}
+    for path in sorted(args.out.glob("*/curve.csv")):
+        with open(path) as f:
+            curves[path.parent.name] = [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    if not curves:
+        sys.exit(f"no curves under {args.out}")
+    print("| curve | step | val loss | truth MAE | connectome AUROC | in-silico AUROC | in-silico r |")
+    print("|---|---|---|---|---|---|---|")
+    for name, rows in curves.items():
+        for r in rows:
+            cells = [f"{r[k]:.4f}" for k in ("val_loss", "truth_mae")]
+            cells += [f"{r[k]:.2f}" for k in ("connectome_auroc", "insilico_auroc", "insilico_r")]
+            print(f"| {name} | {int(r['step'])} | " + " | ".join(cells) + " |")
+    plot(curves, args.out / "learning_curves.png")
+    print(f"\nfigure: {args.out / 'learning_curves.png'}")
+
+
+if __name__ == "__main__":
+    main()
