@@ -57,7 +57,19 @@ def run_rung(rung: str, config: Path, cores: str, out_dir: Path) -> None:
     layer = out_dir / f"{rung}.yaml"
     layer.write_text(yaml.safe_dump({"dataset": f"ladder_{rung}", "probabilities": RUNGS[rung]}))
     targets = [f"results/ladder_{rung}/eval/{name}" for name in EVALUATIONS]
-    command = ["snakemake", "--cores", cores, "--configfile", str(config), str(layer), "--", *targets]
+    snakefile = REPO / "workflow" / "Snakefile"
+    command = [
+        "snakemake",
+        "-s",
+        str(snakefile),
+        "--cores",
+        cores,
+        "--configfile",
+        str(config),
+        str(layer),
+        "--",
+        *targets,
+    ]
     print(" ".join(command), flush=True)
     subprocess.run(command, check=True)
 
