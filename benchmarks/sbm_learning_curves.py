@@ -8,11 +8,12 @@ validation loss (BCE against the rung's targets), the next-step MAE against the 
 the attention against the true wiring (connectome AUROC) and the in-silico experiments against the
 simulator's replay (responder AUROC and map r). Nothing reads the held-out fish.
 
-    python benchmarks/sbm_learning_curves.py --rungs clean inferred --variants paper dense --steps 800
+    python benchmarks/sbm_learning_curves.py --from-ladder --rungs clean inferred   # the ladder's own SBMs
+    python benchmarks/sbm_learning_curves.py --rungs clean --variants paper dense --steps 2400   # trained here, longer
     python benchmarks/sbm_learning_curves.py --plot-only      # the table and figure of curves already run
 
 Writes benchmarks/out/learning_curves/<rung>-<variant>/ (the training run, curve.csv) and
-learning_curves.png beside them.
+learning_curves.png beside them. Snapshots are chosen nearest the steps asked for (--at).
 """
 
 import argparse
@@ -101,9 +102,10 @@ def memoised(replay):
     return replayed
 
 
-def run_curve(config: dict, rung: str, variant: str, steps: int, every: int, at: list[int], out: Path) -> Path:
+def train_run(config: dict, rung: str, variant: str, steps: int, every: int, out: Path) -> Path:
+    """Train the variant on the rung's training fish, its weights kept at every validation (about
+    every `every` steps); returns the run folder."""
     probs = Path("results") / f"ladder_{rung}" / "probs"
-    raw = Path(config["raw_dir"] or f"resources/{config['dataset']}/raw")
     split = config["split"]
     model_cfg = SBMConfig.from_dict({**config["sbm"]["model"], **VARIANTS[variant]})
     train_cfg = {**config["sbm"]["train"], "max_steps": steps, "snapshots": True, "epochs": 100}
@@ -115,31 +117,36 @@ def run_curve(config: dict, rung: str, variant: str, steps: int, every: int, at:
     train_cfg["val_per_epoch"] = max(1, windows_per_epoch // train_cfg["batch_size"] // every)
     run = out / f"{rung}-{variant}"
     train(model_cfg, TrainConfig.from_dict(train_cfg), train_paths, val_paths, run / "run", run / "weights.pt")
+    return run / "run"
+
+
+def curve(config: dict, rung: str, run_dir: Path, at: list[int], out: Path) -> Path:
+    """Evaluate a run's snapshots nearest to the steps `at` (and its last) on the validation fish;
+    writes <out>/curve.csv."""
+    raw = Path(config["raw_dir"] or f"resources/{config['dataset']}/raw")
+    probs = Path("results") / f"ladder_{rung}" / "probs"
     sim = SimConfig.from_dict(config["synthetic"])
     icfg = InsilicoConfig.from_dict(config["insilico"])
     val = []
-    for s, path in zip(split["val"], val_paths):
+    for s in config["split"]["val"]:
+        path = probs / f"{s}.h5"
         truth = read_truth(path, raw / s / "ground_truth.h5")
         replay = simulator_replay(sim, raw / s / "ground_truth.h5", truth, icfg.horizon, icfg.replicas)
         val.append((path, truth, memoised(replay)))
-    with open(run / "run" / "metrics.csv") as f:
+    with open(run_dir / "metrics.csv") as f:
         losses = {int(r["step"]): float(r["val_loss"]) for r in csv.DictReader(f) if r["val_loss"]}
+    chosen = sorted({min(losses, key=lambda s: abs(s - a)) for a in at} | {max(losses)})
     rows = []
-    for step in sorted(losses):
-        if step not in at and step != max(losses):
-            continue
-        row = {
-            "step": step,
-            "val_loss": losses[step],
-            **evaluate(run / "run" / f"weights-step{step:06d}.pt", val, icfg),
-        }
-        print(json.dumps({"rung": rung, "variant": variant, **row}), flush=True)
+    for step in chosen:
+        row = {"step": step, "val_loss": losses[step], **evaluate(run_dir / f"weights-step{step:06d}.pt", val, icfg)}
+        print(json.dumps({"curve": out.name, **row}), flush=True)
         rows.append(row)
-    with open(run / "curve.csv", "w", newline="") as f:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "curve.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    return run / "curve.csv"
+    return out / "curve.csv"
 
 
 def plot(curves: dict[str, list[dict]], path: Path) -> None:
@@ -174,12 +181,22 @@ def main() -> None:
     parser.add_argument("--at", type=int, nargs="+", default=[25, 50, 100, 200, 400, 600, 800])
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/out/learning_curves")
     parser.add_argument("--plot-only", action="store_true")
+    parser.add_argument(
+        "--from-ladder",
+        action="store_true",
+        help="evaluate the snapshots of the ladder's own SBM runs instead of training",
+    )
     args = parser.parse_args()
     config = read_config(args.config)
     if not args.plot_only:
         for rung in args.rungs:
+            if args.from_ladder:  # the ladder's own SBM, trained with snapshots (config/ladder.yaml)
+                (run_dir,) = Path("results", f"ladder_{rung}", "sbm").glob("run-*")
+                curve(config, rung, run_dir, args.at, args.out / f"{rung}-ladder")
+                continue
             for variant in args.variants:
-                run_curve(config, rung, variant, args.steps, args.every, args.at, args.out)
+                run_dir = train_run(config, rung, variant, args.steps, args.every, args.out)
+                curve(config, rung, run_dir, args.at, args.out / f"{rung}-{variant}")
     curves = {}
     for path in sorted(args.out.glob("*/curve.csv")):
         with open(path) as f:
