@@ -35,7 +35,7 @@ from sbm.spikes.ground_truth import FrameTrace
 from sbm.spikes.metrics import median_r_over_neurons
 
 METHOD = "causal-sparse-ar1"
-G_GRID = np.round(np.arange(0.3, 1.0001, 0.05), 2)
+G_GRID = np.round(np.arange(0, 1.0001, 0.05), 2)  # the simulator's fast indicator wants 0.1-0.3
 K_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 R_TOL = 0.01  # the threshold may cost this much of the training datasets' mean median r
 # Frames without a true spike may get a mean p of at most this times the dataset's fraction of
