@@ -27,11 +27,10 @@ from sbm.spikes.ar1 import AR1SpikeModel
 from sbm.spikes.model import METHOD as CNN_METHOD
 from sbm.spikes.model import SpikeModel
 from sbm.spikes.sparse import METHOD as SPARSE_METHOD
-from sbm.spikes.sparse import SparseAR1Model
+from sbm.spikes.sparse import SILENT_LIMIT, SparseAR1Model
 
 SHIPPABLE = ("ar1", "sparse", "sparse_own_decay", "cnn")  # cheapest first: the order ties are broken in
 TIE = 0.005  # median r
-SILENT_LIMIT = 2.0  # frames without a spike: mean p at most this times the true per-frame spike probability
 ZEBRAFISH = "-zf-"  # in the name of every zebrafish ground-truth dataset (CASCADE's naming)
 
 
