@@ -52,7 +52,7 @@ def write_dff(path: Path, dff: np.ndarray, noise: np.ndarray) -> None:
         f.create_dataset("xyz", data=np.zeros((N, 3), np.float32))
         f.create_dataset("cell_id", data=np.arange(N))
         f.create_dataset("stimulus", data=np.zeros((T, 1), np.float32))
-        f.attrs.update(subject="speed", fps=2.0, stimulus_names=["none"])
+        f.attrs.update(subject="speed", fps=2.0, stimulus_names=["none"], behavior_names=[])
 
 
 def main():

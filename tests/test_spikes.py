@@ -339,7 +339,7 @@ def test_sparse_model_fits_the_decay_and_gives_a_silent_trace_p_near_0(tmp_path)
     p = spike_probability(model.infer(silent))
     assert p.mean() < 0.05 and (p == 0).mean() > 0.6, (p.mean(), (p == 0).mean())
     assert spike_probability(train_ar1_model(train, 2.0).infer(silent)).mean() > 0.07
-    recorded = model.neuron_parameters(silent)["silent_p"]  # what the probs file tells a reader
+    recorded = model.infer_with_parameters(silent)[1]["silent_p"]  # what the probs file tells a reader
     np.testing.assert_allclose(recorded, p.mean(), atol=0.01)
     again = load_spike_model(torch.load(_save(model, tmp_path), weights_only=False))
     assert isinstance(again, SparseAR1Model)
@@ -394,7 +394,7 @@ def test_sparse_rates_and_probs_files_record_floor_and_neuron_parameters(small_f
     model = SparseAR1Model(fps, g=0.8, k=0.5, gain=10.0)
     write_rates(tmp_path / "dff.h5", model, tmp_path / "rates.h5", "test/sparse.pt", block=7)
     write_probabilities(tmp_path / "rates.h5", tmp_path / "dff.h5", tmp_path / "probs.h5")
-    params = model.neuron_parameters(dff)
+    params = model.infer_with_parameters(dff)[1]
     with h5py.File(tmp_path / "rates.h5") as r, h5py.File(tmp_path / "probs.h5") as p:
         np.testing.assert_allclose(r["rate"][()], model.infer(dff), rtol=1e-6)
         for f in (r, p):

@@ -48,12 +48,13 @@ class AR1SpikeModel:
         """P(spike) of a frame whose DF/F sits still (zero innovation): the offset's."""
         return float(-np.expm1(-self.offset))
 
-    def neuron_parameters(self, dff: np.ndarray) -> dict:
-        """Per neuron (n,): the noise sd of its innovation (measured as sbm/spikes/sparse.py does,
-        at the last frame) and the mean P(spike) of a frame that holds only noise of that sd."""
-        sigma = running_noise(innovation(np.asarray(dff, np.float64), self.g))[-1]
+    def infer_with_parameters(self, dff: np.ndarray, noise: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+        """Expected spikes per frame, and per neuron (n,): the noise sd of its innovation (measured
+        as sbm/spikes/sparse.py does, at the last frame) and the mean P(spike) of a frame that
+        holds only noise of that sd."""
+        sigma = running_noise(innovation(dff, self.g))[-1]
         silent = -np.expm1(-(self.offset + self.gain * sigma * noise_excess(0.0)))
-        return {"noise_sd": sigma.astype(np.float32), "silent_p": silent.astype(np.float32)}
+        return self.infer(dff), {"noise_sd": sigma, "silent_p": silent.astype(np.float32)}
 
     def state(self) -> dict:
         keys = ("method", "fps", "g", "gain", "offset", "info")

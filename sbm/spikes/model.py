@@ -167,9 +167,10 @@ class SpikeModel:
         lam = max(float(torch.stack([net(flat) for net in nets]).mean(0)[0, -1]) for nets in self.nets.values())
         return float(-np.expm1(-lam))
 
-    def neuron_parameters(self, dff: np.ndarray) -> dict:
-        """None beyond the noise band, which the stage records."""
-        return {}
+    def infer_with_parameters(self, dff: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Expected spikes per frame, and no per-neuron parameters beyond the noise band, which
+        the stage records."""
+        return self.infer(dff, noise), {}
 
     def state(self) -> dict:
         return {

@@ -16,7 +16,7 @@ spike spans a factor of 95 over the ground truth, benchmarks/spikes_calibration.
 geometric mean is off by the same factor either way). Where a spike's innovation is about one
 noise sd (real neurons at 2 Hz), frames at the noise level do hold evidence of spikes and the
 threshold fitted is low; where spikes stand well above the noise it rises and a silent neuron
-gets p near 0. Each neuron's `silent_p` (neuron_parameters) says which it is.
+gets p near 0. Each neuron's `silent_p` (infer_with_parameters) says which it is.
 Only traces at their recorded noise are fitted on: the degraded copies that train the network
 (noise up to 8) pulled the global AR(1)'s g down to 0.5-0.7, where native traces want 0.8-0.85.
 
@@ -46,47 +46,69 @@ K_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 SILENT_LIMIT = 2.0
 OWN_DECAY_PRIOR_S = 60.0  # sparse_own_decay: g counts as this much recording against a neuron's own decay
 NOISE_PRIOR_FRAMES = 5  # until a neuron has shown negative innovations, its noise is its innovation's rms
-BLOCK = 512  # neurons per pass: bounds the memory of the running sums
+BLOCK = 4096  # neurons per pass (the spikes stage's block): bounds the memory of the running sums
 
 
 def _frames(x: np.ndarray) -> np.ndarray:
     """1, 2, ..., T as a column that broadcasts over (T, n)."""
-    return np.arange(1, len(x) + 1, dtype=np.float64)[:, None]
+    return np.arange(1, len(x) + 1, dtype=x.dtype)[:, None]
+
+
+def running_sum(a: np.ndarray) -> np.ndarray:
+    """Cumulative sum over frames (axis 0) of a (T, n) array, in place. Frame by frame over every
+    neuron at once: numpy's cumsum along the first axis of a wide array is several times slower.
+    The sums are the same, in the same order, either way (a narrow array takes np.cumsum)."""
+    if a.shape[1] < 32:
+        return np.cumsum(a, axis=0, out=a)
+    for t in range(1, len(a)):
+        np.add(a[t - 1], a[t], out=a[t])
+    return a
 
 
 def running_decay(dff: np.ndarray, g: float, prior_frames: float) -> np.ndarray:
     """Each neuron's AR(1) decay at every frame (T, n): its lag-1 autocorrelation over frames <= t,
-    clipped to [0, 1], weighted against `g` as if g had been seen for `prior_frames` frames."""
-    n = _frames(dff)
-    mean = np.cumsum(dff, axis=0) / n
-    var = np.cumsum(dff * dff, axis=0) / n - mean**2
-    lag1 = np.zeros_like(dff)
-    lag1[1:] = np.cumsum(dff[1:] * dff[:-1], axis=0) / n[:-1] - mean[1:] ** 2
+    clipped to [0, 1], weighted against `g` as if g had been seen for `prior_frames` frames.
+    In float64: a variance from running sums loses digits."""
+    x = np.asarray(dff, np.float64)
+    n = _frames(x)
+    mean = running_sum(x.copy()) / n
+    var = running_sum(x * x) / n - mean**2
+    lag1 = np.zeros_like(x)
+    lag1[1:] = running_sum(x[1:] * x[:-1]) / n[:-1] - mean[1:] ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
         own = np.clip(np.where(var > 0, lag1 / var, g), 0, 1)
     return (prior_frames * g + n * own) / (prior_frames + n)
 
 
 def innovation(dff: np.ndarray, g: float, decay_frames: float | None = None) -> np.ndarray:
-    """v(t) = dff(t) - g dff(t-1) for (T, n) DF/F, with dff(-1) = dff(0) (edge padding, as ar1.py);
-    per neuron and frame decays when `decay_frames` is given (running_decay)."""
-    decay = g if decay_frames is None else running_decay(dff, g, decay_frames)
-    prev = np.concatenate([dff[:1], dff[:-1]])
-    return dff - decay * prev
+    """v(t) = dff(t) - g dff(t-1) for (T, n) DF/F, float32, with dff(-1) = dff(0) (edge padding, as
+    ar1.py); per neuron and frame decays when `decay_frames` is given (running_decay)."""
+    x = np.asarray(dff, np.float32)
+    decay = np.float32(g) if decay_frames is None else running_decay(x, g, decay_frames).astype(np.float32)
+    prev = np.concatenate([x[:1], x[:-1]])
+    return x - decay * prev
 
 
 def running_noise(v: np.ndarray, prior_frames: float = NOISE_PRIOR_FRAMES) -> np.ndarray:
-    """Each neuron's noise sd of the innovation at every frame (T, n), from frames <= t.
+    """Each neuron's noise sd of the innovation at every frame (T, n), float32, from frames <= t.
 
     Spikes only push the innovation up, so its negative values are noise alone: their root mean
     square is the noise sd of a symmetric noise. Until there are some, the rms of every value so far
     (spikes included: an overestimate, which errs towards silence) stands in, with the weight of
     `prior_frames` negative values."""
-    neg = np.minimum(v, 0)
-    below = np.cumsum(neg * neg, axis=0)
-    count = np.cumsum(v < 0, axis=0)
-    everything = np.cumsum(v * v, axis=0) / _frames(v)
-    return np.sqrt((below + prior_frames * everything) / (count + prior_frames))
+    v = np.asarray(v, np.float32)
+    below = np.minimum(v, 0)
+    below *= below
+    running_sum(below)
+    count = running_sum((v < 0).astype(np.float32))
+    mean_square = running_sum(v * v)
+    mean_square /= _frames(v)
+    # (below + prior_frames * mean_square) / (count + prior_frames), in place: memory of a block
+    mean_square *= prior_frames
+    mean_square += below
+    count += prior_frames
+    mean_square /= count
+    return np.sqrt(mean_square, out=mean_square)
 
 
 def noise_excess(k: float) -> float:
@@ -106,43 +128,41 @@ class SparseAR1Model:
     method: str = METHOD
     lookahead: int = 0
 
-    def _columns(self, dff: np.ndarray):
-        """(innovation, noise sd) of a block of neurons, float64, (T, n) each."""
-        x = np.asarray(dff, np.float64)
-        v = innovation(x, self.g, self.decay_frames)
-        return x, v, running_noise(v)
-
     def infer(self, dff: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
         """Expected spikes per frame (T, n) for DF/F (T, n); the noise level given is not used:
         it is measured on the whole recording, future included, so each neuron's own running
         noise sd stands in for it."""
+        return self.infer_with_parameters(dff)[0]
+
+    def infer_with_parameters(self, dff: np.ndarray, noise: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+        """Expected spikes per frame (T, n), and per neuron (n,), as measured at the last frame: its
+        noise sd of the innovation (DF/F), its threshold (DF/F), the mean P(spike) of a frame that
+        holds only noise of that sd (the p a silent neuron gets), and with decay_frames its own
+        decay."""
         dff = np.asarray(dff)
         if dff.ndim != 2:
             raise ValueError(f"dff must be (T, n), got shape {dff.shape}")
-        out = np.empty(dff.shape, np.float32)
+        rate = np.empty(dff.shape, np.float32)
+        last = np.empty(dff.shape[1], np.float32)
         for s in range(0, dff.shape[1], BLOCK):
-            _, v, sigma = self._columns(dff[:, s : s + BLOCK])
-            out[:, s : s + BLOCK] = self.gain * np.maximum(0, v - self.k * sigma)
-        return out
+            v = innovation(dff[:, s : s + BLOCK], self.g, self.decay_frames)
+            sigma = running_noise(v)
+            last[s : s + BLOCK] = sigma[-1]
+            v -= np.float32(self.k) * sigma  # the excess over the threshold, in place
+            np.maximum(v, 0, out=v)
+            rate[:, s : s + BLOCK] = np.float32(self.gain) * v
+        params = {
+            "noise_sd": last,
+            "threshold": np.float32(self.k) * last,
+            "silent_p": -np.expm1(-self.gain * last * noise_excess(self.k)).astype(np.float32),
+        }
+        if self.decay_frames is not None:
+            params["decay"] = running_decay(dff, self.g, self.decay_frames)[-1].astype(np.float32)
+        return rate, params
 
     def floor(self) -> float:
         """P(spike) of a frame whose DF/F sits still (zero innovation): 0, the model has no base rate."""
         return 0.0
-
-    def neuron_parameters(self, dff: np.ndarray) -> dict:
-        """Per neuron (n,), as measured at the last frame: its noise sd of the innovation (DF/F),
-        its threshold (DF/F), the mean P(spike) of a frame that holds only noise of that sd (the
-        p a silent neuron gets), and with decay_frames its own decay."""
-        out = {"noise_sd": [], "threshold": [], "silent_p": [], "decay": []}
-        for s in range(0, np.shape(dff)[1], BLOCK):
-            x, _, sigma = self._columns(np.asarray(dff)[:, s : s + BLOCK])
-            last = sigma[-1]
-            out["noise_sd"].append(last)
-            out["threshold"].append(self.k * last)
-            out["silent_p"].append(-np.expm1(-self.gain * last * noise_excess(self.k)))
-            if self.decay_frames is not None:
-                out["decay"].append(running_decay(x, self.g, self.decay_frames)[-1])
-        return {name: np.concatenate(v).astype(np.float32) for name, v in out.items() if v}
 
     def state(self) -> dict:
         keys = ("method", "fps", "g", "k", "gain", "decay_frames", "info")
@@ -218,9 +238,8 @@ class _SingleTrace:
     """One training trace's innovation and running noise, for the fit's grid of thresholds."""
 
     def __init__(self, dff: np.ndarray, g: float, decay_frames: float | None):
-        x = np.asarray(dff, np.float64)[:, None]
-        self.v = innovation(x, g, decay_frames)[:, 0]
+        self.v = innovation(np.asarray(dff)[:, None], g, decay_frames)[:, 0]
         self.sigma = running_noise(self.v[:, None])[:, 0]
 
     def excess(self, k: float) -> np.ndarray:
-        return np.maximum(0, self.v - k * self.sigma)
+        return np.maximum(0, self.v - np.float32(k) * self.sigma)

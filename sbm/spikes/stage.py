@@ -75,8 +75,10 @@ def write_rates(
                         dff_path, f"dff holds {int(bad.sum())} non-finite values among neurons {start}..{start + block}"
                     )
                 n_constant += int((np.ptp(x, axis=0) == 0).sum())
-                rate[:, start : start + x.shape[1]] = model.infer(x, noise[start : start + block])
-                for name, values in model.neuron_parameters(x).items():
+                rate[:, start : start + x.shape[1]], params = model.infer_with_parameters(
+                    x, noise[start : start + block]
+                )
+                for name, values in params.items():
                     if name not in out:
                         out.create_dataset(name, (N,), np.float32)
                     out[name][start : start + x.shape[1]] = values
