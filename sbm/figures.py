@@ -505,6 +505,54 @@ def fig3c_pattern(pattern: dict, search: dict, path) -> None:
     save(fig, path)
 
 
+def fig_spike_probabilities(summaries: list[dict], path) -> None:
+    """Per fish, the histogram of its spike probabilities (every neuron and frame, log counts) on
+    the same axis as the fraction of frames it says hold a spike (the mean p), the p its neurons
+    get from noise alone, and on simulated fish the true fraction (sbm.spikes.qc.probability_summary)."""
+    cols = min(3, len(summaries))
+    rows = -(-len(summaries) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False, layout="constrained")
+    for ax, s in zip(axes.flat, summaries):
+        counts = np.array(s["histogram"], float)
+        edges = np.linspace(0, 1, len(counts) + 1)
+        ax.stairs(
+            counts / counts.sum(),
+            edges,
+            fill=True,
+            color="0.75",
+            label=f"p ({100 * s['fraction_zero']:.0f} % exactly 0)",
+        )
+        ax.set_yscale("log")
+        ax.axvline(
+            s["expected_fraction_with_spike"],
+            color="tab:red",
+            lw=1.6,
+            label=f"mean p: {s['expected_fraction_with_spike']:.3f}",
+        )
+        if "true_fraction_with_spike" in s:
+            ax.axvline(
+                s["true_fraction_with_spike"],
+                color="black",
+                ls="--",
+                lw=1.4,
+                label=f"true fraction: {s['true_fraction_with_spike']:.3f}",
+            )
+        if "silent_p" in s:
+            q = s["silent_p"]
+            ax.axvspan(q["p05"], q["p95"], color="tab:blue", alpha=0.25, lw=0, label=f"noise alone: {q['median']:.3f}")
+        floor = s.get("floor")
+        ax.set(
+            xlabel="P(spike in frame)",
+            ylabel="fraction of neuron-frames",
+            xlim=(0, 1),
+            title=f"{s['subject']} ({s['method']}, floor {floor:.2f})" if floor is not None else s["subject"],
+        )
+        ax.legend(fontsize=7, frameon=False)
+    for ax in axes.flat[len(summaries) :]:
+        ax.axis("off")
+    save(fig, path)
+
+
 def next_step_table(next_step: dict) -> list[list]:
     """Rows of the next-step table: forecaster, MAE, SBM / it, ECE and, on simulated fish, the MAE
     against the simulator's truth (per neuron and of the population means) and where it sits

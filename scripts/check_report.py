@@ -20,7 +20,8 @@ from sbm.browser import browser_available, open_browser
 from sbm.cli import Command, arg, run
 from sbm.io.errors import InputError
 
-# Sidebar category -> the files the figure rules mark for it (workflow/rules/figures.smk, behavior.smk).
+# Sidebar category -> the files the figure rules mark for it (workflow/rules/figures.smk, behavior.smk,
+# spikes.smk).
 FIGURES = {
     "Figure 1: forecasts": ["fig1b_brain_maps.png", "fig1c_traces.png"],
     "Figure 2: evaluation": [
@@ -33,6 +34,7 @@ FIGURES = {
     ],
     "Figure 3: behaviour": ["fig3a_behavior.png", "fig3b_behavior_space.png", "fig3c_pattern.png"],
     "In-silico optogenetics": ["insilico.png"],
+    "Spike inference": ["spike_probabilities.png"],
 }
 
 

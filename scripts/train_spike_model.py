@@ -1,5 +1,5 @@
 """Train the causal spike model for one frame rate: the method the benchmark ships (spikes.method
-auto, see sbm/spikes/choice.py), or the one the config names (ar1, cnn).
+auto, see sbm/spikes/choice.py), or the one the config names (ar1, sparse, sparse_own_decay, cnn).
 
     python scripts/train_spike_model.py --fps 2.0 --source cascade \
         --ground-truth-dir ../shared/data/cascade_ground_truth --datasets DS06-GCaMP6f-zf-aDp ... \
@@ -23,6 +23,7 @@ from sbm.spikes.ar1 import train_ar1_model
 from sbm.spikes.choice import choose_method
 from sbm.spikes.ground_truth import cascade_training_traces, load_cascade, synthetic_training_traces
 from sbm.spikes.model import SpikeNetConfig, train_model
+from sbm.spikes.sparse import OWN_DECAY_PRIOR_S, train_sparse_model
 
 
 @dataclass(kw_only=True)
@@ -91,6 +92,10 @@ def main(args: Args) -> None:
     logging.info("%d training traces at %.3f Hz (%s)", len(traces), args.fps, provenance)
     if method == "ar1":
         model = train_ar1_model(traces, args.fps)
+    elif method == "sparse":
+        model = train_sparse_model(traces, args.fps)
+    elif method == "sparse_own_decay":
+        model = train_sparse_model(traces, args.fps, decay_frames=OWN_DECAY_PRIOR_S * args.fps)
     else:
         model = train_model(traces, args.fps, s["noise_bands"], cfg)
     model.info.update(

@@ -96,6 +96,9 @@ def parsed_commands(output: str) -> dict[str, list]:
     return parsed
 
 
+SYNTHETIC_FISH = [f"subject_{i}" for i in range(1, 6)]
+
+
 def test_dry_run_synthetic_default():
     proc = snakemake("-n", "--forceall", "-p")
     jobs = planned_jobs(proc.stdout)
@@ -115,6 +118,8 @@ def test_dry_run_synthetic_default():
     ]
     evaluated = parsed["evaluate_rollout"][0]
     assert [p.parent.name for p in evaluated.truth] == ["subject_2"] and evaluated.poco and not evaluated.ablation
+    spikes = parsed["spike_probability_figure"][0]  # every fish's probabilities, beside its truth
+    assert [p.parent.name for p in spikes.ground_truth] == [p.stem for p in spikes.probs] == SYNTHETIC_FISH
     insilico = parsed["insilico"][0]  # the held-out fish replayed, the training fish's populations for lag-1
     assert [p.parent.name for p in insilico.truth] == ["subject_2"] and len(insilico.train_truth) == 3
     assert insilico.simulator["n_neurons"] == 1000 and insilico.pnm
@@ -126,6 +131,7 @@ def test_dry_run_synthetic_default():
         "synthetic_qc": 1,
         "spikes": 5,
         "probabilities": 5,
+        "spike_probability_figure": 1,
         "split": 1,
         "train_sbm": 1,
         "train_poco": 1,
@@ -189,6 +195,7 @@ def test_dry_run_chen2018_plans_download_and_dff_of_18_fish():
         "dff": 18,
         "spikes": 18,
         "probabilities": 18,
+        "spike_probability_figure": 1,
         "split": 1,
         "train_sbm": 1,
         "train_sbm_no_spatial": 1,
@@ -586,6 +593,11 @@ def test_tiny_synthetic_run_end_to_end(tmp_path, tmp_path_factory):
         with h5py.File(tmp_path / f"results/tiny/probs/{s}.h5") as f:
             assert f["prob"].shape[0] == 298 and f.attrs["lookahead"] == 0
             assert 0 <= f["prob"][()].min() and f["prob"][()].max() < 1
+            assert f.attrs["floor"] <= 0.05 and f["silent_p"].shape == f["cell_id"].shape  # issue 28
+    spikes = json.loads((tmp_path / "results/tiny/qc/spike_probabilities.json").read_text())
+    assert [f["subject"] for f in spikes] == TINY["subjects"] and (
+        tmp_path / "results/tiny/figures/spike_probabilities.png"
+    ).exists()
     assert len(list((tmp_path / "resources/spike_models").glob("synthetic-*/fps*.pt"))) >= 1
     rows = list(csv.DictReader(open(tmp_path / "results/tiny/qc/dff_vs_truth.csv")))
     assert [r["subject"] for r in rows] == TINY["subjects"]
@@ -643,6 +655,7 @@ def test_tiny_synthetic_run_end_to_end(tmp_path, tmp_path_factory):
         "synthetic_qc": 1,
         "spikes": 3,
         "probabilities": 3,
+        "spike_probability_figure": 1,
         "train_sbm": 1,
         "train_sbm_no_spatial": 1,
         "train_poco": 1,
@@ -909,6 +922,7 @@ def test_chen2018_path_with_raw_dir_skips_download(chen_run):
         "dff": 3,
         "spikes": 3,
         "probabilities": 3,
+        "spike_probability_figure": 1,
         "split": 1,
         "train_sbm": 1,
         "train_sbm_no_spatial": 1,

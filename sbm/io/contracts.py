@@ -52,11 +52,17 @@ DFF = Layout(
     attrs=("subject", "fps", "stimulus_names"),
     optional=("behavior", "stimulus_code"),  # stimulus codes: the Chen layout's; other sources have none
 )
+# What the spike model measured per neuron (sbm/spikes/sparse.py): its noise sd of the innovation
+# and threshold (DF/F), the mean p of a frame holding only that noise, its own decay; each model
+# writes those it has.
+NEURON_PARAMETERS = ("noise_sd", "threshold", "silent_p", "decay")
 RATES = Layout(
     "spikes",
-    {"rate": ("T", "N"), "noise_level": ("N",), "band": ("N",), "cell_id": ("N",)},
-    attrs=("subject", "fps", "method", "model_id", "lookahead"),
-    optional=("band",),  # only a model with noise bands (the network) has one
+    {"rate": ("T", "N"), "noise_level": ("N",), "band": ("N",), "cell_id": ("N",)}
+    | {name: ("N",) for name in NEURON_PARAMETERS},
+    # floor: P(spike) of a frame whose DF/F sits still, the model's base rate
+    attrs=("subject", "fps", "method", "model_id", "lookahead", "floor"),
+    optional=("band", *NEURON_PARAMETERS),  # the band: only a model with noise bands (the network)
 )
 # What every model stage reads: the probabilities, positions and stimulus. The spike-inference
 # fields (rate, noise level, cell ids) and behaviour are checked where present.
@@ -70,9 +76,10 @@ PROBS = Layout(
         "noise_level": ("N",),
         "cell_id": ("N",),
         "behavior": ("T", "B"),
-    },
+    }
+    | {name: ("N",) for name in NEURON_PARAMETERS},
     attrs=("subject", "fps", "stimulus_names"),
-    optional=("rate", "noise_level", "cell_id", "behavior"),
+    optional=("rate", "noise_level", "cell_id", "behavior", *NEURON_PARAMETERS),
 )
 # Attributes of the dff file that the probs file keeps, by the start of their names: which neurons
 # were dropped on the way and why (dropped_*), and how a recording's reader made the fish from its

@@ -25,6 +25,7 @@ import numpy as np
 
 from sbm.spikes.baselines import ar1_deconvolution, fit_ar1
 from sbm.spikes.ground_truth import FrameTrace
+from sbm.spikes.sparse import innovation, noise_excess, running_noise
 
 METHOD = "causal-ar1"
 
@@ -42,6 +43,18 @@ class AR1SpikeModel:
     def infer(self, dff: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
         """Expected spikes per frame (T, n) for DF/F (T, n); the noise level is not used."""
         return (self.offset + self.gain * ar1_deconvolution(dff, self.g)).astype(np.float32)
+
+    def floor(self) -> float:
+        """P(spike) of a frame whose DF/F sits still (zero innovation): the offset's."""
+        return float(-np.expm1(-self.offset))
+
+    def infer_with_parameters(self, dff: np.ndarray, noise: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+        """Expected spikes per frame, and per neuron (n,): the noise sd of its innovation (measured
+        as sbm/spikes/sparse.py does, at the last frame) and the mean P(spike) of a frame that
+        holds only noise of that sd."""
+        sigma = running_noise(innovation(dff, self.g))[-1]
+        silent = -np.expm1(-(self.offset + self.gain * sigma * noise_excess(0.0)))
+        return self.infer(dff), {"noise_sd": sigma, "silent_p": silent.astype(np.float32)}
 
     def state(self) -> dict:
         keys = ("method", "fps", "g", "gain", "offset", "info")

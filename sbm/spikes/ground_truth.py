@@ -76,6 +76,7 @@ class FrameTrace:
     dff: np.ndarray  # (T,) float32, our causal DF/F
     counts: np.ndarray  # (T,) float32, spikes per frame
     noise: float  # measured CASCADE noise level of dff
+    added_noise: float | None = None  # the noise level it was degraded to; None: as recorded (native)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,9 +228,8 @@ def frame_traces(
             if np.any(f0 <= 0):
                 continue
             dff = ((f - f0) / f0).astype(np.float32)
-            out.append(
-                FrameTrace(rec.name, rec.dataset, dff, counts[seg].astype(np.float32), float(noise_level(dff, fps)))
-            )
+            counts_seg = counts[seg].astype(np.float32)
+            out.append(FrameTrace(rec.name, rec.dataset, dff, counts_seg, float(noise_level(dff, fps)), noise_target))
     return out
 
 
@@ -253,7 +253,8 @@ def simulated_traces(
                 continue
             x = x + rng.normal(size=len(x)) * np.sqrt(target**2 - noise_sigma[j] ** 2)
         x = x.astype(np.float32)
-        out.append(FrameTrace(f"{name}#{j}", name, x, counts[:, j].astype(np.float32), float(noise_level(x, fps))))
+        counts_j = counts[:, j].astype(np.float32)
+        out.append(FrameTrace(f"{name}#{j}", name, x, counts_j, float(noise_level(x, fps)), noise_target))
     return out
 
 

@@ -34,3 +34,16 @@ def causal_smooth(x: np.ndarray, sigma_frames: float) -> np.ndarray:
     for j, w in enumerate(k):
         out[j:] += w * x[: len(x) - j]
     return out
+
+
+def median_r_over_neurons(traces, estimates) -> float:
+    """Median over neurons of the Pearson r at lag 0 between estimate and spike counts, the trials
+    of each neuron joined (a FrameTrace's name is `<neuron>#<trial>`): the ground-truth benchmark's
+    score of one dataset. NaN where no neuron has a defined r."""
+    joined = {}
+    for t, est in zip(traces, estimates):
+        e, c = joined.setdefault(t.name.split("#")[0], ([], []))
+        e.append(est)
+        c.append(t.counts)
+    r = [pearson_columns(np.concatenate(e)[:, None], np.concatenate(c)[:, None])[0] for e, c in joined.values()]
+    return float(np.nanmedian(r)) if np.isfinite(r).any() else np.nan

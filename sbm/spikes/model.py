@@ -159,6 +159,19 @@ class SpikeModel:
                 out[:, c] = torch.stack([net(x) for net in self.nets[b]]).mean(0).T.numpy()
         return out
 
+    @torch.no_grad()
+    def floor(self) -> float:
+        """P(spike) of a frame whose DF/F has sat still at 0 for a receptive field: the largest
+        over the noise bands."""
+        flat = torch.zeros(1, self.cfg.receptive_field)
+        lam = max(float(torch.stack([net(flat) for net in nets]).mean(0)[0, -1]) for nets in self.nets.values())
+        return float(-np.expm1(-lam))
+
+    def infer_with_parameters(self, dff: np.ndarray, noise: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Expected spikes per frame, and no per-neuron parameters beyond the noise band, which
+        the stage records."""
+        return self.infer(dff, noise), {}
+
     def state(self) -> dict:
         return {
             "method": self.method,

@@ -8,16 +8,25 @@ import h5py
 import numpy as np
 
 from sbm.io.atomic import atomic_path
-from sbm.io.contracts import CARRIED_ATTRS, DFF, RATES, open_checked
+from sbm.io.contracts import CARRIED_ATTRS, DFF, NEURON_PARAMETERS, RATES, open_checked
 from sbm.io.errors import InputError
 from sbm.io.recording import Recording
 from sbm.spikes.ar1 import AR1SpikeModel
 from sbm.spikes.model import SpikeModel
+from sbm.spikes.sparse import SparseAR1Model
+
+SpikeModels = SpikeModel | AR1SpikeModel | SparseAR1Model
+MEANING = {  # of each per-neuron parameter, as its attribute in the rates and probs files
+    "noise_sd": "noise sd of the innovation dff(t) - g dff(t-1) (DF/F), measured on the neuron's frames",
+    "threshold": "innovation (DF/F) at and below which a frame gets p = 0",
+    "silent_p": "mean P(spike) of a frame holding only noise of this neuron's sd: what a silent neuron gets",
+    "decay": "the neuron's own AR(1) decay per frame at the last frame",
+}
 
 log = logging.getLogger(__name__)
 
 
-def check_frame_rate(model: SpikeModel | AR1SpikeModel, fps: float, tolerance: float, source: str | Path) -> None:
+def check_frame_rate(model: SpikeModels, fps: float, tolerance: float, source: str | Path) -> None:
     if abs(fps / model.fps - 1) > tolerance:
         raise InputError(
             source,
@@ -28,7 +37,7 @@ def check_frame_rate(model: SpikeModel | AR1SpikeModel, fps: float, tolerance: f
 
 def write_rates(
     dff_path: str | Path,
-    model: SpikeModel | AR1SpikeModel,
+    model: SpikeModels,
     out_path: str | Path,
     model_id: str,
     fps_tolerance: float = 0.1,
@@ -36,8 +45,10 @@ def write_rates(
     subject: str | None = None,
 ) -> dict:
     """Infer expected spikes per frame for every neuron of a dff file (of fish `subject`, if
-    given), neuron block by block. A model with noise bands (the network) also records each
-    neuron's band."""
+    given), neuron block by block. Recorded beside the rates: the model's floor (the p of a frame
+    whose DF/F sits still), its scalar parameters, what it measured per neuron (noise sd,
+    threshold, the p of a frame holding only noise, decay: NEURON_PARAMETERS) with their median
+    and 5th and 95th percentiles, and for a model with noise bands (the network) each neuron's band."""
     with open_checked(dff_path, DFF, subject=subject) as d:
         fps = float(d.attrs["fps"])
         check_frame_rate(model, fps, fps_tolerance, dff_path)
@@ -64,7 +75,13 @@ def write_rates(
                         dff_path, f"dff holds {int(bad.sum())} non-finite values among neurons {start}..{start + block}"
                     )
                 n_constant += int((np.ptp(x, axis=0) == 0).sum())
-                rate[:, start : start + x.shape[1]] = model.infer(x, noise[start : start + block])
+                rate[:, start : start + x.shape[1]], params = model.infer_with_parameters(
+                    x, noise[start : start + block]
+                )
+                for name, values in params.items():
+                    if name not in out:
+                        out.create_dataset(name, (N,), np.float32)
+                    out[name][start : start + x.shape[1]] = values
             if n_constant:
                 log.warning(
                     "%s: %d neurons have a constant DF/F; their rate is the model's constant answer",
@@ -82,12 +99,24 @@ def write_rates(
                 lookahead=model.lookahead,
                 model_info=json.dumps(model.info, sort_keys=True, default=str),
                 n_constant_traces=n_constant,
+                floor=model.floor(),
+                model_parameters=json.dumps(scalar_parameters(model), sort_keys=True),
             )
+            for name in NEURON_PARAMETERS:
+                if name in out:
+                    values = out[name][()]
+                    p05, median, p95 = np.quantile(values, [0.05, 0.5, 0.95])
+                    out[name].attrs.update(meaning=MEANING[name], p05=p05, median=median, p95=p95)
             if banded:
                 out.create_dataset("band", data=band.astype(np.int8))
                 out.attrs.update(band_edges=list(model.band_edges), n_outside_bands=int(outside.sum()))
     log.info("%s: %s rates of %d neurons x %d frames (look-ahead %d)", dff_path, model.method, N, T, model.lookahead)
     return {"neurons": N, "frames": T, "outside_bands": int(outside.sum()), "constant": n_constant}
+
+
+def scalar_parameters(model: SpikeModels) -> dict:
+    """The model's fitted numbers (g, k, gain, offset, ...): its state's scalar fields."""
+    return {k: v for k, v in model.state().items() if isinstance(v, (int, float, str)) and k != "method"}
 
 
 def spike_probability(rate: np.ndarray) -> np.ndarray:
@@ -118,8 +147,9 @@ def write_probabilities(
                 lam[:, start : start + x.shape[1]] = x
             prob.attrs["meaning"] = "P(at least one spike in the frame) = 1 - exp(-rate)"
             lam.attrs["units"] = "expected spikes per frame"
-            for name in ("noise_level", "cell_id"):
+            for name in ("noise_level", "cell_id", *(n for n in NEURON_PARAMETERS if n in r)):
                 out.create_dataset(name, data=r[name][()])
+                out[name].attrs.update(r[name].attrs)
             for name in ("xyz", "stimulus", "behavior"):
                 if name in d:  # behaviour may be missing (dff attribute behavior_problem says why)
                     out.create_dataset(name, data=d[name][()])
@@ -129,6 +159,7 @@ def write_probabilities(
             out.attrs.update(method=r.attrs["method"], model_id=r.attrs["model_id"], lookahead=r.attrs["lookahead"])
             out.attrs["model_info"] = r.attrs.get("model_info", "")
             out.attrs.update({k: v for k, v in d.attrs.items() if k.startswith(CARRIED_ATTRS)})
+            out.attrs.update(floor=r.attrs["floor"], model_parameters=r.attrs.get("model_parameters", "{}"))
 
 
 def write_given_probabilities(rec: Recording, stimulus: np.ndarray, stimulus_names: list[str], out_path) -> None:

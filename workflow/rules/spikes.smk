@@ -105,3 +105,31 @@ rule probabilities:
         ),
     shell:
         "python {params.command} > {log:q} 2>&1"
+
+
+# Every fish's spike probabilities beside what to check them against (the report's figure).
+rule spike_probability_figure:
+    input:
+        probs=expand(f"{RESULTS}/probs/{{subject}}.h5", subject=SUBJECTS),
+        ground_truth=(
+            expand(raw("ground_truth.h5", "{subject}"), subject=SUBJECTS) if config["source"] == "synthetic" else []
+        ),
+    output:
+        summary=f"{RESULTS}/qc/spike_probabilities.json",
+        figure=report(
+            f"{RESULTS}/figures/spike_probabilities.png",
+            caption="../report/spike_probabilities.rst",
+            category="Spike inference",
+        ),
+    log:
+        f"{LOGS}/spike_probability_figure.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        **job("spike_probability_qc.py"),
+    shell:
+        "python {params.command} > {log:q} 2>&1"
