@@ -5,7 +5,11 @@ The same simulated fish (config/ladder.yaml) in three rungs, every forecaster re
   clean          reads and is trained on the simulator's true probability of a spike;
   clean_targets  reads the inferred probabilities (the pipeline's spike inference), trained on the truth;
   inferred       today's pipeline: reads and is trained on the inferred probabilities.
-Each rung is one `snakemake` run (dataset ladder_<rung>, the same fish); the tables score the
+and one rung of other fish, to tell a model that cannot express the wiring from one that is not
+paid to learn it:
+  strong         as clean, on fish whose every connection is twice as strong (synthetic.wiring_gain
+                 2), with the SBM's ablation as its only peer.
+Each rung is one `snakemake` run (dataset ladder_<rung>); the tables score the
 held-out fish against the truth: next step, rollouts, attention against the wiring, in-silico
 optogenetics against the simulator's replay. A first table says how much knowing the other
 populations can buy a forecaster at all: ridge forecasters of the truth fitted on the training
@@ -32,10 +36,17 @@ from sbm.io.contracts import Connectome, Insilico, NextStep, Rollout, read_resul
 from sbm.workflow import read_config
 
 REPO = Path(__file__).resolve().parents[1]
+# Each rung's config layer over config/ladder.yaml (its dataset is ladder_<rung>).
 RUNGS = {
-    "clean": {"inputs": "truth", "targets": "truth"},
-    "clean_targets": {"inputs": "inferred", "targets": "truth"},
-    "inferred": {"inputs": "inferred", "targets": "inferred"},
+    "clean": {"probabilities": {"inputs": "truth", "targets": "truth"}},
+    "clean_targets": {"probabilities": {"inputs": "inferred", "targets": "truth"}},
+    "inferred": {"probabilities": {"inputs": "inferred", "targets": "inferred"}},
+    "strong": {
+        "probabilities": {"inputs": "truth", "targets": "truth"},
+        "raw_dir": "resources/ladder_strong/raw",
+        "synthetic": {"wiring_gain": 2.0},
+        "sbm": {"evaluate": {"peers": ["sbm_no_spatial"]}},
+    },
 }
 FORECASTERS = ("sbm", "sbm_no_spatial", "poco", "ridge", "ridge_neighbours", "mlp", "ceiling")
 OWN_HISTORY = ("ridge", "mlp")  # read only a neuron's own history (and the stimulus)
@@ -55,7 +66,7 @@ def run_rung(rung: str, config: Path, cores: str, out_dir: Path) -> None:
     """One rung: the ladder's config with the rung's dataset and probabilities, its evaluations built."""
     out_dir.mkdir(parents=True, exist_ok=True)
     layer = out_dir / f"{rung}.yaml"
-    layer.write_text(yaml.safe_dump({"dataset": f"ladder_{rung}", "probabilities": RUNGS[rung]}))
+    layer.write_text(yaml.safe_dump({"dataset": f"ladder_{rung}", **RUNGS[rung]}))
     targets = [f"results/ladder_{rung}/eval/{name}" for name in EVALUATIONS]
     snakefile = REPO / "workflow" / "Snakefile"
     command = [
@@ -197,11 +208,13 @@ def main() -> None:
     if not args.tables_only:
         for rung in args.rungs:
             run_rung(rung, args.config, args.cores, args.out_dir)
-    config = read_config(args.config)
-    config["dataset"] = f"ladder_{args.rungs[0]}"
-    if Path("results", config["dataset"], "probs").exists():
-        print("How much knowing every population buys a linear forecaster of the truth (held-out fish)\n")
-        print(table(headroom(config, [h for h in args.horizons if h <= 16])) + "\n")
+    # The headroom of each set of fish: the ladder's (its first rung's files) and the strong rung's.
+    for rung in dict.fromkeys([args.rungs[0], *(r for r in args.rungs if "raw_dir" in RUNGS[r])]):
+        config = read_config(args.config)
+        config.update({"dataset": f"ladder_{rung}", "raw_dir": RUNGS[rung].get("raw_dir", config["raw_dir"])})
+        if Path("results", config["dataset"], "probs").exists():
+            print(f"What knowing every population buys a linear forecaster of the truth ({rung}, held-out fish)\n")
+            print(table(headroom(config, [h for h in args.horizons if h <= 16])) + "\n")
     print(rung_tables(args.rungs, args.horizons))
 
 

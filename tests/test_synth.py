@@ -6,7 +6,7 @@ import pytest
 
 from sbm.io.chen import WRAPPED_FRAMES, read_chen_fish, read_mat_fields
 from sbm.synth.brain import canonical_brain
-from sbm.synth.fish import SimConfig, simulate_fish
+from sbm.synth.fish import SimConfig, sample_fish, simulate_fish
 from tests.conftest import SMALL
 
 
@@ -89,3 +89,13 @@ def test_spikes_and_rates_are_plausible(tmp_path):
 def test_unknown_setting_is_rejected():
     with pytest.raises(ValueError, match="unknown simulator settings"):
         SimConfig.from_dict({"n_neurons": 10, "n_nerons": 5})
+
+
+def test_wiring_gain_scales_every_connection_and_only_them():
+    brain = canonical_brain()
+    # The same seed for both fish: the same draws.
+    base = sample_fish(brain, SimConfig(n_neurons=200), np.random.default_rng(3))
+    strong = sample_fish(brain, SimConfig(n_neurons=200, wiring_gain=2.0), np.random.default_rng(3))
+    assert np.count_nonzero(base.weights) > 10
+    np.testing.assert_allclose(strong.weights, 2.0 * base.weights)
+    np.testing.assert_array_equal(strong.pop, base.pop)

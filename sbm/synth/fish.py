@@ -50,6 +50,9 @@ class SimConfig:
     noise_level_median: float = 3.0  # median target CASCADE noise level (% per sqrt(Hz))
     noise_level_spread: float = 0.35  # std of log noise level across neurons
     wiring_jitter: float = 0.15  # per-fish relative perturbation of the canonical wiring
+    # Every connection of the canonical wiring times this: a known-answer experiment's knob (can a
+    # forecaster learn the wiring when the populations drive each other harder?); 1 is the default.
+    wiring_gain: float = 1.0
     mat_format: str = "v5"  # data_full.mat as MATLAB v5 ("v5") or HDF5-based v7.3 ("v7.3")
     raw_voxel_size_um: tuple = (0.4, 0.4, 5.0)  # voxel of the fish's own (unregistered) CellXYZ
     chunk_frames: int = 128  # frames simulated and written at a time (bounds memory)
@@ -137,7 +140,7 @@ def sample_fish(brain: CanonicalBrain, cfg: SimConfig, rng: np.random.Generator)
     w2 = np.where(mixed, rng.uniform(0.3, 0.7, N), 0.0)
 
     # The per-fish wiring: the canonical one with relative jitter on existing connections.
-    weights = brain.weights * (1 + cfg.wiring_jitter * rng.normal(size=brain.weights.shape))
+    weights = cfg.wiring_gain * brain.weights * (1 + cfg.wiring_jitter * rng.normal(size=brain.weights.shape))
     bias = np.array([p.bias for p in pops]) + rng.normal(0, 0.2, len(pops))
     tau = np.array([p.tau_s for p in pops]) * rng.lognormal(0, 0.1, len(pops))
 
