@@ -6,8 +6,8 @@ the tables of benchmarks/README.md: next step (MAE against the inferred probabil
 simulated fish also against the simulator's truth, per neuron and per population, and where each
 forecaster sits between the per-neuron ridge (0) and the ceiling (1)), rollouts at a few horizons
 (both scorings, growth exponent, mean activity at the last horizon against the truth's), fidelity,
-connectome, the adaptation to a new fish (MAE against the minutes of it tuned on), and the training
-wall times.
+connectome, the adaptation to a new fish (MAE against the minutes of it tuned on), and the wall
+time and memory of every rule that writes a benchmark file.
 
     python benchmarks/forecast_tables.py results/synthetic
     python benchmarks/forecast_tables.py results/benchmark --horizons 1 4 8 16 32
@@ -86,11 +86,35 @@ def adapt_rows(result: dict) -> list[list]:
     return rows
 
 
+def measured(value: str) -> float | None:
+    """A number of a Snakemake benchmark file; None where it wrote none (NA: a job too short to sample)."""
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
 def wall_times(folder: Path) -> list[list]:
-    rows = [["job", "wall time (s)"]]
-    for path in sorted((folder / "benchmarks").glob("train_*.tsv")):
+    """One row per benchmark file of the run (Snakemake's), or per folder of them: a rule with one job
+    per fish or behaviour writes one file per job to a folder. Longest first."""
+    files = {}
+    for path in sorted((folder / "benchmarks").rglob("*.tsv")):
         with open(path) as f:
-            rows.append([path.stem, f"{float(next(csv.DictReader(f, delimiter=chr(9)))['s']):.0f}"])
+            row = next(csv.DictReader(f, delimiter="\t"))
+        name = path.stem if path.parent == folder / "benchmarks" else f"{path.parent.name}/*"
+        files.setdefault(name, []).append((measured(row["s"]), measured(row["max_rss"])))
+    rows = [["benchmark file", "jobs", "wall time (s), all jobs", "longest job (s)", "peak RSS (MiB)"]]
+    for name, jobs in sorted(files.items(), key=lambda item: -sum(s or 0 for s, _ in item[1])):
+        seconds, rss = [s for s, _ in jobs if s is not None], [r for _, r in jobs if r is not None]
+        rows.append(
+            [
+                name,
+                len(jobs),
+                f"{sum(seconds):.0f}",
+                f"{max(seconds):.0f}" if seconds else "",
+                f"{max(rss):.0f}" if rss else "",
+            ]
+        )
     return rows
 
 
@@ -122,7 +146,10 @@ def main() -> None:
     if (eval_dir / "adapt.json").exists():
         adapt = read_result(eval_dir / "adapt.json", Adapt)
         print(f"A new fish: held-out {', '.join(adapt['heldout'])}\n\n" + table(adapt_rows(adapt)) + "\n")
-    print("Training\n\n" + table(wall_times(args.results)))
+    print(
+        "Job times (Snakemake's benchmark files; the spike models' are under resources/spike_models/)\n\n"
+        + table(wall_times(args.results))
+    )
 
 
 if __name__ == "__main__":

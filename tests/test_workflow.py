@@ -98,6 +98,18 @@ def parsed_commands(output: str) -> dict[str, list]:
 
 SYNTHETIC_FISH = [f"subject_{i}" for i in range(1, 6)]
 
+# Rules without a benchmark file (wall time and memory), and why they are quick. Every other rule
+# trains, fits, evaluates, downloads or reads every neuron-frame of a fish, and records its cost.
+UNTIMED = {
+    "all": "runs nothing",
+    "split": "writes the subjects' names",
+    "stimulus_vocabulary": "reads the stimulus names of each fish only",
+    "figures": "draws from the evaluation's results",
+    "insilico_figure": "draws from the evaluation's results",
+    "insilico_page": "writes the evaluation's results into one page",
+    "behavior_figures": "draws from the evaluation's results",
+}
+
 
 def test_dry_run_synthetic_default():
     proc = snakemake("-n", "--forceall", "-p")
@@ -123,6 +135,8 @@ def test_dry_run_synthetic_default():
     insilico = parsed["insilico"][0]  # the held-out fish replayed, the training fish's populations for lag-1
     assert [p.parent.name for p in insilico.truth] == ["subject_2"] and len(insilico.train_truth) == 3
     assert insilico.simulator["n_neurons"] == 1000 and insilico.pnm
+    untimed = {job["rule"] for job in job_blocks(proc.stdout) if not job["benchmark"]}
+    assert untimed == set(UNTIMED), "a rule that takes more than a few seconds needs a benchmark file"
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
     assert jobs == {
         "simulate": 5,
@@ -276,7 +290,7 @@ def test_bad_config_file_names_the_file_and_every_problem(tmp_path):
 
 
 def job_blocks(output: str) -> list[dict]:
-    """The jobs of a dry run: rule, threads, resources line, reason and shell command of each."""
+    """The jobs of a dry run: rule, threads, resources line, reason, benchmark file and shell command of each."""
     jobs = []
     for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:\n)", output)[1:]:
         rule = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):", block).group(1)
@@ -284,12 +298,14 @@ def job_blocks(output: str) -> list[dict]:
         resources = re.search(r"^    resources: (.*)$", block, re.M)
         shell = re.search(r"^Shell command: (.*)$", block, re.M)
         reason = re.search(r"^    reason: (.*)$", block, re.M)
+        benchmark = re.search(r"^    benchmark: (.*)$", block, re.M)
         jobs.append(
             {
                 "rule": rule,
                 "reason": reason.group(1) if reason else "",
                 "threads": int(threads.group(1)) if threads else 1,
                 "resources": resources.group(1) if resources else "",
+                "benchmark": benchmark.group(1) if benchmark else "",
                 "shell": shell.group(1) if shell else "",
             }
         )

@@ -11,7 +11,7 @@ training traces: the best linear estimate of the count given the innovation, whi
 noisy innovation towards the base rate. Pearson r does not see them; the SBM does, through
 p = 1 - exp(-lambda). Matching only the total (gain = spikes / innovation, no offset) had the
 same r but carried the imaging noise into lambda at full scale: its p was 26 % further from the
-simulator's true p than the network's (benchmarks/README.md); the regression's is closer than
+simulator's true p than the network's (benchmarks/HISTORY.md); the regression's is closer than
 the network's. How many spikes a unit of DF/F means differs between indicators, cell types and
 preparations, so the scale carries over to a new dataset only roughly (the benchmark prints the
 held-out ratio of inferred to true spikes).

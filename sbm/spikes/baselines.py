@@ -1,4 +1,11 @@
-"""Simple spike-inference baselines to compare the CNN against.
+"""Simple spike estimators: the baselines and the AR(1) inversion.
+
+The ground-truth benchmark (benchmarks/spikes_ground_truth.py) scores the causal first difference,
+an 8-frame least-squares filter (`LinearFilter`) and OASIS (the non-causal reference) as baselines
+beside the spike models. `ar1_deconvolution` and `fit_ar1` are what the AR(1) spike model
+(sbm/spikes/ar1.py, `spikes.method: ar1`) is built on. That model is not the one shipped:
+`spikes.method: auto` ships the sparse AR(1) (sbm/spikes/sparse.py), which the rule of
+sbm/spikes/choice.py picks at every benchmarked frame rate (the AR(1) fails its calibration).
 
 Every estimator maps DF/F (a fraction, not percent) to a spike rate lam with the same shape:
 (T,) for one trace or (T, n) time-major for n neurons. All but `oasis` are strictly causal:

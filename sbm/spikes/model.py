@@ -34,7 +34,7 @@ class SpikeNetConfig:
     channels: int = 32
     kernel: int = 3
     # Receptive field 1 + (kernel-1) * sum(dilations) = 9 frames (~4 s at 2 Hz). Longer fields
-    # (30 s) generalised worse across ground-truth datasets (benchmarks/README.md).
+    # (30 s) generalised worse across ground-truth datasets (benchmarks/HISTORY.md).
     dilations: tuple = (1, 2, 1)
     lookahead: int = 0  # future frames the network may read (0: strictly causal)
     ensemble: int = 3  # networks per noise band, averaged

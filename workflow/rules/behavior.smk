@@ -13,6 +13,8 @@ rule train_pnm:
         out=f"{RESULTS}/pnm/{{behavior}}.pt",
     log:
         f"{LOGS}/train_pnm/{{behavior}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_pnm/{{behavior}}.tsv"
     conda:
         ENV
     threads: 1
@@ -34,6 +36,8 @@ rule fit_behavior_baselines:
         out=f"{RESULTS}/baselines/behavior.pt",
     log:
         f"{LOGS}/fit_behavior_baselines.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fit_behavior_baselines.tsv"
     conda:
         ENV
     threads: 1
@@ -58,6 +62,8 @@ rule evaluate_behavior:
         predictions=behavior_outputs()["predictions"],
     log:
         f"{LOGS}/evaluate_behavior.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_behavior.tsv"
     conda:
         ENV
     threads: ALL_CORES
@@ -85,6 +91,8 @@ rule search_patterns:
         pattern=behavior_outputs()["pattern"],
     log:
         f"{LOGS}/search_patterns.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/search_patterns.tsv"
     conda:
         ENV
     threads: ALL_CORES

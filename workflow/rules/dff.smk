@@ -95,6 +95,8 @@ rule synthetic_qc:
         out=f"{RESULTS}/qc/dff_vs_truth.csv",
     log:
         f"{LOGS}/synthetic_qc.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/synthetic_qc.tsv"
     conda:
         ENV
     threads: 1

@@ -32,6 +32,8 @@ rule download:
         data_full=raw("data_full.mat"),
     log:
         f"{LOGS}/download/{{subject}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/download/{{subject}}.tsv"
     conda:
         ENV
     threads: 1

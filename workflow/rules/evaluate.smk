@@ -16,6 +16,8 @@ rule evaluate_next_step:
         states=f"{RESULTS}/eval/next_step_states.h5",
     log:
         f"{LOGS}/evaluate_next_step.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_next_step.tsv"
     conda:
         ENV
     threads: ALL_CORES
@@ -47,6 +49,8 @@ rule evaluate_rollout:
         example=f"{RESULTS}/eval/rollout_example.h5",
     log:
         f"{LOGS}/evaluate_rollout.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_rollout.tsv"
     conda:
         ENV
     threads: ALL_CORES
@@ -75,6 +79,8 @@ rule adapt:
         out=f"{RESULTS}/eval/adapt.json",
     log:
         f"{LOGS}/adapt.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/adapt.tsv"
     conda:
         ENV
     threads: ALL_CORES
@@ -115,6 +121,8 @@ rule insilico:
         responses=f"{RESULTS}/eval/insilico_responses.h5",
     log:
         f"{LOGS}/insilico.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/insilico.tsv"
     conda:
         ENV
     threads: ALL_CORES
@@ -160,6 +168,8 @@ rule evaluate_fidelity:
         embedding=f"{RESULTS}/eval/embedding.csv",
     log:
         f"{LOGS}/evaluate_fidelity.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_fidelity.tsv"
     conda:
         ENV
     threads: 1
@@ -183,6 +193,8 @@ rule evaluate_connectome:
         out=f"{RESULTS}/eval/connectome.json",
     log:
         f"{LOGS}/evaluate_connectome.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_connectome.tsv"
     conda:
         ENV
     threads: ALL_CORES

@@ -99,6 +99,8 @@ rule fit_baselines:
         out=f"{RESULTS}/baselines/forecasters.pt",
     log:
         f"{LOGS}/fit_baselines.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/fit_baselines.tsv"
     conda:
         ENV
     threads: 2

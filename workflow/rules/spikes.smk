@@ -6,6 +6,8 @@ rule download_ground_truth:
         manifest=f"{GROUND_TRUTH_DIR}/manifest.json",
     log:
         "logs/cascade_ground_truth.log",
+    benchmark:
+        f"{GROUND_TRUTH_DIR}/download.benchmark.tsv"
     conda:
         ENV
     threads: 1
@@ -93,6 +95,8 @@ rule probabilities:
         out=f"{RESULTS}/probs/{{subject}}.h5",
     log:
         f"{LOGS}/probabilities/{{subject}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/probabilities/{{subject}}.tsv"
     conda:
         ENV
     threads: 1
@@ -123,6 +127,8 @@ rule spike_probability_figure:
         ),
     log:
         f"{LOGS}/spike_probability_figure.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/spike_probability_figure.tsv"
     conda:
         ENV
     threads: 1
