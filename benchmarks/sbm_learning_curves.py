@@ -157,13 +157,16 @@ def plot(curves: dict[str, list[dict]], path: Path) -> None:
         "connectome_auroc": "attention against the wiring (AUROC)",
         "insilico_auroc": "in-silico responders (AUROC)",
     }
-    steps = sorted({int(r["step"]) for rows in curves.values() for r in rows})
+    steps = []  # ticks at the steps measured, thinned so that labels do not overlap
+    for step in sorted({int(r["step"]) for rows in curves.values() for r in rows}):
+        if not steps or step >= 1.45 * steps[-1]:
+            steps.append(step)
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     for ax, (key, title) in zip(axes, titles.items()):
         for name, rows in curves.items():
             ax.plot([r["step"] for r in rows], [r[key] for r in rows], marker="o", label=name)
         ax.set_xscale("log")
-        # Ticks at the steps measured, as plain numbers (log-scale minor labels overlap).
+        # Plain numbers: log-scale minor labels overlap.
         ax.set_xticks(steps, [str(s) for s in steps])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("training steps (4 windows each)")
