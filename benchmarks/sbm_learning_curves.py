@@ -159,7 +159,7 @@ def plot(curves: dict[str, list[dict]], path: Path) -> None:
     }
     steps = []  # ticks at the steps measured, thinned so that labels do not overlap
     for step in sorted({int(r["step"]) for rows in curves.values() for r in rows}):
-        if not steps or step >= 1.45 * steps[-1]:
+        if not steps or step >= 1.6 * steps[-1]:
             steps.append(step)
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
     for ax, (key, title) in zip(axes, titles.items()):
