@@ -80,11 +80,12 @@ def running_decay(dff: np.ndarray, g: float, prior_frames: float) -> np.ndarray:
     return (prior_frames * g + n * own) / (prior_frames + n)
 
 
-def innovation(dff: np.ndarray, g: float, decay_frames: float | None = None) -> np.ndarray:
+def innovation(dff: np.ndarray, g: float | np.ndarray, decay_frames: float | None = None) -> np.ndarray:
     """v(t) = dff(t) - g dff(t-1) for (T, n) DF/F, float32, with dff(-1) = dff(0) (edge padding, as
-    ar1.py); per neuron and frame decays when `decay_frames` is given (running_decay)."""
+    ar1.py); g one decay or one per frame and neuron (T, n); per neuron and frame decays from
+    running_decay when `decay_frames` is given."""
     x = np.asarray(dff, np.float32)
-    decay = np.float32(g) if decay_frames is None else running_decay(x, g, decay_frames).astype(np.float32)
+    decay = np.asarray(g, np.float32) if decay_frames is None else running_decay(x, g, decay_frames).astype(np.float32)
     prev = np.concatenate([x[:1], x[:-1]])
     return x - decay * prev
 
@@ -144,8 +145,15 @@ class SparseAR1Model:
             raise ValueError(f"dff must be (T, n), got shape {dff.shape}")
         rate = np.empty(dff.shape, np.float32)
         last = np.empty(dff.shape[1], np.float32)
+        last_decay = np.empty(dff.shape[1], np.float32)
         for s in range(0, dff.shape[1], BLOCK):
-            v = innovation(dff[:, s : s + BLOCK], self.g, self.decay_frames)
+            block = dff[:, s : s + BLOCK]
+            if self.decay_frames is None:
+                v = innovation(block, self.g)
+            else:  # each neuron's own decay, computed once for the innovation and the parameters
+                decay = running_decay(block, self.g, self.decay_frames)
+                last_decay[s : s + BLOCK] = decay[-1]
+                v = innovation(block, decay)
             sigma = running_noise(v)
             last[s : s + BLOCK] = sigma[-1]
             v -= np.float32(self.k) * sigma  # the excess over the threshold, in place
@@ -157,7 +165,7 @@ class SparseAR1Model:
             "silent_p": -np.expm1(-self.gain * last * noise_excess(self.k)).astype(np.float32),
         }
         if self.decay_frames is not None:
-            params["decay"] = running_decay(dff, self.g, self.decay_frames)[-1].astype(np.float32)
+            params["decay"] = last_decay
         return rate, params
 
     def floor(self) -> float:
