@@ -15,10 +15,8 @@ def dff_vs_truth(dff_path, truth_path, block: int = 8192) -> dict:
     DF/F one frame later, where most of a spike's fluorescence arrives at ~2 Hz), and the range
     of noise levels."""
     with open_checked(dff_path, DFF) as d, open_checked(truth_path, GROUND_TRUTH) as g:
-        cell_id, truth_id = d["cell_id"][()], g["cell_id"][()]
-        col = np.searchsorted(truth_id, cell_id)
-        if np.any(col >= len(truth_id)) or np.any(truth_id[np.minimum(col, len(truth_id) - 1)] != cell_id):
-            raise InputError(dff_path, f"cells missing from the ground truth {truth_path}")
+        cell_id = d["cell_id"][()]
+        col = truth_columns(cell_id, g["cell_id"][()], dff_path, truth_path)
         if d["dff"].shape[0] != g["rate"].shape[0]:
             raise InputError(dff_path, f"{d['dff'].shape[0]} frames but the ground truth has {g['rate'].shape[0]}")
         r0, r1 = [], []
@@ -41,6 +39,15 @@ def dff_vs_truth(dff_path, truth_path, block: int = 8192) -> dict:
             "noise_level_p95": round(float(np.percentile(noise, 95)), 2),
             "noise_level_max": round(float(noise.max()), 2),
         }
+
+
+def truth_columns(cell_id: np.ndarray, truth_id: np.ndarray, path, truth_path) -> np.ndarray:
+    """The ground truth's column of each of a file's cells (the truth's cell_id is sorted); every
+    cell must be there."""
+    col = np.searchsorted(truth_id, cell_id)
+    if np.any(col >= len(truth_id)) or np.any(truth_id[np.minimum(col, len(truth_id) - 1)] != cell_id):
+        raise InputError(path, f"cells missing from the ground truth {truth_path}")
+    return col
 
 
 def _columns(dset, cols: np.ndarray) -> np.ndarray:
@@ -89,10 +96,7 @@ def probability_summary(probs_path, truth_path=None, block: int = 8192) -> dict:
         with open_checked(truth_path, GROUND_TRUTH) as g:
             if g["spikes"].shape[0] != T:
                 raise InputError(probs_path, f"{T} frames but the ground truth {truth_path} has {g['spikes'].shape[0]}")
-            truth_id = g["cell_id"][()]
-            col = np.searchsorted(truth_id, cell_id)
-            if np.any(col >= len(truth_id)) or np.any(truth_id[np.minimum(col, len(truth_id) - 1)] != cell_id):
-                raise InputError(probs_path, f"cells missing from the ground truth {truth_path}")
+            col = truth_columns(cell_id, g["cell_id"][()], probs_path, truth_path)
             spiking, true_p = 0, 0.0
             for start in range(0, N, block):
                 cols = col[start : start + block]
