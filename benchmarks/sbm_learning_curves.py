@@ -47,6 +47,8 @@ VARIANTS = {
     "dense": {"spatial": "dense", "token_history": 1, "block_order": "spatial_first"},
     "history": {"spatial": "routed", "token_history": 12, "block_order": "spatial_first"},
     "dense_history": {"spatial": "dense", "token_history": 12, "block_order": "temporal_first"},
+    # The paper's model with an auxiliary head trained on frames 4 and 16 ahead (sbm.model.aux_horizons).
+    "far": {"spatial": "routed", "token_history": 1, "block_order": "spatial_first", "aux_horizons": [4, 16]},
 }
 COLUMNS = ["step", "val_loss", "truth_mae", "connectome_auroc", "insilico_auroc", "insilico_r"]
 

@@ -14,6 +14,7 @@ from sbm.data.windows import (
     check_same_stimuli,
     collate,
     epoch_batches,
+    far_targets,
     model_inputs,
     normalise_positions,
     open_probs,
@@ -94,6 +95,19 @@ def test_batches_pad_fish_of_different_sizes(probs_dir):
     assert batch["prob"][0, :, 26:].abs().sum() == 0
     (prob, xyz, stimulus, mask), target = model_inputs(batch)
     assert torch.equal(prob[:, 1:], target[:, :-1]) and stimulus.shape == (2, 6, 3)
+
+
+def test_far_targets_are_the_frames_h_ahead_of_each_step(probs_dir):
+    windows = Windows([open_probs(probs_dir / "subject_2.h5", 10)], context=4 + 5 - 1)  # C = 4, up to 5 ahead
+    batch = collate([windows[0], windows[3]])
+    (prob, _, stimulus, _), target = model_inputs(batch, context=4)
+    assert prob.shape[1] == 4 and stimulus.shape[1] == 4 and torch.equal(target, batch["target"][:, 1:5])
+    far = far_targets(batch, 4, (2, 5))
+    assert far.shape == (2, 4, prob.shape[2], 2)
+    for t in range(4):
+        assert torch.equal(far[:, t, :, 0], batch["target"][:, t + 2]) and torch.equal(
+            far[:, t, :, 1], batch["target"][:, t + 5]
+        )
 
 
 def test_epoch_order_is_seeded_and_ranks_share_it_without_overlap(probs_dir):

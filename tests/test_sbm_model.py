@@ -159,6 +159,10 @@ def test_bad_model_settings_are_errors():
         SBMConfig(block_order="sideways")
     with pytest.raises(ValueError, match="token_history"):
         SBMConfig(token_history=0)
+    with pytest.raises(ValueError, match="aux_horizons"):
+        SBMConfig(aux_horizons=(1, 4))
+    with pytest.raises(ValueError, match="aux_horizons"):
+        SBMConfig(aux_horizons=(4, 4))
     with pytest.raises(ValueError, match="unknown sbm.model settings"):
         SBMConfig.from_dict({"d_modle": 64})
 
@@ -214,3 +218,18 @@ def test_the_model_reads_its_inputs_divided_by_prob_scale():
     prob, xyz, stimulus, mask = inputs()
     torch.testing.assert_close(scaled(prob, xyz, stimulus, mask), plain(prob * 4, xyz, stimulus, mask))
     assert (scaled(prob, xyz, stimulus, mask) - plain(prob, xyz, stimulus, mask)).abs().max() > 1e-3
+
+
+def test_the_auxiliary_head_is_causal_and_leaves_the_forecast_as_it_is():
+    m = model(aux_horizons=(3, 5))
+    prob, xyz, stimulus, mask = inputs()
+    logits, far = m(prob, xyz, stimulus, mask, aux=True)
+    assert far.shape == (*logits.shape, 2)
+    torch.testing.assert_close(logits, m(prob, xyz, stimulus, mask), atol=0, rtol=0)
+    later = prob.clone()
+    later[:, 3:] = torch.rand_like(later[:, 3:])
+    _, changed = m(later, xyz, stimulus, mask, aux=True)
+    torch.testing.assert_close(changed[:, :3], far[:, :3], atol=0, rtol=0)
+    assert (changed[:, 3:] - far[:, 3:]).abs().max() > 0
+    with pytest.raises(ValueError, match="no auxiliary head"):
+        model()(prob, xyz, stimulus, mask, aux=True)

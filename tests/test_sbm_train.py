@@ -83,6 +83,20 @@ def test_training_learns_and_writes_weights_and_metrics(tmp_path, probs_dir):
     assert state["training"]["best"]["step"] == int(best["step"])
 
 
+def test_an_auxiliary_head_trains_and_its_loss_reaches_the_body(tmp_path, probs_dir):
+    far_model = {**MODEL, "aux_horizons": [3, 6]}
+    runs = {}
+    for weight in (0.0, 1.0):  # the same windows and draws: only the auxiliary loss differs
+        name = f"far{weight:g}"
+        train_sbm(command(tmp_path, probs_dir, name, model=far_model, train={**TRAIN, "aux_weight": weight}))
+        runs[weight], state = load_weights(tmp_path / f"{name}.pt")
+        assert np.isfinite(state["training"]["best"]["val_loss"])
+    off, on = (runs[w].state_dict() for w in (0.0, 1.0))
+    assert runs[1.0].cfg.aux_horizons == (3, 6) and on["aux_head.weight"].shape == (2, MODEL["d_model"])
+    body = [k for k in on if k.startswith("blocks.") and k.endswith("qkv.weight")]
+    assert body and all(not torch.equal(off[k], on[k]) for k in body)
+
+
 def test_a_killed_run_resumes_from_its_last_ckpt_to_the_same_weights(tmp_path, probs_dir):
     script = [sys.executable, str(REPO / "scripts/train_sbm.py")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -134,7 +134,8 @@ def test_dry_run_synthetic_default():
     assert [p.parent.name for p in spikes.ground_truth] == [p.stem for p in spikes.probs] == SYNTHETIC_FISH
     insilico = parsed["insilico"][0]  # the held-out fish replayed, the training fish's populations for lag-1
     assert [p.parent.name for p in insilico.truth] == ["subject_2"] and len(insilico.train_truth) == 3
-    assert insilico.simulator["n_neurons"] == 1000 and insilico.pnm
+    default = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    assert insilico.simulator["n_neurons"] == default["synthetic"]["n_neurons"] and insilico.pnm
     untimed = {job["rule"] for job in job_blocks(proc.stdout) if not job["benchmark"]}
     assert untimed == set(UNTIMED), "a rule that takes more than a few seconds needs a benchmark file"
     # The spike models (one per frame rate) join the plan once the DF/F checkpoint has run.
@@ -284,7 +285,7 @@ def test_bad_config_file_names_the_file_and_every_problem(tmp_path):
     proc = snakemake("-n", "--configfile", REPO / "config/chen2018.yaml", mine, check=False)
     lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines()]
     assert proc.returncode != 0 and len(lines) < 15
-    assert f"config key 'sbm.model.d_modle' (from {mine}) is unknown; known here: backend," in proc.stdout
+    assert f"config key 'sbm.model.d_modle' (from {mine}) is unknown; known here: aux_horizons, backend," in proc.stdout
     assert f"config key 'sbm.model.n_heads' (from {mine}): 0 is less than the minimum of 1" in lines
     assert f"config key 'pnm.behaviors' (from {mine}): ['left_turn', 'left_turn'] has non-unique elements" in lines
 

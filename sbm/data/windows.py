@@ -260,12 +260,20 @@ def window(prob: torch.Tensor, stimulus: torch.Tensor, start: int, context: int)
     return prob[:, start : start + context], stimulus[:, start + 1 : start + context + 1]
 
 
-def model_inputs(batch: dict) -> tuple[tuple, torch.Tensor]:
-    """(inputs of SBM.forward, training targets) of a batch of windows of C + 1 frames: the window
-    of frames 0..C-1, and as targets frames 1..C of `target` (step t forecasts frame t + 1)."""
+def model_inputs(batch: dict, context: int | None = None) -> tuple[tuple, torch.Tensor]:
+    """(inputs of SBM.forward, training targets) of a batch of windows of C + 1 frames (or more,
+    with `context` C): the window of frames 0..C-1, and as targets frames 1..C of `target` (step t
+    forecasts frame t + 1)."""
     prob = batch["prob"]
-    frames, stimulus = window(prob, batch["stimulus"], 0, prob.shape[1] - 1)
-    return (frames, batch["xyz"], stimulus, batch["mask"]), batch["target"][:, 1:]
+    C = prob.shape[1] - 1 if context is None else context
+    frames, stimulus = window(prob, batch["stimulus"], 0, C)
+    return (frames, batch["xyz"], stimulus, batch["mask"]), batch["target"][:, 1 : C + 1]
+
+
+def far_targets(batch: dict, context: int, horizons: tuple) -> torch.Tensor:
+    """The targets of frames h .. h + C - 1 for each h of `horizons` (step t of the window of frames
+    0..C-1 forecasting frame t + h), (B, C, N, A), of windows of at least C + max(horizons) frames."""
+    return torch.stack([batch["target"][:, h : h + context] for h in horizons], dim=-1)
 
 
 def epoch_batches(

@@ -52,6 +52,12 @@ class SBMConfig:
     # The order inside a block: "spatial_first" (the paper's) or "temporal_first", each token
     # reading its own history before the tokens of its time step.
     block_order: str = "spatial_first"
+    # Frames ahead of the extra targets an auxiliary head forecasts in training, for example (4,
+    # 16): the next frame pays a forecaster almost nothing for knowing the other parts of the brain
+    # (benchmarks/README.md, the headroom of the known-answer ladder) and frames further ahead pay
+    # more, so the body shared by both heads is paid to carry them. The forecast is always the
+    # next frame's head; () (the paper's): no auxiliary head.
+    aux_horizons: tuple = ()
     d_model: int = 256
     n_heads: int = 8
     n_layers: int = 4
@@ -87,6 +93,9 @@ class SBMConfig:
             raise ValueError(f"block_order must be 'spatial_first' or 'temporal_first', not {self.block_order!r}")
         if self.token_history < 1:
             raise ValueError(f"token_history must be at least 1 frame, not {self.token_history}")
+        self.aux_horizons = tuple(self.aux_horizons)
+        if any(h < 2 for h in self.aux_horizons) or len(set(self.aux_horizons)) != len(self.aux_horizons):
+            raise ValueError(f"aux_horizons must be distinct frame counts above 1, not {list(self.aux_horizons)}")
 
 
 SDPA_MAX_BATCH = 65535  # rows per scaled_dot_product_attention call that every CUDA kernel accepts
@@ -389,14 +398,17 @@ class SBM(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg, generator) for _ in range(cfg.n_layers))
         self.head_norm = nn.RMSNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, 1)
+        self.aux_head = nn.Linear(cfg.d_model, len(cfg.aux_horizons)) if cfg.aux_horizons else None
         self.checkpointing = False  # recompute each block in the backward pass: one block's activations in memory
 
     def forward(
-        self, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor
-    ) -> torch.Tensor:
+        self, prob: torch.Tensor, xyz: torch.Tensor, stimulus: torch.Tensor, mask: torch.Tensor, aux: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """prob (B, T, N) in [0, 1] for frames 0..T-1; xyz (B, N, 3) normalised positions;
         stimulus (B, T, K) the stimulus of frames 1..T (known, external); mask (B, N) True for
-        real neurons. Returns logits (B, T, N): step t forecasts frame t + 1 from frames <= t."""
+        real neurons. Returns logits (B, T, N): step t forecasts frame t + 1 from frames <= t; with
+        `aux` (training), also the auxiliary head's (B, T, N, A): step t forecasts frame t + h for
+        each h of cfg.aux_horizons."""
         B, T, N = prob.shape
         scaled = prob / self.cfg.prob_scale if self.cfg.prob_scale > 0 else prob
         neuron_in = torch.cat((history(scaled, self.cfg.token_history), xyz[:, None].expand(B, T, N, 3)), dim=-1)
@@ -410,7 +422,13 @@ class SBM(nn.Module):
                 x = torch.utils.checkpoint.checkpoint(block, x, xyz, mask, use_reentrant=False)
             else:
                 x = block(x, xyz, mask)
-        return self.head(self.head_norm(x[:, :, 1:])).squeeze(-1).float()
+        x = self.head_norm(x[:, :, 1:])
+        logits = self.head(x).squeeze(-1).float()
+        if aux:
+            if self.aux_head is None:
+                raise ValueError("the model has no auxiliary head (sbm.model.aux_horizons is empty)")
+            return logits, self.aux_head(x).float()
+        return logits
 
 
 def history(prob: torch.Tensor, frames: int) -> torch.Tensor:

@@ -30,6 +30,7 @@ from sbm.data.windows import (
     collate,
     context_frames,
     epoch_batches,
+    far_targets,
     model_inputs,
     open_probs,
     spaced_windows,
@@ -79,6 +80,9 @@ class TrainConfig:
     # from its own earlier forecasts, as in a rollout) and later ones approximate it; 1: each
     # forecast is read from recorded frames only.
     own_forecast_passes: int = 1
+    # Weight of the auxiliary head's loss (the frames sbm.model.aux_horizons ahead) beside the next
+    # frame's; unused without such a head.
+    aux_weight: float = 1.0
     val_per_epoch: int = 4  # validations per epoch (and one at the end)
     val_windows: int = 256  # evenly spaced windows of the validation fish
     ckpt_every: int = 50  # steps between ckpts in the run folder (also after every validation)
@@ -210,11 +214,17 @@ def train(
         "fps": fps,  # the training fish's median frame rate: fish far from it are refused
         "positions": "per fish: centred on the bounding box, divided by the largest half-extent",
     }
-    windows = Windows(train_fish, model_cfg.context, cfg.stride, frames=train_frames)
+    # Training windows reach as far as the farthest auxiliary target: C input frames, then targets
+    # up to max(aux_horizons) frames after the last of them.
+    span = model_cfg.context + max(model_cfg.aux_horizons, default=1) - 1
+    check_long_enough(train_fish, span)
+    windows = Windows(train_fish, span, cfg.stride, frames=train_frames)
     val_windows = Windows(val_fish, model_cfg.context, frames=val_frames)
     if not len(windows) or not len(val_windows):
         raise InputError(
-            train_paths[0], f"no window of {model_cfg.context + 1} frames in {train_frames} / {val_frames}"
+            train_paths[0],
+            f"no window of {span + 1} (training) or {model_cfg.context + 1} (validation) frames in "
+            f"{train_frames} / {val_frames}",
         )
     per_rank = cfg.batch_size // world
     val_idx = spaced_windows(val_windows, cfg.val_windows)[rank::world]
@@ -329,7 +339,7 @@ def train(
         epoch, skip = divmod(step, steps_per_epoch)
         for idx in epoch_batches(windows, per_rank, epoch, cfg.seed, rank, world)[skip:]:
             batch = {k: v.to(device, non_blocking=True) for k, v in collate([windows[i] for i in idx]).items()}
-            inputs, target = model_inputs(batch)
+            inputs, target = model_inputs(batch, model_cfg.context)
             if cfg.own_forecasts > 0:
                 rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)  # per step: resumes alike
                 with autocast:
@@ -337,8 +347,14 @@ def train(
                         model, inputs, cfg.own_forecasts, rng, rank, world, cfg.own_forecast_passes
                     )
             with autocast:
-                logits = net(*inputs)
-            loss = masked_bce(logits, target, batch["mask"])
+                out = net(*inputs, aux=bool(model_cfg.aux_horizons))
+            logits, far = out if model_cfg.aux_horizons else (out, None)
+            loss = next_loss = masked_bce(logits, target, batch["mask"])
+            if far is not None:  # (B, C, N, A) -> (B, A * C, N): one masked mean over every horizon
+                far_target = far_targets(batch, model_cfg.context, model_cfg.aux_horizons)
+                B, _, N, _ = far.shape
+                flat = (t.permute(0, 3, 1, 2).reshape(B, -1, N) for t in (far, far_target))
+                loss = next_loss + cfg.aux_weight * masked_bce(*flat, batch["mask"])
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite training loss at step {step}: lower the learning rates")
             for o in optimizers:
@@ -357,7 +373,7 @@ def train(
             row = {
                 "step": step,
                 "epoch": epoch,
-                "train_loss": global_mean(loss.detach() * share, world),
+                "train_loss": global_mean(next_loss.detach() * share, world),  # the next frame's, as validated
                 "lr_muon": schedules[0].get_last_lr()[0],
                 "lr_adamw": schedules[1].get_last_lr()[0],
                 "elapsed_s": round(time.time() - start_time, 2),
