@@ -132,6 +132,12 @@ def main() -> None:
         f"Held-out fish {', '.join(next_step['heldout'])}: {next_step['values']:,} neuron-frames at the next step, "
         f"{rollout['starts']} rollouts\n"
     )
+    print(
+        "Every MAE is pooled: the sum of |error| over every neuron-frame of the held-out fish divided by their "
+        "count (rollouts: per horizon step, over every start and neuron). Every trained forecaster (the SBM, "
+        "POCO, ridge and its variants, the MLP) keeps the step or penalty with the lowest validation MAE of its "
+        "next-step forecast from a full context on the validation fish.\n"
+    )
     print("Next step\n\n" + table(next_step_rows(next_step)) + "\n")
     print("Rollouts: MAE per horizon\n\n" + table(rollout_rows(rollout, args.horizons)) + "\n")
     fidelity = read_result(eval_dir / "fidelity.json", Fidelity)["metrics"]

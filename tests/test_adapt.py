@@ -56,9 +56,9 @@ def test_a_fine_tune_starts_from_the_trained_weights_and_keeps_them_unless_it_be
     )  # fmt: skip
     with open(tmp_path / "tune/metrics.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["val_loss"]]
-    assert rows[0]["step"] == "0" and summary["best"]["val_loss"] <= float(rows[0]["val_loss"])
-    best = min(rows, key=lambda r: float(r["val_loss"]))  # the kept step is the best validated one, 0 included
-    assert summary["best"]["step"] == int(best["step"]) and summary["best"]["val_loss"] == float(best["val_loss"])
+    assert rows[0]["step"] == "0" and summary["best"]["val_mae"] <= float(rows[0]["val_mae"])
+    best = min(rows, key=lambda r: float(r["val_mae"]))  # the kept step is the best validated one, 0 included
+    assert summary["best"]["step"] == int(best["step"]) and summary["best"]["val_mae"] == float(best["val_mae"])
     if summary["best"]["step"] == 0:  # the zero-shot weights stayed the best
         assert torch.equal(load_weights(tmp_path / "tuned.pt")[0].head.weight, model.head.weight)
     other = SBMConfig(**{**MODEL, "d_model": 8, "n_stimuli": 3})

@@ -81,6 +81,18 @@ def test_rollout_errors_of_persistence_match_a_direct_computation(probs_dir):
     assert summary["growth_exponent"]["persistence"] == pytest.approx(growth_exponent(np.arange(1, 6), expected))
 
 
+def test_rollouts_over_fish_weigh_every_value_the_same(probs_dir):
+    """Fish of 26 and 30 neurons: the pooled MAE is every |error| over both fish divided by their count."""
+    model, _ = setup(probs_dir)
+    per_fish = [rollout_errors(model, probs_dir / f"subject_{i}.h5", horizon=4, starts=3) for i in (1, 3)]
+    assert [f["neurons"] for f in per_fish] == [26, 30]
+    sums = sum(np.asarray(f["mae"]["persistence"]) * f["starts"] * f["neurons"] for f in per_fish)
+    pooled = sums / sum(f["starts"] * f["neurons"] for f in per_fish)
+    np.testing.assert_allclose(summarise_rollouts(per_fish)["mae"]["persistence"], pooled, rtol=1e-12)
+    by_start = sum(np.asarray(f["mae"]["persistence"]) for f in per_fish) / 2  # each start alike: not the rule
+    assert np.abs(pooled - by_start).max() > 0
+
+
 def test_an_edit_hook_changes_every_window_before_it_is_read(probs_dir):
     _, batch = setup(probs_dir)
 

@@ -79,7 +79,7 @@ def test_training_learns_and_writes_weights_and_metrics(tmp_path, probs_dir):
     model, state = load_weights(tmp_path / "run.pt")
     assert state["split"]["heldout"] == ["subject_5"] and state["training"]["train_fish"] == ["subject_1", "subject_2"]
     assert state["data"]["stimulus_names"] == ["stim_0", "stim_1", "stim_2"] and model.cfg.n_stimuli == 3
-    best = min(rows, key=lambda r: float(r["val_loss"]))
+    best = min(rows, key=lambda r: float(r["val_mae"]))  # the rule of every trained forecaster: validation MAE
     assert state["training"]["best"]["step"] == int(best["step"])
 
 
@@ -210,9 +210,8 @@ def test_a_run_whose_every_validation_is_nan_says_so(tmp_path, probs_dir, capsys
     train = {**TRAIN, "max_steps": 1, "muon_lr": 1e36, "adamw_lr": 1e36}
     assert run_script("train_sbm", command(tmp_path, probs_dir, train=train)) == 1
     err = capsys.readouterr().err
-    assert (
-        "no validation of the 1 steps gave a finite loss, so there are no best weights: lower the learning rates" in err
-    )
+    message = "no validation of the 1 steps gave a finite loss and MAE, so there are no best weights"
+    assert f"{message}: lower the learning rates" in err
     assert not (tmp_path / "run.pt").exists()
 
 

@@ -88,6 +88,7 @@ def rollout_errors(
     return {
         "subject": fish.subject,
         "starts": count,
+        "neurons": neurons,
         "start_frames": [windows.index[i][1] for i in chosen],
         "mae": {k: (v["abs_error"] / (count * neurons)).tolist() for k, v in sums.items()},
         "mean_activity": {
@@ -100,10 +101,12 @@ def rollout_errors(
 
 
 def summarise_rollouts(per_fish: list[dict]) -> dict:
-    """MAE and mean activity per horizon step over the held-out fish (each start weighted equally,
-    each fish's MAE over its own neurons), and each forecaster's growth exponent."""
-    total = sum(f["starts"] for f in per_fish)
-    average = lambda key, name: sum(np.asarray(f[key][name]) * f["starts"] for f in per_fish) / total  # noqa: E731
+    """MAE and mean activity per horizon step over the held-out fish, and each forecaster's growth
+    exponent. Every value weighs the same, as in every MAE of the evaluation: a fish weighs its
+    starts times its neurons (the mean activity too)."""
+    weight = lambda f: f["starts"] * f["neurons"]  # noqa: E731
+    total = sum(weight(f) for f in per_fish)
+    average = lambda key, name: sum(np.asarray(f[key][name]) * weight(f) for f in per_fish) / total  # noqa: E731
     names = list(per_fish[0]["mae"])
     mae = {name: average("mae", name) for name in names}
     horizons = np.arange(1, len(mae["sbm"]) + 1)
@@ -112,7 +115,7 @@ def summarise_rollouts(per_fish: list[dict]) -> dict:
         "mae": {k: v.tolist() for k, v in mae.items()},
         "growth_exponent": {k: growth_exponent(horizons, v) for k, v in mae.items()},
         "mean_activity": {name: average("mean_activity", name).tolist() for name in ["true"] + names},
-        "starts": total,
+        "starts": sum(f["starts"] for f in per_fish),
         "per_subject": {f["subject"]: {k: v for k, v in f.items() if k != "truth"} for f in per_fish},
         "truth": summarise_truth([f["truth"] for f in per_fish]) if per_fish[0].get("truth") else None,
     }

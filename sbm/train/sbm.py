@@ -258,7 +258,10 @@ def train(
         torch.optim.AdamW(adamw_params, lr=cfg.adamw_lr, betas=cfg.betas, weight_decay=cfg.weight_decay),
     ]
     schedules = [torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(total, cfg.warmup)) for o in optimizers]
-    step, best = 0, {"val_loss": math.inf, "step": -1}
+    # The step kept is the one with the lowest validation MAE of the forecast of each window's last
+    # frame: the metric the evaluation reports, and the rule of every trained forecaster (POCO,
+    # ridge, the MLP); the loss (BCE) is what the steps descend.
+    step, best = 0, {"val_loss": math.inf, "val_mae": math.inf, "step": -1}
     ckpt_path, best_path, metrics_path = run_dir / "ckpt.pt", run_dir / "best.pt", run_dir / "metrics.csv"
     data_id = [
         fingerprint(train_paths + val_paths + ([str(init)] if init is not None else [])),
@@ -381,7 +384,8 @@ def train(
             if step % val_every == 0 or step == total:
                 row.update(validate(model, val_batches, val_windows, device, autocast))
                 bar.set_postfix(val_loss=f"{row['val_loss']:.4f}", val_mae=f"{row['val_mae']:.4f}")
-                if row["val_loss"] < best["val_loss"] and rank == 0:
+                # A finite loss too: saturated forecasts of non-finite weights can have a finite MAE.
+                if math.isfinite(row["val_loss"]) and row["val_mae"] < best.get("val_mae", math.inf) and rank == 0:
                     best = {"val_loss": row["val_loss"], "val_mae": row["val_mae"], "step": step}
                     with atomic_path(best_path) as tmp:
                         save_weights(model, tmp)
@@ -416,7 +420,7 @@ def train(
         if not best_path.exists():  # every validation loss was NaN: nothing to keep
             raise InputError(
                 run_dir,
-                f"no validation of the {total} steps gave a finite loss, so there are no best weights: lower "
+                f"no validation of the {total} steps gave a finite loss and MAE, so there are no best weights: lower "
                 "the learning rates",
             )
         best_state = torch.load(best_path, map_location="cpu", weights_only=False)
@@ -424,9 +428,9 @@ def train(
         with atomic_path(out_path) as tmp:
             save_weights(model.cpu(), tmp, data=data, training={**summary, "settings": asdict(cfg)}, **(extra or {}))
         log.info(
-            "best validation loss %.5f (MAE %.5f) at step %d; weights in %s",
+            "best validation MAE %.5f (loss %.5f) at step %d; weights in %s",
+            best["val_mae"],
             best["val_loss"],
-            best.get("val_mae", math.nan),
             best["step"],
             out_path,
         )
