@@ -43,19 +43,19 @@ def test_mae_by_context_matches_a_direct_computation(probs_dir):
     assert result["abs_error_sums_by_context"]["sbm"][-1] == pytest.approx(result["abs_error_sums"]["sbm"], rel=1e-6)
 
 
-def test_kept_states_are_the_true_and_forecast_frames(probs_dir):
+def test_kept_states_are_the_observed_and_forecast_frames(probs_dir):
     model = small_model()
     result = next_step_errors(model, probs_dir / "subject_4.h5", stride=5, batch_size=3, keep_states=4)
     states = result["states"]
     with h5py.File(probs_dir / "subject_4.h5") as f:
         p = f["prob"][()]
     assert states["frame"].tolist() == [6 + 5 * i for i in np.linspace(0, 10, 4).round().astype(int)]  # 11 windows
-    np.testing.assert_array_equal(states["truth"], p[states["frame"]])
+    np.testing.assert_array_equal(states["observed"], p[states["frame"]])
     np.testing.assert_array_equal(states["persistence"], p[states["frame"] - 1])
-    assert set(states) == {"frame", "truth", "sbm", "persistence", "context_mean", "neuron_mean"}
+    assert set(states) == {"frame", "observed", "sbm", "persistence", "context_mean", "neuron_mean"}
 
 
-def test_rollout_example_is_the_true_window_and_the_sbm_rollout(probs_dir):
+def test_rollout_example_is_the_observed_window_and_the_sbm_rollout(probs_dir):
     model = small_model()
     result = rollout_errors(model, probs_dir / "subject_3.h5", horizon=5, starts=3, batch_size=2)
     ex = result["example"]
@@ -63,11 +63,11 @@ def test_rollout_example_is_the_true_window_and_the_sbm_rollout(probs_dir):
         p, stim = f["prob"][()], f["stimulus"][()]
     first = ex["first_frame"]
     assert first == result["start_frames"][1]  # the middle start
-    np.testing.assert_array_equal(ex["truth"], p[first : first + 6 + 5])
+    np.testing.assert_array_equal(ex["observed"], p[first : first + 6 + 5])
     xyz = torch.from_numpy(ex["xyz"])[None]
     again = rollout(
         sbm_forecaster(model),
-        torch.from_numpy(ex["truth"][None, :6]),
+        torch.from_numpy(ex["observed"][None, :6]),
         xyz,
         torch.from_numpy(stim[None, first : first + 11]),
         torch.ones(1, p.shape[1], dtype=torch.bool),
@@ -126,15 +126,17 @@ def test_fidelity_of_the_truth_itself_and_of_a_shifted_copy():
     assert metrics["components"] == 10 and shown.tolist() == list(
         range(1, 60, 2)
     )  # fitted on the even frames, odd ones shown
-    assert coords["pca"]["truth"].shape == coords["umap"]["shifted"].shape == (30, 2)
-    np.testing.assert_allclose(coords["pca"]["copy"], coords["pca"]["truth"], atol=1e-9)  # the same projection for all
-    np.testing.assert_allclose(coords["umap"]["copy"], coords["umap"]["truth"], atol=1e-5)
+    assert coords["pca"]["observed"].shape == coords["umap"]["shifted"].shape == (30, 2)
+    np.testing.assert_allclose(
+        coords["pca"]["copy"], coords["pca"]["observed"], atol=1e-9
+    )  # the same projection for all
+    np.testing.assert_allclose(coords["umap"]["copy"], coords["umap"]["observed"], atol=1e-5)
 
 
 def test_fidelity_script_names_a_bad_states_file(tmp_path, capsys):
     with h5py.File(tmp_path / "states.h5", "w") as f:
         f["subject_2/frame"] = np.arange(20)
-        f["subject_2/truth"] = np.random.rand(20, 8)
+        f["subject_2/observed"] = np.random.rand(20, 8)
         f["subject_2/sbm"] = np.full((20, 8), np.nan)
     args = [
         "--states",
