@@ -87,33 +87,47 @@ def voxelise(xyz: np.ndarray, values: np.ndarray, shape=(512, 256)) -> np.ndarra
         return total / np.where(count > 0, count, np.nan)
 
 
-def fig1b_brain_maps(example: dict, path, horizons=(1, 8, 32)) -> None:
-    """Observed frames against the SBM's rollout, voxelised and mean-pooled over z. Panels
-    are wide enough for one pixel per voxel; empty voxels are light grey."""
+def fig1b_brain_maps(example: dict, path, horizons=(1, 8, 32)) -> plt.Figure:
+    """The observed frames, the SBM's autoregressive rollout and their difference (rollout -
+    observed) at a few horizons: one dot per neuron at its x-y position (z pooled), large enough
+    to see. Observed and rollout share one colour scale, the 1st-99th percentile of the values
+    drawn; the difference is on a diverging scale centred at 0. Returns the (closed) figure."""
     horizons = [h for h in horizons if h <= len(example["sbm"])]
-    C, fps = int(example["context"]), float(example["fps"])
-    cmap = plt.get_cmap("magma").with_extremes(bad="0.92")
-    fig, axes = plt.subplots(2, len(horizons), figsize=(4.4 * len(horizons), 5.0), squeeze=False, layout="constrained")
-    for j, h in enumerate(horizons):
-        for i, (name, frame) in enumerate(
-            (("observed", example["observed"][C + h - 1]), ("SBM rollout", example["sbm"][h - 1]))
-        ):
+    C, fps, xy = int(example["context"]), float(example["fps"]), example["xyz"][:, :2]
+    observed = np.stack([example["observed"][C + h - 1] for h in horizons]).astype(float)
+    rollout = np.stack([example["sbm"][h - 1] for h in horizons]).astype(float)
+    difference = rollout - observed
+    lo, hi = np.percentile(np.concatenate((observed, rollout)), [1, 99])
+    hi = max(hi, lo + 1e-6)
+    limit = float(np.percentile(np.abs(difference), 99)) or 1e-6
+    size = float(np.clip(12000 / len(xy), 1, 20))  # ~500-2,000 neurons: distinct dots
+    rows = (
+        ("observed", observed, "viridis", lo, hi),
+        ("SBM rollout", rollout, "viridis", lo, hi),
+        ("rollout - observed", difference, "RdBu_r", -limit, limit),
+    )
+    fig, axes = plt.subplots(3, len(horizons), figsize=(4.4 * len(horizons), 7.2), squeeze=False, layout="constrained")
+    for i, (name, values, cmap, vmin, vmax) in enumerate(rows):
+        for j, h in enumerate(horizons):
             ax = axes[i, j]
-            grid = voxelise(example["xyz"], frame)
-            image = ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=1, interpolation="none", aspect="equal")
-            ax.set_xticks([]), ax.set_yticks([])
+            dots = ax.scatter(*xy.T, c=values[j], s=size, cmap=cmap, vmin=vmin, vmax=vmax, linewidths=0)
+            ax.set_aspect("equal"), ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(f"+{h} frames ({h / fps:.1f} s)", fontsize=13)
             if j == 0:
                 ax.set_ylabel(name, fontsize=13)
-    colorbar = fig.colorbar(image, ax=axes, shrink=0.8)
-    colorbar.set_label("spike probability (voxel mean over z)", fontsize=12)
-    colorbar.ax.tick_params(labelsize=11)
+        if i == 1:  # observed and rollout share this scale
+            bar = fig.colorbar(dots, ax=axes[:2], shrink=0.8, extend="both")
+            bar.set_label("spike probability (1st-99th percentile of both rows)")
+        if i == 2:
+            fig.colorbar(dots, ax=axes[2], shrink=0.8, extend="both").set_label("rollout - observed")
     fig.suptitle(
-        f"Held-out fish, rollout from frame {int(example['first_frame']) + C}: 512 x 256 voxels (x: rostro-caudal)",
+        f"Held-out fish, rollout from frame {int(example['first_frame']) + C}: one dot per neuron "
+        "(x: rostro-caudal, z pooled)",
         fontsize=14,
     )
     save(fig, path)
+    return fig
 
 
 def fig1c_traces(example: dict, path, n_neurons: int = 6) -> None:

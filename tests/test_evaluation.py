@@ -13,7 +13,7 @@ from sbm.eval.fidelity import classifier_accuracy, cross_fitted_energy, energy_d
 from sbm.eval.next_step import next_step_errors
 from sbm.eval.rollout import rollout_errors
 from sbm.eval.truth import read_truth
-from sbm.figures import voxelise
+from sbm.figures import fig1b_brain_maps, voxelise
 from sbm.io.errors import InputError
 from sbm.model.forecast import rollout, sbm_forecaster
 from sbm.model.sbm import SBM, SBMConfig
@@ -252,6 +252,30 @@ def test_voxelise_means_neurons_per_cell_and_leaves_empty_cells_nan():
     assert grid[0, 0] == pytest.approx(0.3)  # two neurons, pooled over z
     assert grid[1, 3] == 1.0 and grid[0, 2] == 0.7
     assert np.isnan(grid[1, 0]) and np.isnan(grid).sum() == 5
+
+
+def test_fig1b_draws_observed_rollout_and_their_difference_on_data_set_scales(tmp_path):
+    """Figure 1B: one row each for the observed frames, the rollout and rollout - observed, with
+    visible dots; observed and rollout share a scale set by the data (not 0-1), the difference is
+    centred at 0."""
+    rng = np.random.default_rng(0)
+    n, C, H = 800, 6, 8
+    observed = (0.25 + 0.02 * rng.standard_normal((C + H, n))).astype(np.float32)
+    sbm = (0.25 + 0.02 * rng.standard_normal((H, n))).astype(np.float32)
+    example = {"observed": observed, "sbm": sbm, "xyz": rng.random((n, 3)), "context": C, "fps": 2.0, "first_frame": 0}
+    fig = fig1b_brain_maps(example, tmp_path / "fig1b.png", horizons=(1, 4, 8))
+    assert (tmp_path / "fig1b.png").stat().st_size > 0
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 9 and len(fig.axes) == 11  # 3 rows x 3 horizons, two colour bars
+    dots = {ax.get_subplotspec().get_geometry()[2]: ax.collections[0] for ax in panels}  # by grid position
+    for j, h in enumerate((1, 4, 8)):
+        np.testing.assert_allclose(dots[j].get_array(), observed[C + h - 1], rtol=1e-6)
+        np.testing.assert_allclose(dots[3 + j].get_array(), sbm[h - 1], rtol=1e-6)
+        np.testing.assert_allclose(dots[6 + j].get_array(), sbm[h - 1] - observed[C + h - 1], atol=1e-6)
+    lo, hi = dots[0].get_clim()
+    assert dots[3].get_clim() == (lo, hi) and 0.15 < lo < hi < 0.35  # shared, set by the data
+    assert dots[6].get_clim()[0] == -dots[6].get_clim()[1] > -0.1  # centred at 0
+    assert dots[0].get_sizes()[0] >= 10  # 800 neurons: dots, not pixels
 
 
 def test_truth_of_a_fish_without_cell_ids_is_refused(tmp_path, probs_dir):
