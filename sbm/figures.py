@@ -215,7 +215,7 @@ def fig_rollouts(rollout: dict, path) -> None:
         axes[1].set(
             xlabel="horizon (frames)",
             ylabel="MAE against the simulator truth",
-            title="Against the simulator's probability",
+            title="Against the simulator truth",
         )
     for name, activity in rollout["mean_activity"].items():
         observed = name == "observed"
