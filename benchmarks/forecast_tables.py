@@ -1,11 +1,11 @@
-"""How do the SBM, its peers and the baselines forecast the held-out fish, against the recorded and
-the true probabilities?
+"""How do the SBM, its peers and the baselines forecast the held-out fish, against the observed
+(inferred) probabilities and, on simulated fish, the simulator truth?
 
 Reads what `snakemake` wrote under results/<dataset>/ (eval/*.json, benchmarks/*.tsv) and prints
-the tables of benchmarks/README.md: next step (MAE against the inferred probabilities; on
+the tables of benchmarks/README.md: next step (MAE against the observed probabilities; on
 simulated fish also against the simulator's truth, per neuron and per population, and where each
 forecaster sits between the per-neuron ridge (0) and the ceiling (1)), rollouts at a few horizons
-(both scorings, growth exponent, mean activity at the last horizon against the truth's), fidelity,
+(both scorings, growth exponent, mean activity at the last horizon against the observed), fidelity,
 connectome, the adaptation to a new fish (MAE against the minutes of it tuned on), and the wall
 time and memory of every rule that writes a benchmark file.
 
@@ -31,12 +31,12 @@ def number(value, digits: int = 4) -> str:
 
 def next_step_rows(result: dict) -> list[list]:
     truth = result["truth"]
-    rows = [["forecaster", "MAE (inferred)", "SBM / it", "ECE"]]
+    rows = [["forecaster", "MAE (observed)", "SBM / it", "ECE"]]
     if truth:
         rows[0] += [
-            "MAE (truth)",
-            "SBM / it (truth)",
-            "population MAE (truth)",
+            "MAE (simulator truth)",
+            "SBM / it (simulator truth)",
+            "population MAE (simulator truth)",
             "ridge 0 -> ceiling 1",
             "ridge 0 -> reachable ceiling 1",
         ]
@@ -58,13 +58,13 @@ def rollout_rows(result: dict, horizons: list[int]) -> list[list]:
     H = len(result["horizon"])
     shown = [h for h in horizons if h <= H]
     truth = result["truth"]
-    rows = [["forecaster", *[f"h={h}" for h in shown], "growth b", f"mean activity / true at h={H}"]]
+    rows = [["forecaster", *[f"h={h}" for h in shown], "growth b", f"mean activity / observed at h={H}"]]
     if truth:
-        rows[0] += [f"h={h} (truth)" for h in shown]
-    true_activity = result["mean_activity"]["true"][-1]
+        rows[0] += [f"h={h} (simulator truth)" for h in shown]
+    observed_activity = result["mean_activity"]["observed"][-1]
     for name, mae in sorted(result["mae"].items(), key=lambda item: item[1][-1]):
         row = [name, *[number(mae[h - 1]) for h in shown], number(result["growth_exponent"][name], 3)]
-        row.append(number(result["mean_activity"][name][-1] / true_activity, 3))
+        row.append(number(result["mean_activity"][name][-1] / observed_activity, 3))
         if truth:
             row += [number(truth["mae"][name][h - 1]) for h in shown]
         rows.append(row)

@@ -37,23 +37,32 @@ def score_rows(result: dict) -> list[list]:
 
 
 def behavior_rows(result: dict) -> list[list]:
-    rows = [["behaviour", "r (SBM + PNM vs true drive)", "sign, top quarter", "largest true change", "true", "SBM"]]
+    rows = [
+        [
+            "behaviour",
+            "r (SBM + PNM vs simulator drive)",
+            "sign, top quarter",
+            "largest simulator change",
+            "simulator truth",
+            "SBM",
+        ]
+    ]
     for name, b in result["behavior"].items():
-        largest = b["largest_true"]
+        largest = b["largest_truth"]
         r = "none" if b["r"] is None else f"{b['r']:.2f}"
         sign = f"{b['sign_agreement_top_quarter']:.2f}"
-        rows.append([name, r, sign, largest["experiment"], f"{largest['true']:.3f}", f"{largest['sbm']:.3f}"])
+        rows.append([name, r, sign, largest["experiment"], f"{largest['truth']:.3f}", f"{largest['sbm']:.3f}"])
     return rows
 
 
 def strongest_rows(result: dict, shown: int = 5) -> list[list]:
     """The experiments whose SBM map moves most outside the targets."""
     size = lambda e: np.nanmax(np.abs(np.array(e["maps"]["sbm"], float)))  # noqa: E731
-    rows = [["experiment", "SBM largest group response", "true largest"]]
+    rows = [["experiment", "SBM largest group response", "simulator truth largest"]]
     for e in sorted(result["experiments"], key=size, reverse=True)[:shown]:
-        true = np.nanmax(np.abs(np.array(e["maps"]["truth"], float))) if "truth" in e["maps"] else None
-        true = "" if true is None else f"{true:.4f}"
-        rows.append([f"{e['subject']} {e['target']}:{e['kind']}", f"{size(e):.4f}", true])
+        truth = np.nanmax(np.abs(np.array(e["maps"]["truth"], float))) if "truth" in e["maps"] else None
+        truth = "" if truth is None else f"{truth:.4f}"
+        rows.append([f"{e['subject']} {e['target']}:{e['kind']}", f"{size(e):.4f}", truth])
     return rows
 
 
@@ -67,7 +76,7 @@ def main() -> None:
     if result["scores"]:
         print("\nResponse maps against the simulator's replay\n\n" + table(score_rows(result)))
     if result["behavior"]:
-        print("\nBehaviour: the PNMs reading the SBM's perturbed rollout against the true motor drive\n")
+        print("\nBehaviour: the PNMs reading the SBM's perturbed rollout against the simulator's motor drive\n")
         print(table(behavior_rows(result)))
     print("\nThe largest predicted responses outside the targets\n\n" + table(strongest_rows(result)))
 

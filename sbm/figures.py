@@ -11,9 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-# One colour per forecaster, the same on every figure.
+# One colour per forecaster, the same on every figure. "observed": what the recording gives (the
+# spike probabilities inferred from its DF/F, its behaviour); "truth": the simulator's own values,
+# on simulated fish only. They never share a colour.
 COLOURS = {
-    "truth": "0.35",
+    "observed": "0.35",
+    "truth": "goldenrod",
     "sbm": "tab:red",
     "persistence": "tab:purple",
     "context_mean": "tab:olive",
@@ -31,7 +34,6 @@ COLOURS = {
     # figure 3: behaviour readouts and pattern sets
     "pnm": "tab:red",
     "pca_ridge": "tab:cyan",
-    "true": "0.35",
     "real": "tab:blue",
     "random": "tab:olive",
     "optimised": "tab:red",
@@ -50,12 +52,12 @@ LABELS = {
     "ridge_pca": "ridge + PCA",
     "poco": "POCO",
     "sbm_no_spatial": "SBM, no spatial attention",
-    "ceiling": "ceiling (true populations, fitted to the truth)",
-    "ceiling_inferred_targets": "true populations, fitted to inferred probabilities",
-    "truth": "truth",
+    "ceiling": "ceiling (simulator's populations, fitted to its truth)",
+    "ceiling_inferred_targets": "simulator's populations, fitted to observed probabilities",
+    "observed": "observed",
+    "truth": "simulator truth",
     "pnm": "PNM",
     "pca_ridge": "PCA + ridge",
-    "true": "true behaviour",
     "real": "real states",
     "random": "random patterns",
     "optimised": "optimised patterns",
@@ -85,57 +87,71 @@ def voxelise(xyz: np.ndarray, values: np.ndarray, shape=(512, 256)) -> np.ndarra
         return total / np.where(count > 0, count, np.nan)
 
 
-def fig1b_brain_maps(example: dict, path, horizons=(1, 8, 32)) -> None:
-    """Truth against the SBM's autoregressive rollout, voxelised and mean-pooled over z. Panels
-    are wide enough for one pixel per voxel; empty voxels are light grey."""
+def fig1b_brain_maps(example: dict, path, horizons=(1, 8, 32)) -> plt.Figure:
+    """The observed frames, the SBM's autoregressive rollout and their difference (rollout -
+    observed) at a few horizons: one dot per neuron at its x-y position (z pooled), large enough
+    to see. Observed and rollout share one colour scale, the 1st-99th percentile of the values
+    drawn; the difference is on a diverging scale centred at 0. Returns the (closed) figure."""
     horizons = [h for h in horizons if h <= len(example["sbm"])]
-    C, fps = int(example["context"]), float(example["fps"])
-    cmap = plt.get_cmap("magma").with_extremes(bad="0.92")
-    fig, axes = plt.subplots(2, len(horizons), figsize=(4.4 * len(horizons), 5.0), squeeze=False, layout="constrained")
-    for j, h in enumerate(horizons):
-        for i, (name, frame) in enumerate(
-            (("truth", example["truth"][C + h - 1]), ("SBM rollout", example["sbm"][h - 1]))
-        ):
+    C, fps, xy = int(example["context"]), float(example["fps"]), example["xyz"][:, :2]
+    observed = np.stack([example["observed"][C + h - 1] for h in horizons]).astype(float)
+    rollout = np.stack([example["sbm"][h - 1] for h in horizons]).astype(float)
+    difference = rollout - observed
+    lo, hi = np.percentile(np.concatenate((observed, rollout)), [1, 99])
+    hi = max(hi, lo + 1e-6)
+    limit = float(np.percentile(np.abs(difference), 99)) or 1e-6
+    size = float(np.clip(12000 / len(xy), 1, 20))  # ~500-2,000 neurons: distinct dots
+    rows = (
+        ("observed", observed, "viridis", lo, hi),
+        ("SBM rollout", rollout, "viridis", lo, hi),
+        ("rollout - observed", difference, "RdBu_r", -limit, limit),
+    )
+    fig, axes = plt.subplots(3, len(horizons), figsize=(4.4 * len(horizons), 7.2), squeeze=False, layout="constrained")
+    for i, (name, values, cmap, vmin, vmax) in enumerate(rows):
+        for j, h in enumerate(horizons):
             ax = axes[i, j]
-            grid = voxelise(example["xyz"], frame)
-            image = ax.imshow(grid, origin="lower", cmap=cmap, vmin=0, vmax=1, interpolation="none", aspect="equal")
-            ax.set_xticks([]), ax.set_yticks([])
+            dots = ax.scatter(*xy.T, c=values[j], s=size, cmap=cmap, vmin=vmin, vmax=vmax, linewidths=0)
+            ax.set_aspect("equal"), ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title(f"+{h} frames ({h / fps:.1f} s)", fontsize=13)
             if j == 0:
                 ax.set_ylabel(name, fontsize=13)
-    colorbar = fig.colorbar(image, ax=axes, shrink=0.8)
-    colorbar.set_label("spike probability (voxel mean over z)", fontsize=12)
-    colorbar.ax.tick_params(labelsize=11)
+        if i == 1:  # observed and rollout share this scale
+            bar = fig.colorbar(dots, ax=axes[:2], shrink=0.8, extend="both")
+            bar.set_label("spike probability (1st-99th percentile of both rows)")
+        if i == 2:
+            fig.colorbar(dots, ax=axes[2], shrink=0.8, extend="both").set_label("rollout - observed")
     fig.suptitle(
-        f"Held-out fish, rollout from frame {int(example['first_frame']) + C}: 512 x 256 voxels (x: rostro-caudal)",
+        f"Held-out fish, rollout from frame {int(example['first_frame']) + C}: one dot per neuron "
+        "(x: rostro-caudal, z pooled)",
         fontsize=14,
     )
     save(fig, path)
+    return fig
 
 
 def fig1c_traces(example: dict, path, n_neurons: int = 6) -> None:
-    """Example neurons (the most variable over the window): truth against the SBM's rollout."""
-    truth, pred, C, fps = example["truth"], example["sbm"], int(example["context"]), float(example["fps"])
-    chosen = np.argsort(truth.std(axis=0))[::-1][:n_neurons]
-    t = (np.arange(len(truth)) - C) / fps
+    """Example neurons (the most variable over the window): observed against the SBM's rollout."""
+    observed, pred, C, fps = example["observed"], example["sbm"], int(example["context"]), float(example["fps"])
+    chosen = np.argsort(observed.std(axis=0))[::-1][:n_neurons]
+    t = (np.arange(len(observed)) - C) / fps
     fig, axes = plt.subplots(n_neurons, 1, figsize=(7, 1.1 * n_neurons), sharex=True)
     for ax, n in zip(axes, chosen):
-        ax.plot(t, truth[:, n], color=COLOURS["truth"], lw=1.2, label="truth")
+        ax.plot(t, observed[:, n], color=COLOURS["observed"], lw=1.2, label="observed")
         ax.plot(t[C:], pred[:, n], color=COLOURS["sbm"], lw=1.2, label="SBM rollout")
         ax.axvspan(t[0], 0, color="0.92", lw=0)
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel(f"#{n}", rotation=0, ha="right", va="center", fontsize=8)
     axes[0].legend(loc="upper right", fontsize=8, ncol=2, frameon=False)
     axes[0].set_title(
-        "Spike probability of example neurons; shaded: the true context the rollout starts from", fontsize=9
+        "Spike probability of example neurons; shaded: the observed context the rollout starts from", fontsize=9
     )
     axes[-1].set_xlabel("time from the first forecast frame (s)")
     save(fig, path)
 
 
 def fig2a_calibration(next_step: dict, path) -> None:
-    """Reliability diagram with ECE per forecaster, and predicted against true mean activity."""
+    """Reliability diagram with ECE per forecaster, and predicted against observed mean activity."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
     left.plot([0, 1], [0, 1], color="0.7", ls="--", lw=1)
     for name, c in next_step["calibration"].items():
@@ -143,21 +159,21 @@ def fig2a_calibration(next_step: dict, path) -> None:
         left.plot(pred, obs, "o-", color=COLOURS[name], ms=4, label=f"{LABELS[name]} (ECE {c['ece']:.4f})")
     left.set(
         xlabel="predicted spike probability (bin mean)",
-        ylabel="true spike probability (bin mean)",
+        ylabel="observed spike probability (bin mean)",
         title="Reliability, next step",
         xlim=(0, 1),
         ylim=(0, 1),
     )
     left.legend(fontsize=10, frameon=False)
     for subject, a in next_step["mean_activity"].items():
-        true, sbm = np.array(a["true"]), np.array(a["sbm"])
-        r = np.corrcoef(true, sbm)[0, 1]
-        right.scatter(true, sbm, s=8, alpha=0.6, color=COLOURS["sbm"], label=f"{subject}: r = {r:.3f}")
-    lo = min(min(a["true"] + a["sbm"]) for a in next_step["mean_activity"].values())
-    hi = max(max(a["true"] + a["sbm"]) for a in next_step["mean_activity"].values())
+        observed, sbm = np.array(a["observed"]), np.array(a["sbm"])
+        r = np.corrcoef(observed, sbm)[0, 1]
+        right.scatter(observed, sbm, s=8, alpha=0.6, color=COLOURS["sbm"], label=f"{subject}: r = {r:.3f}")
+    lo = min(min(a["observed"] + a["sbm"]) for a in next_step["mean_activity"].values())
+    hi = max(max(a["observed"] + a["sbm"]) for a in next_step["mean_activity"].values())
     right.plot([lo, hi], [lo, hi], color="0.7", ls="--", lw=1)
     right.set(
-        xlabel="true mean activity (mean spike probability over neurons)",
+        xlabel="observed mean activity (mean spike probability over neurons)",
         ylabel="SBM forecast mean activity",
         title="Mean activity per forecast frame",
     )
@@ -196,11 +212,15 @@ def fig_rollouts(rollout: dict, path) -> None:
     if truth:
         for name, mae in truth["mae"].items():
             axes[1].loglog(h, mae, "o-", ms=3, color=COLOURS[name])
-        axes[1].set(xlabel="horizon (frames)", ylabel="MAE against the truth", title="Against the true probability")
+        axes[1].set(
+            xlabel="horizon (frames)",
+            ylabel="MAE against the simulator truth",
+            title="Against the simulator truth",
+        )
     for name, activity in rollout["mean_activity"].items():
-        true = name == "true"
-        right.plot(h, activity, "-", lw=2.4 if true else 1.3, color=COLOURS["truth" if true else name])
-    right.plot([], [], "-", lw=2.4, color=COLOURS["truth"], label="truth")
+        observed = name == "observed"
+        right.plot(h, activity, "-", lw=2.4 if observed else 1.3, color=COLOURS[name])
+    right.plot([], [], "-", lw=2.4, color=COLOURS["observed"], label=LABELS["observed"])
     right.set(
         xlabel="horizon (frames)",
         ylabel="mean activity (spike probability)",
@@ -228,8 +248,9 @@ def fig_adapt(adapt: dict, path) -> None:
 
 def fig_insilico(insilico: dict, responses: dict, path, shown: int = 3) -> None:
     """In-silico optogenetics on the first held-out fish: for the excitations with the largest
-    true (else predicted) response, the response maps over the perturbed frames, true and SBM,
-    and per group the true, SBM and lag-1 responses (each scaled to its largest)."""
+    response in the simulator truth (else predicted), the response maps over the perturbed frames,
+    simulator truth and SBM, and per group the truth's, SBM and lag-1 responses (each scaled to
+    its largest)."""
     subject, start, duration = (
         insilico["experiments"][0]["subject"],
         int(responses["start"]),
@@ -269,7 +290,9 @@ def fig_insilico(insilico: dict, responses: dict, path, shown: int = 3) -> None:
             v = np.array(e["maps"][m], float)
             scale = np.nanmax(np.abs(v)) or 1.0
             # a group whose every neuron was a target has no response (NaN): no bar, not a bar of 0
-            ax.bar(np.arange(len(v)) + (b - 1) * 0.27, v / scale, 0.27, color=COLOURS.get(m, "0.6"), label=m)
+            ax.bar(
+                np.arange(len(v)) + (b - 1) * 0.27, v / scale, 0.27, color=COLOURS.get(m, "0.6"), label=LABELS.get(m, m)
+            )
         r = e.get("scores", {}).get("sbm", {}).get("r")
         ax.set(
             xlabel="group",
@@ -289,8 +312,8 @@ def fig_insilico(insilico: dict, responses: dict, path, shown: int = 3) -> None:
 
 
 def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "ridge", "mlp", "persistence")) -> None:
-    """True held-out states (grey) and each forecaster's, in the PCA and UMAP fitted on the true
-    states of the other frames."""
+    """Observed held-out states (grey) and each forecaster's, in the PCA and UMAP fitted on the
+    observed states of the other frames."""
     subject = embedding[0]["subject"]
     rows = [r for r in embedding if r["subject"] == subject]
     shown = [s for s in shown if any(r["source"] == s for r in rows)]
@@ -301,11 +324,11 @@ def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "r
             src: np.array(
                 [(float(r["x"]), float(r["y"])) for r in rows if r["method"] == method and r["source"] == src]
             )
-            for src in ["truth", *shown]
+            for src in ["observed", *shown]
         }
         for j, name in enumerate(shown):
             ax = axes[i, j]
-            ax.scatter(*points["truth"].T, s=5, color="0.75", label="truth")
+            ax.scatter(*points["observed"].T, s=5, color="0.75", label=LABELS["observed"])
             ax.scatter(*points[name].T, s=5, color=COLOURS[name], alpha=0.7, label=LABELS[name])
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
@@ -319,18 +342,18 @@ def fig2d_fidelity(embedding: list[dict], fidelity: dict, path, shown=("sbm", "r
                 ax.set_ylabel("PC 2" if method == "pca" else "UMAP 2", fontsize=12)
     axes[0, 0].legend(fontsize=11, frameon=False, loc="best")
     fig.suptitle(
-        f"Next-step brain states of held-out {subject}: truth against forecasts (classifier chance = 0.5)\n"
-        "PCA and UMAP fitted on the other frames' true states",
+        f"Next-step brain states of held-out {subject}: observed against forecasts (classifier chance = 0.5)\n"
+        "PCA and UMAP fitted on the other frames' observed states",
         fontsize=14,
     )
     save(fig, path)
 
 
 def fig_connectome(connectome: dict, path) -> None:
-    """The true population wiring beside the SBM's attention and lag-1 correlations."""
+    """The simulator's population wiring beside the SBM's attention and lag-1 correlations."""
     subject, s = next(iter(connectome["per_subject"].items()))
     panels = [
-        ("true |weight|", np.abs(np.array(s["true_connectivity"])), None),
+        ("simulator wiring |weight|", np.abs(np.array(s["true_connectivity"])), None),
         ("SBM attention", np.array(s["attention"]), s["auroc"]["attention"]),
         ("|lag-1 correlation|", np.array(s["lag1_correlation"]), s["auroc"]["lag1_correlation"]),
     ]
@@ -355,7 +378,7 @@ def fig_connectome(connectome: dict, path) -> None:
 
 
 def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> None:
-    """Left: each behaviour's truth against the PNM reading true and SBM-forecast states over the
+    """Left: each observed behaviour against the PNM reading observed and SBM-forecast states over the
     first `frames` evaluated frames. Right: r per behaviour for every readout, chance shaded; the
     legend in a column of its own, so it covers nothing."""
     names = behavior["behaviors"]
@@ -364,9 +387,9 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
     t = series["frame"][:frames]
     for d, name in enumerate(names):
         ax = fig.add_subplot(grid[d, 0])
-        # The truth as a grey area and the two readouts as lines of different styles, the PNM on
-        # true states drawn last: where they agree, both stay visible.
-        ax.fill_between(t, series["truth"][:frames, d], color="0.8", lw=0, label="true behaviour")
+        # The observed behaviour as a grey area and the two readouts as lines of different styles,
+        # the PNM on observed states drawn last: where they agree, both stay visible.
+        ax.fill_between(t, series["observed"][:frames, d], color="0.8", lw=0, label="observed behaviour")
         ax.plot(
             t,
             series["pnm_sbm_states"][:frames, d],
@@ -375,12 +398,15 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
             ls="--",
             label="PNM, SBM forecasts",
         )
-        ax.plot(t, series["pnm_true_states"][:frames, d], color=COLOURS["pnm"], lw=1.2, label="PNM, true states")
+        ax.plot(
+            t, series["pnm_observed_states"][:frames, d], color=COLOURS["pnm"], lw=1.2, label="PNM, observed states"
+        )
         r = behavior["r"]
         ax.text(
             0.99,
             0.95,
-            f"r = {r['pnm_true_states'][name]:.2f} (true states), {r['pnm_sbm_states'][name]:.2f} (SBM forecasts)",
+            f"r = {r['pnm_observed_states'][name]:.2f} (observed states), "
+            f"{r['pnm_sbm_states'][name]:.2f} (SBM forecasts)",
             transform=ax.transAxes,
             ha="right",
             va="top",
@@ -395,20 +421,20 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
             ax.tick_params(labelbottom=False)
     fig.suptitle("Held-out behaviour (scaled to [0, 1] per fish) and the PNM's readings", fontsize=14)
     bars = fig.add_subplot(grid[:, 1])
-    readouts = [(m, s) for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")]
+    readouts = [(m, s) for m in ("pnm", "ridge", "pca_ridge") for s in ("observed_states", "sbm_states")]
     y = np.arange(len(names))
     height = 0.8 / len(readouts)
     for i, (model, source) in enumerate(readouts):
         key = f"{model}_{source}"
         values = [behavior["r"][key][n] for n in names]
-        states = "true states" if source == "true_states" else "SBM forecasts"
+        states = "observed states" if source == "observed_states" else "SBM forecasts"
         label = f"{BEHAVIOR_LABELS[model]}, {states} (mean {behavior['mean_r'][key]:.2f})"
         bars.barh(
             y + i * height,
             values,
             height,
             color=COLOURS[model],
-            alpha=1.0 if source == "true_states" else 0.45,
+            alpha=1.0 if source == "observed_states" else 0.45,
             label=label,
         )
     for j, n in enumerate(names):
@@ -434,7 +460,7 @@ def fig3a_behavior(behavior: dict, series: dict, path, frames: int = 300) -> Non
 
 
 def fig3b_behavior_space(rows: list[dict], search: dict, path) -> None:
-    """The behaviour PCA plane (fitted on the training fish): true behaviour, the PNM on SBM
+    """The behaviour PCA plane (fitted on the training fish): observed behaviour, the PNM on SBM
     forecasts, and what real, random and optimised patterns drive; the grid that coverage counts."""
     subject = rows[0]["subject"]
     points = {}
@@ -448,19 +474,20 @@ def fig3b_behavior_space(rows: list[dict], search: dict, path) -> None:
         ax.axvline(x, color="0.9", lw=0.8, zorder=0)
     for y in np.linspace(space["lo"][1], space["hi"][1], space["grid"] + 1):
         ax.axhline(y, color="0.9", lw=0.8, zorder=0)
-    ax.scatter(*points["truth"].T, s=4, color="0.8", label="true behaviour, every frame")
+    ax.scatter(*points["observed_every_frame"].T, s=4, color="0.8", label="observed behaviour, every frame")
     ax.scatter(
         *points["pnm_sbm_states"].T, s=4, color=COLOURS["pnm_sbm_states"], alpha=0.5, label=LABELS["pnm_sbm_states"]
     )
     ax.scatter(*points["target"].T, s=30, marker="x", color=COLOURS["target"], lw=0.8, label=LABELS["target"])
-    for name in ("true", "real", "random", "optimised"):
+    for name in ("observed", "real", "random", "optimised"):
+        label = "observed behaviour" if name == "observed" else LABELS[name]
         ax.scatter(
             *points[name].T,
             s=16,
             color=COLOURS[name],
             edgecolor="white",
             lw=0.3,
-            label=f"{LABELS[name]}: {result['coverage'][name]:.0%} of cells, hull {result['hull_area'][name]:.3f}",
+            label=f"{label}: {result['coverage'][name]:.0%} of cells, hull {result['hull_area'][name]:.3f}",
         )
     explained = space["explained_variance_ratio"]
     ax.set(
@@ -508,7 +535,8 @@ def fig3c_pattern(pattern: dict, search: dict, path) -> None:
 def fig_spike_probabilities(summaries: list[dict], path) -> None:
     """Per fish, the histogram of its spike probabilities (every neuron and frame, log counts) on
     the same axis as the fraction of frames it says hold a spike (the mean p), the p its neurons
-    get from noise alone, and on simulated fish the true fraction (sbm.spikes.qc.probability_summary)."""
+    get from noise alone, and on simulated fish the simulator truth's fraction
+    (sbm.spikes.qc.probability_summary)."""
     cols = min(3, len(summaries))
     rows = -(-len(summaries) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False, layout="constrained")
@@ -532,10 +560,10 @@ def fig_spike_probabilities(summaries: list[dict], path) -> None:
         if "true_fraction_with_spike" in s:
             ax.axvline(
                 s["true_fraction_with_spike"],
-                color="black",
+                color=COLOURS["truth"],
                 ls="--",
                 lw=1.4,
-                label=f"true fraction: {s['true_fraction_with_spike']:.3f}",
+                label=f"simulator truth: {s['true_fraction_with_spike']:.3f}",
             )
         if "silent_p" in s:
             q = s["silent_p"]
@@ -558,11 +586,11 @@ def next_step_table(next_step: dict) -> list[list]:
     against the simulator's truth (per neuron and of the population means) and where it sits
     between the per-neuron ridge (0) and the ceilings (1; sbm.eval.truth.summarise_truth)."""
     truth = next_step["truth"]
-    rows = [["forecaster", "next-step MAE", "SBM MAE / forecaster MAE", "ECE"]]
+    rows = [["forecaster", "next-step MAE (observed)", "SBM MAE / forecaster MAE", "ECE"]]
     if truth:
         rows[0] += [
-            "MAE vs true probability",
-            "population MAE vs truth",
+            "MAE vs simulator truth",
+            "population MAE vs simulator truth",
             "ridge (0) to ceiling (1)",
             "ridge (0) to reachable ceiling (1)",
         ]

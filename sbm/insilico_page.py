@@ -90,7 +90,7 @@ On simulated fish the simulator's replay of the same experiment is beside it.</p
 </div>
 <div class="maps">
  <div class="map"><h3>SBM (predicted)</h3><canvas id="map-sbm" width="520" height="360"></canvas></div>
- <div class="map" id="truth-box"><h3>Simulator (true)</h3>
+ <div class="map" id="truth-box"><h3>Simulator truth</h3>
   <canvas id="map-truth" width="520" height="360"></canvas></div>
 </div>
 <div id="scores" class="note"></div>
@@ -158,7 +158,7 @@ function render() {
   $("scores").textContent = s ? `response map r ${s.r === null ? "none" : s.r.toFixed(2)}, responder AUROC ` +
     `${s.auroc === null ? "none" : s.auroc.toFixed(2)}, sign agreement ${s.sign_agreement === null ? "none" :
     s.sign_agreement.toFixed(2)} (${s.responders} responding groups)` : "no truth: predicted responses only";
-  const rows = ["<tr><th>behaviour</th><th>SBM + PNM change</th><th>true drive change</th></tr>"];
+  const rows = ["<tr><th>behaviour</th><th>SBM + PNM change</th><th>simulator drive change</th></tr>"];
   const window = [...Array(f.duration).keys()].map((k) => k + f.start);
   const mean = (xs) => window.reduce((a, k) => a + xs[k], 0) / window.length;
   f.behavior_names.forEach((name, d) => {

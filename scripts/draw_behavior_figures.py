@@ -1,4 +1,4 @@
-"""Figures 3A (predicted against true behaviour), 3B (behaviour space) and 3C (an optimised pattern),
+"""Figures 3A (predicted against observed behaviour), 3B (behaviour space) and 3C (an optimised pattern),
 drawn from the behaviour evaluation's files only.
 
     python scripts/draw_behavior_figures.py --behavior eval/behavior.json --predictions eval/behavior_predictions.h5 \
@@ -24,7 +24,7 @@ class Args(Command):
     search: Path = arg("eval/search.json")
     space: Path = arg("eval/behavior_space.csv")
     pattern: Path = arg("eval/search_pattern.h5")
-    fig3a: Path = arg("PNG: predicted against true behaviour")
+    fig3a: Path = arg("PNG: predicted against observed behaviour")
     fig3b: Path = arg("PNG: the behaviour space")
     fig3c: Path = arg("PNG: an optimised pattern on the brain")
 

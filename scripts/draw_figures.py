@@ -30,16 +30,16 @@ class Args(Command):
     embedding: Path = arg("eval/embedding.csv")
     connectome: Path | None = arg("eval/connectome.json (simulated data)", None)
     adapt: Path = arg("eval/adapt.json")
-    fig1b: Path = arg("PNG: brain maps, truth against rollout")
+    fig1b: Path = arg("PNG: brain maps, observed against the rollout and their difference")
     fig1c: Path = arg("PNG: neuron traces")
     fig2a: Path = arg("PNG: calibration and mean activity")
     fig2b: Path = arg("PNG: MAE against context length")
     rollouts: Path = arg("PNG: rollout MAE and mean activity against horizon")
     adapt_figure: Path = arg("PNG: MAE against the minutes of a new fish tuned on")
-    fig2d: Path = arg("PNG: PCA and UMAP of true and forecast states")
+    fig2d: Path = arg("PNG: PCA and UMAP of observed and forecast states")
     table: Path = arg("HTML: the next-step table")
     table_csv: Path = arg("CSV: the next-step table")
-    connectome_figure: Path | None = arg("PNG: attention against the true wiring (with --connectome)", None)
+    connectome_figure: Path | None = arg("PNG: attention against the simulator's wiring (with --connectome)", None)
 
 
 def drawn(path: Path, draw, *data) -> None:

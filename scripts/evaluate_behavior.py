@@ -1,5 +1,5 @@
-"""Behaviour on the held-out fish: Pearson r of the PNMs and the linear baselines, from true brain
-states and from the SBM's one-step forecasts of them.
+"""Behaviour on the held-out fish: Pearson r of the PNMs and the linear baselines against the
+observed behaviour, from the observed brain states and from the SBM's one-step forecasts of them.
 
     python scripts/evaluate_behavior.py --weights results/synthetic/sbm/weights.pt \
         --pnm results/synthetic/pnm/*.pt --baselines results/synthetic/baselines/behavior.pt \
@@ -25,7 +25,7 @@ class Args(Evaluation):
     pnm: list[Path] = arg("one PNM per behaviour dimension (train_pnm.py)")
     baselines: Path = arg("the linear baselines (fit_behavior_baselines.py)")
     metrics: Path = arg("JSON: the metrics")
-    predictions: Path = arg("HDF5: per held-out fish, the truth and every prediction per frame")
+    predictions: Path = arg("HDF5: per held-out fish, the observed behaviour and every prediction per frame")
 
 
 def main(args: Args) -> None:

@@ -20,18 +20,18 @@ from sbm.io.errors import InputError
 
 
 def read_states(path) -> dict:
-    """subject -> (frame, truth, {forecaster: states}) from evaluate_next_step.py's states file."""
+    """subject -> (frame, observed, {forecaster: states}) from evaluate_next_step.py's states file."""
     out = {}
     for subject, group in read_groups(path, NEXT_STEP_STATES).items():
-        frame, truth = group.pop("frame"), group.pop("truth")
-        for name, value in {"truth": truth, **group}.items():
-            if value.shape != truth.shape or not np.isfinite(value).all():
+        frame, observed = group.pop("frame"), group.pop("observed")
+        for name, value in {"observed": observed, **group}.items():
+            if value.shape != observed.shape or not np.isfinite(value).all():
                 raise InputError(
-                    path, f"{subject}/{name}: shape {value.shape} (truth {truth.shape}) or non-finite values"
+                    path, f"{subject}/{name}: shape {value.shape} (observed {observed.shape}) or non-finite values"
                 )
-        if len(truth) < 10:
-            raise InputError(path, f"{subject}: {len(truth)} states; at least 10 are needed")
-        out[subject] = (frame, truth, group)
+        if len(observed) < 10:
+            raise InputError(path, f"{subject}: {len(observed)} states; at least 10 are needed")
+        out[subject] = (frame, observed, group)
     return out
 
 
@@ -46,8 +46,8 @@ class Args(Command):
 
 def main(args: Args) -> None:
     per_subject, rows = {}, []
-    for subject, (frame, truth, forecasts) in read_states(args.states).items():
-        per_subject[subject], coords, shown = fidelity(truth, forecasts, args.components, seed=args.seed)
+    for subject, (frame, observed, forecasts) in read_states(args.states).items():
+        per_subject[subject], coords, shown = fidelity(observed, forecasts, args.components, seed=args.seed)
         for method, by_source in coords.items():
             for source, xy in by_source.items():
                 rows += [(subject, method, source, int(t), float(x), float(y)) for t, (x, y) in zip(frame[shown], xy)]
@@ -66,7 +66,7 @@ def main(args: Args) -> None:
             "metrics": mean,
             "per_subject": per_subject,
             "components": args.components,
-            "note": "pictures: PCA and UMAP fitted on the true states of even frames, odd frames shown; "
+            "note": "pictures: PCA and UMAP fitted on the observed states of even frames, odd frames shown; "
             "chance accuracy is 0.5",
         },
         Fidelity,

@@ -26,7 +26,9 @@ from sbm.io.errors import InputError
 @dataclass(kw_only=True)
 class Args(ForecastEvaluation):
     stride: int = arg("frames between evaluated windows", 1)
-    keep_states: int = arg("evenly spaced windows per fish whose true and forecast frames are kept (at least 10)", 512)
+    keep_states: int = arg(
+        "evenly spaced windows per fish whose observed and forecast frames are kept (at least 10)", 512
+    )
     metrics: Path = arg("JSON: the metrics")
     states: Path = arg("HDF5: the kept brain states (for evaluate_fidelity.py)")
 
@@ -55,7 +57,7 @@ def main(args: Args) -> None:
                 truth=truth,
             )
         )
-    # One group per fish: frame (W,), truth (W, N), one (W, N) per forecaster.
+    # One group per fish: frame (W,), observed (W, N), one (W, N) per forecaster.
     write_groups(args.states, {fish["subject"]: fish.pop("states") for fish in per_fish}, NEXT_STEP_STATES)
     calibration = {name: r.result() for name, r in reliability.items() if r.count.sum() > 0}
     result = {
@@ -68,7 +70,7 @@ def main(args: Args) -> None:
         "baseline_fits": evaluated.forecasters.info if evaluated.forecasters else None,
     }
     logging.info(
-        "held-out next-step MAE: %s; SBM / baseline: %s; ECE: %s; against the truth: %s",
+        "held-out next-step MAE: %s; SBM / baseline: %s; ECE: %s; against the simulator truth: %s",
         result["mae"],
         result["sbm_over_baseline"],
         result["ece"],

@@ -37,7 +37,7 @@ def main(args: Args) -> None:
             rollout_errors(model, path, args.horizon, args.starts, args.batch_size, evaluated.fitted(truth), truth)
         )
         logging.info("%s: rolled out from %d starts", per_fish[-1]["subject"], per_fish[-1]["starts"])
-    # Per fish: truth (C + H, N), sbm (H, N), xyz, stimulus; first_frame, context, fps as attributes.
+    # Per fish: observed (C + H, N), sbm (H, N), xyz, stimulus; first_frame, context, fps as attributes.
     write_groups(args.example, {fish["subject"]: fish.pop("example") for fish in per_fish}, ROLLOUT_EXAMPLE)
     result = {"heldout": evaluated.heldout, "context": model.cfg.context, **summarise_rollouts(per_fish)}
     logging.info(

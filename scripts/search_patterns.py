@@ -7,7 +7,7 @@ space, against real states and random patterns with the same activity.
         --metrics search.json --space behavior_space.csv --pattern search_pattern.h5 \
         [--weights sbm/weights.pt: needed with pnm.search.through_sbm]
 
-Behaviour space is fitted on the training fish's true behaviour only.
+Behaviour space is fitted on the training fish's observed behaviour only.
 """
 
 import csv
@@ -74,9 +74,13 @@ def main(args: Args) -> None:
         if subject not in predictions:
             raise InputError(args.predictions, f"no predictions for held-out fish {subject}: rerun evaluate_behavior")
         group = predictions[subject]
-        for name in ("truth", "pnm_true_states", "pnm_sbm_states"):
+        for name, set_name in (
+            ("observed", "observed_every_frame"),
+            ("pnm_observed_states", "pnm_observed_states"),
+            ("pnm_sbm_states", "pnm_sbm_states"),
+        ):
             for frame, (pc1, pc2) in zip(group["frame"], space.project(group[name])):
-                rows.append([subject, name, int(frame), pc1, pc2])
+                rows.append([subject, set_name, int(frame), pc1, pc2])
         for name, coords in result.pop("coords").items():
             for frame, (pc1, pc2) in zip(result["frames"], coords):
                 rows.append([subject, name, frame, pc1, pc2])

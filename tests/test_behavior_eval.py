@@ -147,7 +147,7 @@ def test_the_search_improves_its_objective(tmp_path, through_sbm):
     assert result["distance_to_target"]["optimised"] < result["distance_to_target"]["real"]
     shown = result["shown"]
     assert shown["pattern"].shape == (2, 16) and shown["pattern"].min() >= 0 and shown["pattern"].max() <= 1
-    assert set(result["coverage"]) == {"true", "real", "random", "optimised"}
+    assert set(result["coverage"]) == {"observed", "real", "random", "optimised"}
 
 
 def test_search_loss_history_starts_at_the_real_states():
@@ -175,10 +175,10 @@ def test_evaluate_fish_scores_every_readout_on_the_same_frames(tmp_path):
     result = evaluate_fish(paths[2], pnms(5), NAMES, 0.999, baselines, tiny_sbm(context=6))
     assert result["frames"] == 80 - (6 + 2 - 1)
     assert set(result["r"]) == {
-        f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")
+        f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("observed_states", "sbm_states")
     }
     series = result["series"]
-    assert series["truth"].shape == series["pnm_sbm_states"].shape == (73, 5) and series["frame"][0] == 7
+    assert series["observed"].shape == series["pnm_sbm_states"].shape == (73, 5) and series["frame"][0] == 7
     assert all(np.isfinite(series[k]).all() for k in series)
 
 

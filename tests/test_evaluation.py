@@ -13,7 +13,7 @@ from sbm.eval.fidelity import classifier_accuracy, cross_fitted_energy, energy_d
 from sbm.eval.next_step import next_step_errors
 from sbm.eval.rollout import rollout_errors
 from sbm.eval.truth import read_truth
-from sbm.figures import voxelise
+from sbm.figures import fig1b_brain_maps, voxelise
 from sbm.io.errors import InputError
 from sbm.model.forecast import rollout, sbm_forecaster
 from sbm.model.sbm import SBM, SBMConfig
@@ -43,19 +43,19 @@ def test_mae_by_context_matches_a_direct_computation(probs_dir):
     assert result["abs_error_sums_by_context"]["sbm"][-1] == pytest.approx(result["abs_error_sums"]["sbm"], rel=1e-6)
 
 
-def test_kept_states_are_the_true_and_forecast_frames(probs_dir):
+def test_kept_states_are_the_observed_and_forecast_frames(probs_dir):
     model = small_model()
     result = next_step_errors(model, probs_dir / "subject_4.h5", stride=5, batch_size=3, keep_states=4)
     states = result["states"]
     with h5py.File(probs_dir / "subject_4.h5") as f:
         p = f["prob"][()]
     assert states["frame"].tolist() == [6 + 5 * i for i in np.linspace(0, 10, 4).round().astype(int)]  # 11 windows
-    np.testing.assert_array_equal(states["truth"], p[states["frame"]])
+    np.testing.assert_array_equal(states["observed"], p[states["frame"]])
     np.testing.assert_array_equal(states["persistence"], p[states["frame"] - 1])
-    assert set(states) == {"frame", "truth", "sbm", "persistence", "context_mean", "neuron_mean"}
+    assert set(states) == {"frame", "observed", "sbm", "persistence", "context_mean", "neuron_mean"}
 
 
-def test_rollout_example_is_the_true_window_and_the_sbm_rollout(probs_dir):
+def test_rollout_example_is_the_observed_window_and_the_sbm_rollout(probs_dir):
     model = small_model()
     result = rollout_errors(model, probs_dir / "subject_3.h5", horizon=5, starts=3, batch_size=2)
     ex = result["example"]
@@ -63,11 +63,11 @@ def test_rollout_example_is_the_true_window_and_the_sbm_rollout(probs_dir):
         p, stim = f["prob"][()], f["stimulus"][()]
     first = ex["first_frame"]
     assert first == result["start_frames"][1]  # the middle start
-    np.testing.assert_array_equal(ex["truth"], p[first : first + 6 + 5])
+    np.testing.assert_array_equal(ex["observed"], p[first : first + 6 + 5])
     xyz = torch.from_numpy(ex["xyz"])[None]
     again = rollout(
         sbm_forecaster(model),
-        torch.from_numpy(ex["truth"][None, :6]),
+        torch.from_numpy(ex["observed"][None, :6]),
         xyz,
         torch.from_numpy(stim[None, first : first + 11]),
         torch.ones(1, p.shape[1], dtype=torch.bool),
@@ -126,15 +126,17 @@ def test_fidelity_of_the_truth_itself_and_of_a_shifted_copy():
     assert metrics["components"] == 10 and shown.tolist() == list(
         range(1, 60, 2)
     )  # fitted on the even frames, odd ones shown
-    assert coords["pca"]["truth"].shape == coords["umap"]["shifted"].shape == (30, 2)
-    np.testing.assert_allclose(coords["pca"]["copy"], coords["pca"]["truth"], atol=1e-9)  # the same projection for all
-    np.testing.assert_allclose(coords["umap"]["copy"], coords["umap"]["truth"], atol=1e-5)
+    assert coords["pca"]["observed"].shape == coords["umap"]["shifted"].shape == (30, 2)
+    np.testing.assert_allclose(
+        coords["pca"]["copy"], coords["pca"]["observed"], atol=1e-9
+    )  # the same projection for all
+    np.testing.assert_allclose(coords["umap"]["copy"], coords["umap"]["observed"], atol=1e-5)
 
 
 def test_fidelity_script_names_a_bad_states_file(tmp_path, capsys):
     with h5py.File(tmp_path / "states.h5", "w") as f:
         f["subject_2/frame"] = np.arange(20)
-        f["subject_2/truth"] = np.random.rand(20, 8)
+        f["subject_2/observed"] = np.random.rand(20, 8)
         f["subject_2/sbm"] = np.full((20, 8), np.nan)
     args = [
         "--states",
@@ -250,6 +252,30 @@ def test_voxelise_means_neurons_per_cell_and_leaves_empty_cells_nan():
     assert grid[0, 0] == pytest.approx(0.3)  # two neurons, pooled over z
     assert grid[1, 3] == 1.0 and grid[0, 2] == 0.7
     assert np.isnan(grid[1, 0]) and np.isnan(grid).sum() == 5
+
+
+def test_fig1b_draws_observed_rollout_and_their_difference_on_data_set_scales(tmp_path):
+    """Figure 1B: one row each for the observed frames, the rollout and rollout - observed, with
+    visible dots; observed and rollout share a scale set by the data (not 0-1), the difference is
+    centred at 0."""
+    rng = np.random.default_rng(0)
+    n, C, H = 800, 6, 8
+    observed = (0.25 + 0.02 * rng.standard_normal((C + H, n))).astype(np.float32)
+    sbm = (0.25 + 0.02 * rng.standard_normal((H, n))).astype(np.float32)
+    example = {"observed": observed, "sbm": sbm, "xyz": rng.random((n, 3)), "context": C, "fps": 2.0, "first_frame": 0}
+    fig = fig1b_brain_maps(example, tmp_path / "fig1b.png", horizons=(1, 4, 8))
+    assert (tmp_path / "fig1b.png").stat().st_size > 0
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 9 and len(fig.axes) == 11  # 3 rows x 3 horizons, two colour bars
+    dots = {ax.get_subplotspec().get_geometry()[2]: ax.collections[0] for ax in panels}  # by grid position
+    for j, h in enumerate((1, 4, 8)):
+        np.testing.assert_allclose(dots[j].get_array(), observed[C + h - 1], rtol=1e-6)
+        np.testing.assert_allclose(dots[3 + j].get_array(), sbm[h - 1], rtol=1e-6)
+        np.testing.assert_allclose(dots[6 + j].get_array(), sbm[h - 1] - observed[C + h - 1], atol=1e-6)
+    lo, hi = dots[0].get_clim()
+    assert dots[3].get_clim() == (lo, hi) and 0.15 < lo < hi < 0.35  # shared, set by the data
+    assert dots[6].get_clim()[0] == -dots[6].get_clim()[1] > -0.1  # centred at 0
+    assert dots[0].get_sizes()[0] >= 10  # 800 neurons: dots, not pixels
 
 
 def test_truth_of_a_fish_without_cell_ids_is_refused(tmp_path, probs_dir):

@@ -112,7 +112,7 @@ def test_groups_are_checked_when_written_and_read(tmp_path):
     from sbm.io.contracts import ROLLOUT_EXAMPLE, first_group, read_groups, write_groups
 
     fish = {
-        "truth": np.zeros((7, 5), np.float32),
+        "observed": np.zeros((7, 5), np.float32),
         "sbm": np.zeros((3, 5), np.float32),
         "xyz": np.zeros((5, 3), np.float32),
         "stimulus": np.zeros((7, 2), np.float32),
@@ -124,6 +124,6 @@ def test_groups_are_checked_when_written_and_read(tmp_path):
     write_groups(tmp_path / "e.h5", {"subject_2": fish, "subject_3": fish}, ROLLOUT_EXAMPLE)
     assert list(read_groups(tmp_path / "e.h5", ROLLOUT_EXAMPLE)) == ["subject_2", "subject_3"]
     assert first_group(tmp_path / "e.h5", ROLLOUT_EXAMPLE)["first_frame"] == 10
-    with pytest.raises(InputError, match=r"bad.h5:subject_2: sbm has shape \(3, 6\) but truth has 5 along N"):
+    with pytest.raises(InputError, match=r"bad.h5:subject_2: sbm has shape \(3, 6\) but observed has 5 along N"):
         write_groups(tmp_path / "bad.h5", {"subject_2": {**fish, "sbm": np.zeros((3, 6), np.float32)}}, ROLLOUT_EXAMPLE)
     assert not (tmp_path / "bad.h5").exists()

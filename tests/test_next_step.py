@@ -212,7 +212,7 @@ def test_reliability_bins_and_ece_have_known_answers():
     assert two.result()["count"] == [2, 1] and two.result()["bin_edges"] == [0, 0.5, 1]
 
 
-def test_mean_activity_follows_the_truth_per_window(probs_dir):
+def test_mean_activity_follows_the_observed_frames_per_window(probs_dir):
     model = SBM(SBMConfig(n_stimuli=3, context=6, d_model=16, n_heads=2, n_layers=1, spatial="dense"))
     reliability = {"persistence": Reliability()}
     result = next_step_errors(model, probs_dir / "subject_4.h5", stride=5, batch_size=3, reliability=reliability)
@@ -220,5 +220,7 @@ def test_mean_activity_follows_the_truth_per_window(probs_dir):
         p = f["prob"][()]
     activity = result["mean_activity"]
     assert activity["frame"] == [s + 6 for s in range(0, 54, 5)]
-    np.testing.assert_allclose(activity["true"], p[activity["frame"]].mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(activity["observed"], p[activity["frame"]].mean(axis=1), rtol=1e-5)
+    # The recorded (inferred) activity is "observed" in next_step.json: "truth" is the simulator's only.
+    assert set(summarise([result])["mean_activity"]["subject_4"]) == {"frame", "observed", "sbm"}
     assert sum(reliability["persistence"].result()["count"]) == result["values"]

@@ -74,10 +74,14 @@ def test_rollout_errors_of_persistence_match_a_direct_computation(probs_dir):
     expected = [np.mean([np.abs(p[s + 6 + h] - p[s + 5]).mean() for s in starts]) for h in range(5)]
     np.testing.assert_allclose(result["mae"]["persistence"], expected, rtol=1e-5)
     np.testing.assert_allclose(
-        result["mean_activity"]["true"], [np.mean([p[s + 6 + h].mean() for s in starts]) for h in range(5)], rtol=1e-5
+        result["mean_activity"]["observed"],
+        [np.mean([p[s + 6 + h].mean() for s in starts]) for h in range(5)],
+        rtol=1e-5,
     )
     summary = summarise_rollouts([result])
     assert summary["horizon"] == [1, 2, 3, 4, 5] and summary["starts"] == 3
+    # rollout.json calls the recorded (inferred) activity "observed"; "truth" is the simulator's only.
+    assert set(summary["mean_activity"]) == {"observed", "sbm", "persistence"}
     assert summary["growth_exponent"]["persistence"] == pytest.approx(growth_exponent(np.arange(1, 6), expected))
 
 

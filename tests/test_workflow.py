@@ -647,7 +647,7 @@ def test_tiny_synthetic_run_end_to_end(tmp_path, tmp_path_factory):
     assert adapt["next_step_mae"]["persistence"][0] == adapt["next_step_mae"]["persistence"][2]  # one scored segment
     behavior = read_result(tmp_path / "results/tiny/eval/behavior.json", Behavior)
     assert behavior["behaviors"] == ["left_turn", "raw_left"] and set(behavior["r"]) == {
-        f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("true_states", "sbm_states")
+        f"{m}_{s}" for m in ("pnm", "ridge", "pca_ridge") for s in ("observed_states", "sbm_states")
     }
     insilico = read_result(tmp_path / "results/tiny/eval/insilico.json", Insilico)
     assert insilico["targets"] == "populations" and len(insilico["experiments"]) >= 20
@@ -656,7 +656,7 @@ def test_tiny_synthetic_run_end_to_end(tmp_path, tmp_path_factory):
     assert set(insilico["behavior"]) == {"left_turn"}  # the PNMs that read a behaviour the simulator drives
     check_insilico_page(tmp_path / "results/tiny/insilico.html")
     search = read_result(tmp_path / "results/tiny/eval/search.json", Search)
-    assert set(search["coverage"]) == {"true", "real", "random", "optimised"}
+    assert set(search["coverage"]) == {"observed", "real", "random", "optimised"}
     objective = search["per_subject"][split["heldout"][0]]["objective"]
     assert objective["end"] < objective["start"]
     check_report(tmp_path)

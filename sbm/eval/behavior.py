@@ -1,11 +1,12 @@
-"""Behaviour from brain states on the held-out fish: the PNMs beside linear baselines, from true
-brain states and from the SBM's forecasts of them.
+"""Behaviour from brain states on the held-out fish: the PNMs beside linear baselines, from the
+observed brain states (the probabilities inferred from the recording) and from the SBM's forecasts
+of them, against the observed (recorded) behaviour.
 
 Baselines (sbm.train.behavior_baselines) read the same inputs as the PNM, in linear form: the
 spatial Fourier moments of the z-scored activity map (`ridge`) and their principal components
 (`pca_ridge`).
 
-SBM-predicted brain states: every frame's one-step forecast from the true frames before it
+SBM-predicted brain states: every frame's one-step forecast from the observed frames before it
 (sbm_states), so the PNM reading F predicted frames reads what the SBM would have shown it.
 """
 
@@ -24,7 +25,7 @@ from sbm.train.pnm import pearson_r, predict_fish
 
 @torch.no_grad()
 def sbm_states(model: SBM, path, batch_size: int = 8, device="cpu") -> np.ndarray:
-    """(T, N) the SBM's one-step forecast of every frame from the true frames before it (frame 0,
+    """(T, N) the SBM's one-step forecast of every frame from the observed frames before it (frame 0,
     with no history, is NaN). Windows of context + 1 frames start every 3/4 context frames; each
     frame takes the forecast made with the longest history, so frames >= context are forecast
     from at least context / 4 + 1 frames (on the synthetic default, the held-out MAE from 4
@@ -78,16 +79,16 @@ def load_pnms(paths: list[str], heldout: list[str]) -> tuple[list, list[str], fl
     return [by_name[n] for n in names], names, quantile
 
 
-def chance_r(pred: np.ndarray, truth: np.ndarray, margin: int, shifts: int = 200, seed: int = 0) -> float:
+def chance_r(pred: np.ndarray, observed: np.ndarray, margin: int, shifts: int = 200, seed: int = 0) -> float:
     """95th percentile of |r| between the prediction circularly shifted by a random lag (at least
-    `margin` frames either way) and the truth: what r an unrelated series with the same
+    `margin` frames either way) and the observed behaviour: what r an unrelated series with the same
     autocorrelation reaches by chance."""
     rng = np.random.default_rng(seed)
     T = len(pred)
     if T <= 2 * margin:
         return float("nan")
     lags = rng.integers(margin, T - margin, shifts)
-    return float(np.quantile([abs(pearson_r(np.roll(pred, lag), truth)) for lag in lags], 0.95))
+    return float(np.quantile([abs(pearson_r(np.roll(pred, lag), observed)) for lag in lags], 0.95))
 
 
 def evaluate_fish(
@@ -100,24 +101,24 @@ def evaluate_fish(
     batch_size: int = 8,
     device="cpu",
 ) -> dict:
-    """Every behaviour prediction for one held-out fish on the frames where both the true and the
-    SBM-forecast states have full history (t >= context + frames - 1), with their Pearson r."""
+    """Every behaviour prediction for one held-out fish on the frames where both the observed and
+    the SBM-forecast states have full history (t >= context + frames - 1), with their Pearson r."""
     n_frames, C = pnms[0].cfg.frames, sbm.cfg.context
     fish = load_behavior_fish(path, names, quantile, max(n_frames, C + 1))
     states = sbm_states(sbm, path, batch_size, device)
     frames = np.arange(C + n_frames - 1, len(fish.prob))
     index = np.stack([np.zeros_like(frames), frames], axis=1)
-    series = {"frame": frames, "truth": fish.target[frames]}
-    for source, replaced in (("true_states", None), ("sbm_states", [states])):
+    series = {"frame": frames, "observed": fish.target[frames]}
+    for source, replaced in (("observed_states", None), ("sbm_states", [states])):
         series[f"pnm_{source}"] = np.stack(
             [predict_fish(pnm, fish, None if replaced is None else states)[frames] for pnm in pnms], axis=1
         )
         for name, pred in baselines.predict([fish], index, replaced).items():
             series[f"{name}_{source}"] = pred.astype(np.float32)
-    predictions = [k for k in series if k not in ("frame", "truth")]
-    r = {k: {n: pearson_r(series[k][:, d], series["truth"][:, d]) for d, n in enumerate(names)} for k in predictions}
+    predictions = [k for k in series if k not in ("frame", "observed")]
+    r = {k: {n: pearson_r(series[k][:, d], series["observed"][:, d]) for d, n in enumerate(names)} for k in predictions}
     chance = {
-        n: chance_r(series["pnm_true_states"][:, d], series["truth"][:, d], margin=C + n_frames)
+        n: chance_r(series["pnm_observed_states"][:, d], series["observed"][:, d], margin=C + n_frames)
         for d, n in enumerate(names)
     }
     state_mae = float(np.abs(states[frames] - fish.prob[frames].astype(np.float32)).mean())

@@ -357,19 +357,19 @@ def insilico_fish(
 
 def behaviour_agreement(entries: list[dict], pnm_names: list[str], drive_names: list[str]) -> dict:
     """Per behaviour the PNM reads and the simulator drives: over the experiments, Pearson r
-    between the SBM-predicted and the true change, and the sign agreement on the quarter of
-    experiments with the largest true change."""
+    between the SBM-predicted change and the simulator truth's, and the sign agreement on the
+    quarter of experiments with the largest change in the truth."""
     out = {}
     for name in (n for n in pnm_names if n in drive_names):
         pred = np.array([e["behavior"]["sbm"][pnm_names.index(name)] for e in entries])
-        true = np.array([e["behavior"]["truth"][drive_names.index(name)] for e in entries])
-        top = np.argsort(-np.abs(true))[: max(1, len(true) // 4)]
+        truth = np.array([e["behavior"]["truth"][drive_names.index(name)] for e in entries])
+        top = np.argsort(-np.abs(truth))[: max(1, len(truth) // 4)]
         out[name] = {
-            "r": float(np.corrcoef(pred, true)[0, 1]) if pred.std() > 0 and true.std() > 0 else None,
-            "sign_agreement_top_quarter": float(np.mean(np.sign(pred[top]) == np.sign(true[top]))),
-            "largest_true": {
+            "r": float(np.corrcoef(pred, truth)[0, 1]) if pred.std() > 0 and truth.std() > 0 else None,
+            "sign_agreement_top_quarter": float(np.mean(np.sign(pred[top]) == np.sign(truth[top]))),
+            "largest_truth": {
                 "experiment": f"{entries[top[0]]['target']}:{entries[top[0]]['kind']}",
-                "true": float(true[top[0]]),
+                "truth": float(truth[top[0]]),
                 "sbm": float(pred[top[0]]),
             },
         }

@@ -1,8 +1,8 @@
 """Next-step forecasts on held-out fish: the SBM beside baselines on exactly the same windows.
 
 For every evaluated window the model reads `context` frames and forecasts the next one; the
-error is the mean absolute difference between forecast and true spike probability over the fish's
-neurons. The baselines forecast the same frames:
+error is the mean absolute difference between forecast and observed spike probability (the one
+inferred from the recording's DF/F) over the fish's neurons. The baselines forecast the same frames:
   persistence   the last context frame;
   context_mean  each neuron's mean over the context frames;
   neuron_mean   each neuron's mean over every earlier frame of the recording (causal: nothing at
@@ -12,15 +12,16 @@ neurons. The baselines forecast the same frames:
                 without spatial attention), and on simulated fish the ceiling (an oracle).
 Calibration (a reliability table and the ECE) is gathered on the same forecasts.
 
-Simulated fish are also scored against the simulator's truth (sbm.eval.truth): the true
-probability of a spike of each neuron, and each population's mean over its neurons.
+Simulated fish are also scored against the simulator's truth (sbm.eval.truth): the simulator's
+probability of a spike of each neuron, and each population's mean over its neurons. "observed"
+always names the recording's (inferred) probabilities, "truth" only the simulator's.
 
 Context length: the SBM is causal in time and trained to forecast at every step of a window, so
 step t of one forward pass is its forecast from the last t + 1 frames alone. The MAE at every step
 is therefore the MAE against the length of history the model sees, at no extra cost; the context
 mean over the same frames and persistence are scored the same way beside it.
 
-Brain states for the distributional comparison (sbm.eval.fidelity): the true frame and every
+Brain states for the distributional comparison (sbm.eval.fidelity): the observed frame and every
 forecaster's forecast of it, kept for `keep_states` evenly spaced windows.
 """
 
@@ -68,11 +69,11 @@ def next_step_errors(
 ) -> dict:
     """Sums of absolute errors of the SBM and the baselines at each window's last frame (and, for
     BY_CONTEXT, at every step: index t is the forecast from t + 1 frames), the mean activity over
-    neurons of the truth and of the SBM's forecast per window, and the brain states of
+    neurons of the observed frame and of the SBM's forecast per window, and the brain states of
     `keep_states` windows. `fitted`: name -> (forecaster, whether it reads the oracle's stimulus;
     sbm.eval.load.Evaluated.fitted). `reliability` (forecaster name ->
     sbm.eval.metrics.Reliability) accumulates calibration across calls. With the simulator's
-    `truth`, the same forecasts are also scored against the true probabilities. Windows start at
+    `truth`, the same forecasts are also scored against the simulator's probabilities. Windows start at
     `first_frame` or later (sbm.eval.adapt scores the frames after those a model was tuned on)."""
     C = model.cfg.context
     fish = open_probs(path, C + 1)
@@ -83,19 +84,19 @@ def next_step_errors(
     names = ("sbm",) + BASELINES + tuple(fitted)
     sums = dict.fromkeys(names, 0.0)
     by_context = {name: np.zeros(C) for name in BY_CONTEXT}
-    states = {"frame": [], "truth": [], **{name: [] for name in names}}
+    states = {"frame": [], "observed": [], **{name: [] for name in names}}
     steps = torch.arange(1, C + 1, dtype=torch.float32)[None, :, None]
     against_truth = TruthErrors(truth) if truth is not None else None
     with h5py.File(fish.path, "r") as probs_file:
         history = RunningMean(probs_file["prob"])
-        count, activity = 0, {"frame": [], "true": [], "sbm": []}
+        count, activity = 0, {"frame": [], "observed": [], "sbm": []}
         for b in tqdm(
             range(0, len(windows), batch_size), disable=not progress, desc=f"next step {fish.subject}", unit="batch"
         ):
             indices = list(range(b, min(b + batch_size, len(windows))))
             batch = collate([windows[i] for i in indices])
             (prob, xyz, stimulus, mask), _ = model_inputs(batch)
-            target = batch["prob"][:, 1:]  # scored against the recording (the truth separately)
+            target = batch["prob"][:, 1:]  # scored against the observed frames (the truth separately)
             sbm_all = torch.sigmoid(
                 model(prob.to(device), xyz.to(device), stimulus.to(device), mask.to(device))
             ).cpu()  # (B, C, N)
@@ -126,12 +127,12 @@ def next_step_errors(
             count += int(mask.sum())
             n = mask.sum(dim=1)
             activity["frame"] += (batch["start"] + C).tolist()
-            activity["true"] += ((recorded * mask).sum(dim=1) / n).tolist()
+            activity["observed"] += ((recorded * mask).sum(dim=1) / n).tolist()
             activity["sbm"] += ((forecasts["sbm"] * mask).sum(dim=1) / n).tolist()
             for row, i in enumerate(indices):
                 if i in kept:  # one fish per call: no padding to strip
                     states["frame"].append(int(batch["start"][row]) + C)
-                    states["truth"].append(recorded[row].numpy())
+                    states["observed"].append(recorded[row].numpy())
                     for name in names:
                         states[name].append(forecasts[name][row].numpy())
     return {

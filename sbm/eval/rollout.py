@@ -1,10 +1,11 @@
 """Autoregressive rollouts on held-out fish, and how their error grows with the horizon.
 
-A rollout (sbm.model.forecast.rollout) starts from `context` true frames and forecasts one frame
-at a time with a fixed sliding window; the true future stimulus is given at every step. The SBM,
+A rollout (sbm.model.forecast.rollout) starts from `context` observed frames and forecasts one
+frame at a time with a fixed sliding window; the recorded future stimulus is given at every step. The SBM,
 persistence and the fitted forecasters are rolled out the same way, from the same starts. On
 simulated fish every rollout is also scored against the simulator's truth (sbm.eval.truth); the
-ceiling, an oracle, reads the populations' true probabilities at every step of its rollout.
+ceiling, an oracle, reads the populations' simulated probabilities at every step of its rollout.
+"observed" names the recording's (inferred) probabilities, "truth" only the simulator's.
 """
 
 import numpy as np
@@ -38,19 +39,21 @@ def rollout_errors(
 ) -> dict:
     """Roll the SBM, persistence and the `fitted` forecasters (name -> (forecaster, whether it
     reads the oracle's stimulus)) out from `starts` evenly spaced points of one fish: sums of
-    absolute errors and of the mean activity (forecast and true) at each horizon step, and one
-    example (the middle start) in full: the true frames and the SBM's rollout, for the figures.
-    With the simulator's `truth`, the rollouts are also scored against the true probabilities.
+    absolute errors and of the mean activity (forecast and observed) at each horizon step, and one
+    example (the middle start) in full: the observed frames and the SBM's rollout, for the figures.
+    With the simulator's `truth`, the rollouts are also scored against the simulator's probabilities.
     Rollouts start at `first_frame` or later."""
     C = model.cfg.context
     fish = open_probs(path, C + horizon)
-    windows = Windows([fish], context=C + horizon - 1, frames=(first_frame, None))  # C start frames + the true future
+    windows = Windows(
+        [fish], context=C + horizon - 1, frames=(first_frame, None)
+    )  # C start frames + the observed future
     chosen = spaced_windows(windows, starts)
     model.eval()
     rollers = {"sbm": (sbm_forecaster(model), False), "persistence": (persistence, False), **(fitted or {})}
     against_truth = TruthErrors(truth) if truth is not None else None
     sums: dict = {}
-    true_activity = np.zeros(horizon)
+    observed_activity = np.zeros(horizon)
     count, example = 0, None
     for b in tqdm(range(0, len(chosen), batch_size), desc=f"rollouts {fish.subject}", unit="batch"):
         batch = collate([windows[i] for i in chosen[b : b + batch_size]])
@@ -72,7 +75,7 @@ def rollout_errors(
                 example = {
                     "first_frame": windows.index[chosen[len(chosen) // 2]][1],
                     "context": C,
-                    "truth": prob[row].numpy(),
+                    "observed": prob[row].numpy(),
                     "sbm": out[row].numpy(),
                     "xyz": fish.xyz,
                     "stimulus": stimulus[row].numpy(),
@@ -82,7 +85,7 @@ def rollout_errors(
             entry = sums.setdefault(name, {"abs_error": np.zeros(horizon), "activity": np.zeros(horizon)})
             entry["abs_error"] += abs_error(out, future, mask).sum(dim=0).numpy()
             entry["activity"] += ((out * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
-        true_activity += ((future * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
+        observed_activity += ((future * mask[:, None]).sum(dim=2) / n).sum(dim=0).double().numpy()
         count += len(chosen[b : b + batch_size])
     neurons = fish.n_neurons
     return {
@@ -92,7 +95,7 @@ def rollout_errors(
         "start_frames": [windows.index[i][1] for i in chosen],
         "mae": {k: (v["abs_error"] / (count * neurons)).tolist() for k, v in sums.items()},
         "mean_activity": {
-            "true": (true_activity / count).tolist(),
+            "observed": (observed_activity / count).tolist(),
             **{k: (v["activity"] / count).tolist() for k, v in sums.items()},
         },
         "example": example,
@@ -114,7 +117,7 @@ def summarise_rollouts(per_fish: list[dict]) -> dict:
         "horizon": horizons.tolist(),
         "mae": {k: v.tolist() for k, v in mae.items()},
         "growth_exponent": {k: growth_exponent(horizons, v) for k, v in mae.items()},
-        "mean_activity": {name: average("mean_activity", name).tolist() for name in ["true"] + names},
+        "mean_activity": {name: average("mean_activity", name).tolist() for name in ["observed"] + names},
         "starts": sum(f["starts"] for f in per_fish),
         "per_subject": {f["subject"]: {k: v for k, v in f.items() if k != "truth"} for f in per_fish},
         "truth": summarise_truth([f["truth"] for f in per_fish]) if per_fish[0].get("truth") else None,

@@ -178,7 +178,7 @@ def search_fish(
 ) -> dict:
     """One pattern per grid cell of behaviour space for one fish, started from G^2 evenly spaced
     real brain states; the behaviour reached by real, random and optimised patterns, with the
-    coverage and hull area of each beside those of the fish's true behaviour at the same frames."""
+    coverage and hull area of each beside those of the fish's observed behaviour at the same frames."""
     n_frames, M, T = pnms[0].cfg.frames, cfg.grid**2, len(fish.prob)  # F, M, T
     C = sbm.cfg.context if sbm is not None else n_frames
     ahead = cfg.rollout if sbm is not None else 0
@@ -207,7 +207,7 @@ def search_fish(
             "optimised": found["read_out"](patterns),
             "random": found["read_out"](shuffled_neurons(patterns, mask, cfg.seed)),
         }
-    coords = {"true": space.project(fish.target[ends]), **{k: space.project(v.numpy()) for k, v in reached.items()}}
+    coords = {"observed": space.project(fish.target[ends]), **{k: space.project(v.numpy()) for k, v in reached.items()}}
     moved = np.linalg.norm(coords["optimised"] - coords["real"], axis=1)
     shown = int(np.argmax(moved))  # the pattern that moved its behaviour furthest
     return {

@@ -103,12 +103,12 @@ GROUND_TRUTH = Layout(
 
 
 # The evaluation's HDF5 files hold one group per held-out fish, named by subject.
-NEXT_STEP_STATES = Layout(  # the true frame and every forecaster's forecast of it (one dataset each, (W, N))
-    "evaluate_next_step", {"frame": ("W",), "truth": ("W", "N"), "sbm": ("W", "N")}
+NEXT_STEP_STATES = Layout(  # the observed frame and every forecaster's forecast of it (one dataset each, (W, N))
+    "evaluate_next_step", {"frame": ("W",), "observed": ("W", "N"), "sbm": ("W", "N")}
 )
-ROLLOUT_EXAMPLE = Layout(  # one rollout: the true context and future (S = C + H frames), the SBM's H forecasts
+ROLLOUT_EXAMPLE = Layout(  # one rollout: the observed context and future (S = C + H frames), the SBM's H forecasts
     "evaluate_rollout",
-    {"truth": ("S", "N"), "sbm": ("H", "N"), "xyz": ("N", 3), "stimulus": ("S", "K")},
+    {"observed": ("S", "N"), "sbm": ("H", "N"), "xyz": ("N", 3), "stimulus": ("S", "K")},
     attrs=("first_frame", "context", "fps", "stimulus_names"),
 )
 INSILICO_RESPONSES = Layout(  # per fish, E experiments: the SBM's (and the true) response per neuron and frame
@@ -125,9 +125,9 @@ INSILICO_RESPONSES = Layout(  # per fish, E experiments: the SBM's (and the true
     optional=("response_truth", "drive_truth"),  # simulated fish only
     names=(("experiments", "E"), ("behavior_names", "D")),
 )
-BEHAVIOR_PREDICTIONS = Layout(  # per evaluated frame, the true behaviour and every readout's (one dataset each, (T, D))
+BEHAVIOR_PREDICTIONS = Layout(  # per evaluated frame, the observed behaviour and every readout's (each (T, D))
     "evaluate_behavior",
-    {"frame": ("T",), "truth": ("T", "D"), "pnm_true_states": ("T", "D"), "pnm_sbm_states": ("T", "D")},
+    {"frame": ("T",), "observed": ("T", "D"), "pnm_observed_states": ("T", "D"), "pnm_sbm_states": ("T", "D")},
 )
 SEARCH_PATTERN = Layout(  # the optimised pattern whose behaviour moved furthest, and the real state it started from
     "search_patterns",
@@ -239,11 +239,11 @@ class NextStep(TypedDict):
     mae_by_context: dict  # frames_seen (1..context) and, per forecaster, the MAE from that many frames
     windows: int
     values: int  # neurons x windows scored
-    mean_activity: dict  # subject -> frame, true and SBM mean spike probability over neurons
+    mean_activity: dict  # subject -> frame, observed and SBM mean spike probability over neurons
     ece: dict  # forecaster -> expected calibration error
     calibration: dict  # forecaster -> reliability bins (count, mean_predicted, mean_observed)
     baseline_fits: dict | None  # the fitted forecasters' info
-    # Simulated fish: against the simulator's true probability of a spike, forecaster -> MAE per
+    # Simulated fish: against the simulator's probability of a spike (truth), forecaster -> MAE per
     # neuron (mae) and of the population means (mae_population), and floor_to_ceiling: (ridge's MAE
     # - the forecaster's) / (ridge's - the ceiling's), 0 at the per-neuron floor, 1 at the ceiling;
     # floor_to_reachable the same with the ceiling fitted to the inferred probabilities.
@@ -256,7 +256,7 @@ class Rollout(TypedDict):
     horizon: list  # 1..H
     mae: dict  # forecaster -> MAE per horizon step
     growth_exponent: dict  # forecaster -> b of MAE ~ a h^b
-    mean_activity: dict  # true and forecaster -> mean spike probability per horizon step
+    mean_activity: dict  # observed and forecaster -> mean spike probability per horizon step
     starts: int  # rollouts in all
     per_subject: dict
     truth: dict | None  # simulated fish: as NextStep's, a list per horizon step
@@ -284,7 +284,9 @@ class Insilico(TypedDict):
     # (mean, 95 % bootstrap range over experiments, count) and the responders' sign agreement; None
     # for real fish (no truth).
     scores: dict | None
-    behavior: dict | None  # simulated fish with PNMs: per behaviour, SBM-predicted against true changes
+    behavior: (
+        dict | None
+    )  # simulated fish with PNMs: per behaviour, SBM-predicted against the simulator truth's changes
     behavior_names: list  # what the PNMs read, in the order of each experiment's behaviour list
     experiments: list  # per experiment: subject, target, kind, neurons, maps, scores, behaviour
 
@@ -292,7 +294,7 @@ class Insilico(TypedDict):
 class Fidelity(TypedDict):
     metrics: dict  # forecaster -> energy_distance, classifier_accuracy (0.5: indistinguishable)
     per_subject: dict
-    components: int  # principal components of the true states the metrics use
+    components: int  # principal components of the observed states the metrics use
     note: str
 
 
@@ -310,7 +312,7 @@ class Behavior(TypedDict):
     r: dict  # readout_source -> behaviour -> Pearson r
     mean_r: dict  # readout_source -> mean r over behaviours
     chance_r95: dict  # behaviour -> 95 % of |r| of the shifted prediction
-    sbm_state_mae: float  # the SBM-forecast states' MAE against the true ones
+    sbm_state_mae: float  # the SBM-forecast states' MAE against the observed ones
     per_subject: dict
     baseline_fits: dict
     pnm_training: dict
