@@ -104,3 +104,13 @@ def test_fish_at_another_frame_rate_are_refused_in_training_and_evaluation(tmp_p
     train_files = [str(probs_dir / f"subject_{i}.h5") for i in (1, 2)]
     with pytest.raises(InputError, match=r"from the training fish's median \(2 Hz\): subject_5.h5 at 3.5 Hz"):
         train(model.cfg, settings, train_files, [str(fast)], tmp_path / "run", tmp_path / "w.pt", progress=False)
+
+
+def test_the_adaptation_summary_pools_the_fish_by_their_values():
+    def fish(mae, values, rollout_values):
+        row = {"minutes": 0, "next_step_mae": {"sbm": mae}, "rollout_mae": {"sbm": [mae, mae]}, "tune_s": 0.0}
+        return {"by_minutes": [{**row, "values": values, "rollout_values": rollout_values}]}
+
+    summary = summarise_adaptation([fish(0.1, 300, 10), fish(0.4, 100, 30)], AdaptConfig(minutes=(0,)))
+    assert summary["next_step_mae"]["sbm"] == [pytest.approx((0.1 * 300 + 0.4 * 100) / 400)]
+    assert summary["rollout_mae"]["sbm"] == [pytest.approx((0.1 * 10 + 0.4 * 30) / 40)]

@@ -115,7 +115,9 @@ def score(model, path, fitted: dict, first_frame: int, evaluate: dict) -> dict:
         "next_step_mae": {name: total / ns["values"] for name, total in ns["abs_error_sums"].items()},
         "rollout_mae": ro["mae"],
         "windows": ns["windows"],
+        "values": ns["values"],  # the weights of this fish in the pooled MAEs over fish
         "rollout_starts": ro["starts"],
+        "rollout_values": ro["starts"] * ro["neurons"],
     }
 
 
@@ -190,22 +192,25 @@ def adapt_fish(
 
 
 def summarise_adaptation(per_fish: list[dict], cfg: AdaptConfig) -> dict:
-    """The mean over held-out fish, per k that every fish kept: next-step MAE and the rollout MAE
-    averaged over its horizon, per forecaster; fine-tuning wall time."""
+    """Over the held-out fish, per k that every fish kept: next-step MAE and the rollout MAE
+    averaged over its horizon, per forecaster, pooled as every MAE (a fish weighs its values:
+    neuron-frames, rollout starts times neurons); the mean fine-tuning wall time."""
     common = sorted(set.intersection(*[{r["minutes"] for r in f["by_minutes"]} for f in per_fish]))
     rows = {k: [next(r for r in f["by_minutes"] if r["minutes"] == k) for f in per_fish] for k in common}
     first = per_fish[0]["by_minutes"][0] if common else {"next_step_mae": {}, "rollout_mae": {}}
 
-    def mean(k, get):
-        return float(np.mean([get(r) for r in rows[k]]))
+    def mean(k, get, weight=lambda r: 1):
+        return float(np.average([get(r) for r in rows[k]], weights=[weight(r) for r in rows[k]]))
 
     return {
         "minutes": common,
         "next_step_mae": {
-            n: [mean(k, lambda r: r["next_step_mae"][n]) for k in common] for n in first["next_step_mae"]
+            n: [mean(k, lambda r: r["next_step_mae"][n], lambda r: r["values"]) for k in common]
+            for n in first["next_step_mae"]
         },
         "rollout_mae": {
-            n: [mean(k, lambda r: np.mean(r["rollout_mae"][n])) for k in common] for n in first["rollout_mae"]
+            n: [mean(k, lambda r: np.mean(r["rollout_mae"][n]), lambda r: r["rollout_values"]) for k in common]
+            for n in first["rollout_mae"]
         },
         "tune_s": [mean(k, lambda r: r["tune_s"]) for k in common],
         "config": asdict(cfg),
