@@ -41,7 +41,8 @@ from sbm.train.sbm import TrainConfig, train  # noqa: E402
 from sbm.workflow import read_config  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-# Model settings of each variant, over the config's sbm.model.
+# Model settings of each variant, over the config's sbm.model (and under "train", training
+# settings over its sbm.train).
 VARIANTS = {
     "paper": {"spatial": "routed", "token_history": 1, "block_order": "spatial_first"},
     "dense": {"spatial": "dense", "token_history": 1, "block_order": "spatial_first"},
@@ -49,6 +50,13 @@ VARIANTS = {
     "dense_history": {"spatial": "dense", "token_history": 12, "block_order": "temporal_first"},
     # The paper's model with an auxiliary head trained on frames 4 and 16 ahead (sbm.model.aux_horizons).
     "far": {"spatial": "routed", "token_history": 1, "block_order": "spatial_first", "aux_horizons": [4, 16]},
+    # The paper's model, also trained on 4-frame rollouts of its own with gradients through them.
+    "rollout": {
+        "spatial": "routed",
+        "token_history": 1,
+        "block_order": "spatial_first",
+        "train": {"rollout_loss_steps": 4},
+    },
 }
 COLUMNS = ["step", "val_loss", "truth_mae", "connectome_auroc", "insilico_auroc", "insilico_r"]
 
@@ -110,8 +118,10 @@ def train_run(config: dict, rung: str, variant: str, steps: int, every: int, out
     every `every` steps); returns the run folder."""
     probs = Path("results") / f"ladder_{rung}" / "probs"
     split = config["split"]
-    model_cfg = SBMConfig.from_dict({**config["sbm"]["model"], **VARIANTS[variant]})
-    train_cfg = {**config["sbm"]["train"], "max_steps": steps, "snapshots": True, "epochs": 100}
+    model = dict(VARIANTS[variant])
+    train_over = model.pop("train", {})
+    model_cfg = SBMConfig.from_dict({**config["sbm"]["model"], **model})
+    train_cfg = {**config["sbm"]["train"], **train_over, "max_steps": steps, "snapshots": True, "epochs": 100}
     train_paths = [str(probs / f"{s}.h5") for s in split["train"]]
     val_paths = [str(probs / f"{s}.h5") for s in split["val"]]
     # A validation every `every` steps: sbm.train counts validations per epoch.

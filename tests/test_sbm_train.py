@@ -97,6 +97,17 @@ def test_an_auxiliary_head_trains_and_its_loss_reaches_the_body(tmp_path, probs_
     assert body and all(not torch.equal(off[k], on[k]) for k in body)
 
 
+def test_a_rollout_loss_trains_through_the_models_own_forecasts(tmp_path, probs_dir):
+    runs = {}
+    for weight in (0.0, 1.0):  # the same windows and draws: only the rollout loss differs
+        name = f"rollout{weight:g}"
+        train = {**TRAIN, "rollout_loss_steps": 3, "rollout_loss_weight": weight}
+        train_sbm(command(tmp_path, probs_dir, name, train=train))
+        runs[weight] = load_weights(tmp_path / f"{name}.pt")[0].state_dict()
+    body = [k for k in runs[1.0] if k.startswith("blocks.") and k.endswith("qkv.weight")]
+    assert body and all(not torch.equal(runs[0.0][k], runs[1.0][k]) for k in body)
+
+
 def test_a_killed_run_resumes_from_its_last_ckpt_to_the_same_weights(tmp_path, probs_dir):
     script = [sys.executable, str(REPO / "scripts/train_sbm.py")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}

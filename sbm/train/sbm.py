@@ -37,7 +37,7 @@ from sbm.data.windows import (
 )
 from sbm.io.atomic import atomic_path
 from sbm.io.errors import InputError
-from sbm.model.forecast import abs_error, persistence, silence_unseen_inputs
+from sbm.model.forecast import abs_error, persistence, rollout, sbm_forecaster, silence_unseen_inputs
 from sbm.model.sbm import SBM, SBMConfig, body_matrices, load_weights, masked_bce, save_weights, update_centroids
 from sbm.settings import from_dict
 
@@ -83,6 +83,12 @@ class TrainConfig:
     # Weight of the auxiliary head's loss (the frames sbm.model.aux_horizons ahead) beside the next
     # frame's; unused without such a head.
     aux_weight: float = 1.0
+    # Frames the model rolls out from each training window's first C frames, reading its own
+    # forecasts, with gradients through every step, scored (BCE) against the recorded frames: pays
+    # the one-step map for what compounds over several frames, the other populations' drive among
+    # it. 0: none. Each step costs about 1 + this many forward and backward passes; single process.
+    rollout_loss_steps: int = 0
+    rollout_loss_weight: float = 1.0  # its weight beside the next frame's loss
     val_per_epoch: int = 4  # validations per epoch (and one at the end)
     val_windows: int = 256  # evenly spaced windows of the validation fish
     ckpt_every: int = 50  # steps between ckpts in the run folder (also after every validation)
@@ -216,7 +222,9 @@ def train(
     }
     # Training windows reach as far as the farthest auxiliary target: C input frames, then targets
     # up to max(aux_horizons) frames after the last of them.
-    span = model_cfg.context + max(model_cfg.aux_horizons, default=1) - 1
+    span = model_cfg.context + max(*model_cfg.aux_horizons, cfg.rollout_loss_steps, 1) - 1
+    if cfg.rollout_loss_steps and world > 1:
+        raise ValueError("sbm.train.rollout_loss_steps runs in a single process (several forwards per step under DDP)")
     check_long_enough(train_fish, span)
     windows = Windows(train_fish, span, cfg.stride, frames=train_frames)
     val_windows = Windows(val_fish, model_cfg.context, frames=val_frames)
@@ -358,6 +366,17 @@ def train(
                 B, _, N, _ = far.shape
                 flat = (t.permute(0, 3, 1, 2).reshape(B, -1, N) for t in (far, far_target))
                 loss = next_loss + cfg.aux_weight * masked_bce(*flat, batch["mask"])
+            if cfg.rollout_loss_steps:  # from the recorded first C frames, whatever own_forecasts did
+                R, C = cfg.rollout_loss_steps, model_cfg.context
+                with autocast:
+                    rolled = rollout(
+                        sbm_forecaster(net), batch["prob"][:, :C], batch["xyz"], batch["stimulus"][:, : C + R],
+                        batch["mask"], R, grad=True,
+                    )  # fmt: skip
+                logits_r = torch.logit(rolled.float().clamp(1e-6, 1 - 1e-6))
+                loss = loss + cfg.rollout_loss_weight * masked_bce(
+                    logits_r, batch["target"][:, C : C + R], batch["mask"]
+                )
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite training loss at step {step}: lower the learning rates")
             for o in optimizers:
