@@ -45,9 +45,8 @@ def rollout_errors(
     Rollouts start at `first_frame` or later."""
     C = model.cfg.context
     fish = open_probs(path, C + horizon)
-    windows = Windows(
-        [fish], context=C + horizon - 1, frames=(first_frame, None)
-    )  # C start frames + the observed future
+    # Windows of the C start frames and the observed future.
+    windows = Windows([fish], context=C + horizon - 1, frames=(first_frame, None))
     chosen = spaced_windows(windows, starts)
     model.eval()
     rollers = {"sbm": (sbm_forecaster(model), False), "persistence": (persistence, False), **(fitted or {})}
