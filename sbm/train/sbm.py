@@ -220,8 +220,8 @@ def train(
         "fps": fps,  # the training fish's median frame rate: fish far from it are refused
         "positions": "per fish: centred on the bounding box, divided by the largest half-extent",
     }
-    # Training windows reach as far as the farthest auxiliary target: C input frames, then targets
-    # up to max(aux_horizons) frames after the last of them.
+    # Training windows reach as far as the farthest target: C input frames, then targets up to
+    # max(aux_horizons, rollout_loss_steps) frames after the last of them.
     span = model_cfg.context + max(*model_cfg.aux_horizons, cfg.rollout_loss_steps, 1) - 1
     if cfg.rollout_loss_steps and world > 1:
         raise ValueError("sbm.train.rollout_loss_steps runs in a single process (several forwards per step under DDP)")
